@@ -1,0 +1,62 @@
+/// Writers for conformance results: a CSV table and JUnit XML (which CI systems read).
+public enum ConformanceReport {
+    /// Columns: `scenario, backend, status, duration_ms, reason, description`.
+    public static func csv(_ results: [ScenarioResult]) -> String {
+        var out = "scenario,backend,status,duration_ms,reason,description\n"
+        for r in results {
+            out += [r.id, r.backend, r.status.rawValue, String(format3(r.durationMs)), r.reason, r.description]
+                .map(csvField).joined(separator: ",") + "\n"
+        }
+        return out
+    }
+
+    /// One `<testsuite>` named after the backend, one `<testcase>` per scenario.
+    public static func junitXML(_ results: [ScenarioResult], backend: String) -> String {
+        let failures = results.filter { $0.status == .failed }.count
+        let skipped = results.filter { $0.status == .skipped }.count
+        let seconds = results.reduce(0) { $0 + $1.durationMs } / 1000
+        var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        out += "<testsuite name=\"conformance-\(xml(backend))\" tests=\"\(results.count)\" failures=\"\(failures)\" skipped=\"\(skipped)\" time=\"\(format3(seconds))\">\n"
+        for r in results {
+            out += "  <testcase classname=\"conformance.\(xml(backend))\" name=\"\(xml(r.id))\" time=\"\(format3(r.durationMs / 1000))\""
+            switch r.status {
+            case .passed: out += "/>\n"
+            case .failed: out += ">\n    <failure message=\"\(xml(r.reason))\"/>\n  </testcase>\n"
+            case .skipped: out += ">\n    <skipped message=\"\(xml(r.reason))\"/>\n  </testcase>\n"
+            }
+        }
+        return out + "</testsuite>\n"
+    }
+
+    static func csvField(_ s: String) -> String {
+        guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
+        return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    static func xml(_ s: String) -> String {
+        var out = ""
+        for ch in s.unicodeScalars {
+            switch ch {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "\n": out += "&#10;"
+            case _ where ch.value < 0x20 && ch != "\t": out += "?"
+            default: out.unicodeScalars.append(ch)
+            }
+        }
+        return out
+    }
+
+    static func format3(_ x: Double) -> String {
+        let scaled = (x * 1000).rounded() / 1000
+        return "\(scaled)"
+    }
+}
+
+extension String {
+    fileprivate func replacingOccurrences(of target: String, with replacement: String) -> String {
+        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+}

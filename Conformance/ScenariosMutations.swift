@@ -1,0 +1,267 @@
+import Dispatch
+import EngramCore
+
+// Delete, prune, update, stats, isolation and concurrency scenarios.
+
+let deleteScenarios: [Scenario] = [
+    Scenario("delete.gone-everywhere", "a deleted record is absent from get, query, vector search and stats") { c in
+        let v = c.make.vector(4)
+        _ = try c.store.save([.heuristic(c.make.heuristic("gone", confidence: 0.9, embedding: v)), .heuristic(c.make.heuristic("stay", confidence: 0.1))])
+        try check(try c.store.delete(RecordKey(.heuristic, scope: "p1", id: "gone")), "delete returned false for an existing record")
+        try checkEqual(try c.store.get(RecordKey(.heuristic, scope: "p1", id: "gone")), nil, "get after delete")
+        try checkEqual(ids(try c.store.query(MemoryQuery(kind: .heuristic, projectId: "p1", topK: 10))), ["stay"], "query after delete")
+        try checkEqual(ids(try c.store.query(vectorQuery(.heuristic, "p1", v))), ["stay"], "vector search after delete")
+        let stats = try c.store.stats(projectId: "p1", agent: nil)
+        try checkEqual([stats.records[.heuristic], stats.vectors[.heuristic]], [1, 1], "records and vectors after delete")
+    },
+    Scenario("delete.missing", "deleting a missing record returns false; deleting twice returns true then false") { c in
+        try checkEqual(try c.store.delete(RecordKey(.outcome, scope: "p1", id: "nope")), false, "missing")
+        try c.store.save(c.make.outcome("o"))
+        try checkEqual(try c.store.delete(RecordKey(.outcome, scope: "p1", id: "o")), true, "first delete")
+        try checkEqual(try c.store.delete(RecordKey(.outcome, scope: "p1", id: "o")), false, "second delete")
+        try checkEqual(try c.store.delete(RecordKey(.heuristic, scope: "p1", id: "o")), false, "wrong kind")
+    },
+    Scenario("delete.every-kind", "every kind can be deleted, preferences included, with its vector") { c in
+        let records = c.make.oneOfEach("r") + [.userPreference(c.make.preference("r"))]
+        _ = try c.store.save(records)
+        for r in records {
+            try check(try c.store.delete(r.key), "delete \(r.key)")
+            try checkEqual(try c.store.get(r.key), nil, "get \(r.key) after delete")
+        }
+        let stats = try c.store.stats(projectId: "p1", agent: nil)
+        try check(stats.records.values.allSatisfy { $0 == 0 } && stats.vectors.values.allSatisfy { $0 == 0 }, "stats after deleting everything: \(stats)")
+        try checkEqual(try c.store.queryPreferences(userId: "u1").count, 0, "preferences after delete")
+    },
+    Scenario("delete.vector-slot-reclaimed", "deleted records never take top-k slots: k live results come back") { c in
+        let q = c.make.vector(6)
+        let records = (0..<60).map { MemoryRecord.outcome(c.make.outcome("o\($0)", embedding: c.make.near(q, Float($0) * 0.04 + 0.01, seed: UInt64($0)))) }
+        _ = try c.store.save(records)
+        let nearest = expectedVectorOrder(records, query: q, topK: 20)
+        for id in nearest.prefix(15) { try check(try c.store.delete(RecordKey(.outcome, scope: "p1", id: id)), "delete \(id)") }
+        let live = records.filter { !nearest.prefix(15).contains($0.id) }
+        try checkEqual(ids(try c.store.query(vectorQuery(.outcome, "p1", q, topK: 10))), expectedVectorOrder(live, query: q, topK: 10), "top 10 after deleting the 15 nearest")
+    },
+    Scenario("delete.scoped", "deleting an id in one project or kind leaves the same id elsewhere") { c in
+        _ = try c.store.save(c.make.oneOfEach("same", project: "p1") + c.make.oneOfEach("same", project: "p2"))
+        try check(try c.store.delete(RecordKey(.outcome, scope: "p1", id: "same")), "delete")
+        try check(try c.store.get(RecordKey(.outcome, scope: "p2", id: "same")) != nil, "same id in p2")
+        try check(try c.store.get(RecordKey(.heuristic, scope: "p1", id: "same")) != nil, "same id, other kind")
+        try checkEqual(try c.store.stats(projectId: "p2", agent: nil).vectors[.outcome], 1, "p2 outcome vectors")
+    },
+]
+
+let pruneScenarios: [Scenario] = [
+    Scenario("prune.outcomes.strict", "outcomes strictly before the cut-off go; one exactly at it stays") { c in
+        _ = try c.store.save((0..<10).map { .outcome(c.make.outcome("o\($0)", at: Int64($0))) })
+        try checkEqual(try c.store.deleteOutcomes(projectId: "p1", olderThan: c.make.t0.adding(microseconds: 4), agent: nil), 4, "pruned count")
+        try checkEqual(ids(try c.store.query(MemoryQuery(kind: .outcome, projectId: "p1", topK: 100))), (4..<10).reversed().map { "o\($0)" }, "survivors")
+        try checkEqual(try c.store.deleteOutcomes(projectId: "p1", olderThan: c.make.t0.adding(microseconds: 4), agent: nil), 0, "second prune")
+    },
+    Scenario("prune.outcomes.scope", "an outcome prune touches only its project (and agent)") { c in
+        for p in ["p1", "p2"] {
+            _ = try c.store.save((0..<6).map { .outcome(c.make.outcome("o\($0)", project: p, agent: $0 % 2 == 0 ? "a1" : "a2", at: Int64($0))) })
+        }
+        try checkEqual(try c.store.deleteOutcomes(projectId: "p1", olderThan: c.make.t0.adding(microseconds: 100), agent: "a1"), 3, "agent a1 in p1")
+        try checkEqual(try c.store.stats(projectId: "p1", agent: nil).records[.outcome], 3, "p1 left")
+        try checkEqual(try c.store.stats(projectId: "p1", agent: "a2").records[.outcome], 3, "p1 a2 untouched")
+        try checkEqual(try c.store.stats(projectId: "p2", agent: nil).records[.outcome], 6, "p2 untouched")
+        try checkEqual(try c.store.deleteOutcomes(projectId: "p1", olderThan: c.make.t0.adding(microseconds: 100), agent: nil), 3, "rest of p1")
+        try checkEqual(try c.store.stats(projectId: "p2", agent: nil).vectors[.outcome], 6, "p2 vectors")
+    },
+    Scenario("prune.outcomes.vectors", "pruned outcomes lose their vectors and never take top-k slots") { c in
+        let q = c.make.vector(12)
+        let old = (0..<30).map { MemoryRecord.outcome(c.make.outcome("old\($0)", at: Int64($0), embedding: c.make.near(q, 0.01, seed: UInt64($0)))) }
+        let new = (0..<30).map { MemoryRecord.outcome(c.make.outcome("new\($0)", at: 1000 + Int64($0), embedding: c.make.near(q, 1, seed: UInt64(100 + $0)))) }
+        _ = try c.store.save(old + new)
+        try checkEqual(try c.store.deleteOutcomes(projectId: "p1", olderThan: c.make.t0.adding(microseconds: 1000), agent: nil), 30, "pruned")
+        try checkEqual(ids(try c.store.query(vectorQuery(.outcome, "p1", q, topK: 10))), expectedVectorOrder(new, query: q, topK: 10), "top 10 after prune")
+        try checkEqual(try c.store.stats(projectId: "p1", agent: nil).vectors[.outcome], 30, "vectors after prune")
+    },
+    Scenario("prune.heuristics.strict", "heuristics strictly below the confidence go; one exactly at it stays") { c in
+        _ = try c.store.save([0.0, 0.1, 0.29999, 0.3, 0.7].enumerated().map { .heuristic(c.make.heuristic("h\($0.offset)", confidence: $0.element)) })
+        try checkEqual(try c.store.deleteHeuristics(projectId: "p1", confidenceBelow: 0.3, agent: nil), 3, "pruned")
+        try checkEqual(ids(try c.store.query(MemoryQuery(kind: .heuristic, projectId: "p1", topK: 10))), ["h4", "h3"], "survivors")
+    },
+    Scenario("prune.heuristics.scope-and-vectors", "a heuristic prune touches only its project and agent, and removes vectors") { c in
+        let q = c.make.vector(13)
+        for p in ["p1", "p2"] {
+            let records = (0..<8).map { (i: Int) -> MemoryRecord in
+                let weak = i % 2 == 0
+                let vector = c.make.near(q, weak ? 0.01 : 1, seed: UInt64(i))
+                return .heuristic(c.make.heuristic("h\(i)", project: p, agent: i < 4 ? "a1" : "a2", confidence: weak ? 0.1 : 0.9, embedding: vector))
+            }
+            _ = try c.store.save(records)
+        }
+        try checkEqual(try c.store.deleteHeuristics(projectId: "p1", confidenceBelow: 0.5, agent: "a1"), 2, "p1 a1")
+        try checkEqual(try c.store.deleteHeuristics(projectId: "p1", confidenceBelow: 0.5, agent: nil), 2, "p1 rest")
+        let top = try c.store.query(vectorQuery(.heuristic, "p1", q, topK: 4))
+        try check(top.count == 4 && top.allSatisfy { ($0.record.heuristic?.confidence ?? 0) == 0.9 }, "top 4 after prune are the confident ones: \(ids(top))")
+        try checkEqual(try c.store.stats(projectId: "p2", agent: nil).vectors[.heuristic], 8, "p2 untouched")
+    },
+]
+
+let updateScenarios: [Scenario] = [
+    Scenario("update.heuristic-patch", "a patch changes only the fields it names, embedding included") { c in
+        let original = c.make.heuristic("h", confidence: 0.4, occurrences: 5, successes: 2)
+        try c.store.save(original)
+        let newVector = c.make.vector(77)
+        let patch = HeuristicPatch(strategy: "new strategy", confidence: 0.0, successCount: 5, metadata: .object(["x": .int(1)]), embedding: .some(newVector))
+        try check(try c.store.updateHeuristic(projectId: "p1", id: "h", patch: patch), "update returned false")
+        try checkSameRecord(try c.store.get(RecordKey(.heuristic, scope: "p1", id: "h")), .heuristic(patch.applied(to: original)), "after patch")
+        try checkEqual(ids(try c.store.query(vectorQuery(.heuristic, "p1", newVector, topK: 1))), ["h"], "search by the new vector")
+        try check(try c.store.updateHeuristic(projectId: "p1", id: "h", patch: HeuristicPatch(embedding: .some(nil))), "removing the vector")
+        try checkEqual(try c.store.get(RecordKey(.heuristic, scope: "p1", id: "h"))?.embedding, nil, "embedding after removal")
+        try checkEqual(try c.store.query(vectorQuery(.heuristic, "p1", newVector)).count, 0, "vector search after removal")
+        try checkEqual(try c.store.stats(projectId: "p1", agent: nil).vectors[.heuristic], 0, "vectors after removal")
+    },
+    Scenario("update.heuristic-patch-invalid", "an invalid patch is rejected naming the field and changes nothing") { c in
+        try c.store.save(c.make.heuristic("h", occurrences: 3, successes: 1))
+        try checkUnchanged(c.store, projects: ["p1"], "invalid patches") {
+            try checkRejects(field: "confidence", "confidence 1.5") { _ = try c.store.updateHeuristic(projectId: "p1", id: "h", patch: HeuristicPatch(confidence: 1.5)) }
+            try checkRejects(field: "success_count", "success above occurrence") { _ = try c.store.updateHeuristic(projectId: "p1", id: "h", patch: HeuristicPatch(successCount: 4)) }
+            try checkRejects(field: "embedding", "2-d embedding") { _ = try c.store.updateHeuristic(projectId: "p1", id: "h", patch: HeuristicPatch(embedding: .some([1, 0]))) }
+            try checkRejects(field: "occurrence_count", "negative occurrences") { _ = try c.store.updateHeuristic(projectId: "p1", id: "h", patch: HeuristicPatch(occurrenceCount: -1)) }
+            try checkRejects(field: "metadata", "array metadata") { _ = try c.store.updateHeuristic(projectId: "p1", id: "h", patch: HeuristicPatch(metadata: .array([]))) }
+        }
+    },
+    Scenario("update.increment", "increment adds 1 occurrence (and 1 success when successful) and sets lastValidated to now") { c in
+        let h = c.make.heuristic("h", occurrences: 4, successes: 2)
+        try c.store.save(h)
+        let before = Timestamp.now()
+        try check(try c.store.incrementHeuristicOccurrence(projectId: "p1", id: "h", success: true), "increment")
+        try check(try c.store.incrementHeuristicOccurrence(projectId: "p1", id: "h", success: false), "increment")
+        let after = Timestamp.now()
+        let got = try c.store.get(RecordKey(.heuristic, scope: "p1", id: "h"))?.heuristic
+        try checkEqual([got?.occurrenceCount, got?.successCount], [6, 3], "counts")
+        try check(got.map { $0.lastValidated >= before.adding(microseconds: -1000) && $0.lastValidated <= after.adding(microseconds: 1000) } ?? false, "lastValidated \(String(describing: got?.lastValidated)) not between \(before) and \(after)")
+        try checkEqual(got?.confidence, h.confidence, "confidence unchanged")
+        try checkEqual(got?.condition, h.condition, "condition unchanged")
+    },
+    Scenario("update.increment-concurrent", "8 threads x 500 concurrent increments add exactly 4,000") { c in
+        try c.store.save(c.make.heuristic("h", occurrences: 0, successes: 0))
+        let store = c.store
+        let failures = FailureLog()
+        DispatchQueue.concurrentPerform(iterations: 8) { t in
+            for i in 0..<500 {
+                do {
+                    if try !store.incrementHeuristicOccurrence(projectId: "p1", id: "h", success: (i + t) % 2 == 0) {
+                        failures.add("increment returned false")
+                    }
+                } catch { failures.add("\(error)") }
+            }
+        }
+        try check(failures.all.isEmpty, "increments failed: \(failures.all.prefix(3))")
+        let got = try c.store.get(RecordKey(.heuristic, scope: "p1", id: "h"))?.heuristic
+        try checkEqual(got?.occurrenceCount, 4000, "occurrences")
+        try checkEqual(got?.successCount, 2000, "successes")
+    },
+    Scenario("update.heuristic-confidence", "updateHeuristicConfidence sets the confidence only") { c in
+        let h = c.make.heuristic("h", confidence: 0.5)
+        try c.store.save(h)
+        try check(try c.store.updateHeuristicConfidence(projectId: "p1", id: "h", confidence: 0.0), "update")
+        var expected = h
+        expected.confidence = 0.0
+        try checkSameRecord(try c.store.get(RecordKey(.heuristic, scope: "p1", id: "h")), .heuristic(expected), "after update")
+        try checkRejects(field: "confidence", "confidence NaN") { _ = try c.store.updateHeuristicConfidence(projectId: "p1", id: "h", confidence: .nan) }
+    },
+    Scenario("update.knowledge-confidence", "updateKnowledgeConfidence sets the confidence only") { c in
+        let d = c.make.knowledge("d", confidence: 0.5)
+        try c.store.save(d)
+        try check(try c.store.updateKnowledgeConfidence(projectId: "p1", id: "d", confidence: 1.0), "update")
+        var expected = d
+        expected.confidence = 1.0
+        try checkSameRecord(try c.store.get(RecordKey(.domainKnowledge, scope: "p1", id: "d")), .domainKnowledge(expected), "after update")
+        try checkRejects(field: "confidence", "confidence -0.1") { _ = try c.store.updateKnowledgeConfidence(projectId: "p1", id: "d", confidence: -0.1) }
+    },
+    Scenario("update.missing", "every update of a missing record (or one in another project) returns false and creates nothing") { c in
+        try c.store.save(c.make.heuristic("h", project: "p2"))
+        try c.store.save(c.make.knowledge("d", project: "p2"))
+        try checkUnchanged(c.store, projects: ["p1", "p2"], "updates of missing records") {
+            try checkEqual(try c.store.updateHeuristic(projectId: "p1", id: "h", patch: HeuristicPatch(confidence: 0.1)), false, "updateHeuristic")
+            try checkEqual(try c.store.incrementHeuristicOccurrence(projectId: "p1", id: "h", success: true), false, "increment")
+            try checkEqual(try c.store.updateHeuristicConfidence(projectId: "p1", id: "h", confidence: 0.1), false, "heuristic confidence")
+            try checkEqual(try c.store.updateKnowledgeConfidence(projectId: "p1", id: "d", confidence: 0.1), false, "knowledge confidence")
+            try checkEqual(try c.store.updateKnowledgeConfidence(projectId: "p2", id: "h", confidence: 0.1), false, "knowledge update of a heuristic id")
+        }
+    },
+]
+
+let statsScenarios: [Scenario] = [
+    Scenario("stats.counts", "stats count live records and vectors per kind, per project and agent") { c in
+        _ = try c.store.save(c.make.oneOfEach("a", agent: "a1") + c.make.oneOfEach("b", agent: "a2") + c.make.oneOfEach("c", project: "p2"))
+        _ = try c.store.save([.heuristic(c.make.heuristic("novec", agent: "a2", embedding: nil)), .userPreference(c.make.preference("pref"))])
+        let all = try c.store.stats(projectId: "p1", agent: nil)
+        try checkEqual(MemoryKind.vectorKinds.map { all.records[$0] ?? -1 }, [3, 2, 2, 2], "records in p1")
+        try checkEqual(MemoryKind.vectorKinds.map { all.vectors[$0] ?? -1 }, [2, 2, 2, 2], "vectors in p1")
+        let a2 = try c.store.stats(projectId: "p1", agent: "a2")
+        try checkEqual(MemoryKind.vectorKinds.map { a2.records[$0] ?? -1 }, [2, 1, 1, 1], "records of a2")
+        let none = try c.store.stats(projectId: "empty", agent: nil)
+        try checkEqual(MemoryKind.vectorKinds.map { none.records[$0] ?? -1 }, [0, 0, 0, 0], "records of an empty project")
+    },
+]
+
+let isolationScenarios: [Scenario] = [
+    Scenario("isolation.projects", "operations in one project never read, return, change or count another's records") { c in
+        let q = c.make.vector(21)
+        let p2 = (0..<20).flatMap { c.make.oneOfEach("x\($0)", project: "p2").map { r -> MemoryRecord in
+            // p2 holds vectors identical to the query: the nearest in the store.
+            switch r {
+            case .heuristic(var h): h.embedding = q; h.confidence = 0.1; return .heuristic(h)
+            case .outcome(var o): o.embedding = q; return .outcome(o)
+            case .domainKnowledge(var d): d.embedding = q; d.confidence = 0.1; return .domainKnowledge(d)
+            case .antiPattern(var a): a.embedding = q; return .antiPattern(a)
+            case .userPreference: return r
+            }
+        } }
+        _ = try c.store.save(p2)
+        let before = try snapshot(c.store, projects: ["p2"], users: [])
+        _ = try c.store.save((0..<5).flatMap { c.make.oneOfEach("x\($0)", project: "p1") })
+        for kind in MemoryKind.vectorKinds {
+            let hits = try c.store.query(vectorQuery(kind, "p1", q, topK: 50))
+            try check(hits.count == 5 && hits.allSatisfy { $0.record.scope == "p1" }, "\(kind) search in p1 returned \(hits.map { $0.record.key })")
+        }
+        _ = try c.store.deleteOutcomes(projectId: "p1", olderThan: Timestamp(microsecondsSinceEpoch: .max), agent: nil)
+        _ = try c.store.deleteHeuristics(projectId: "p1", confidenceBelow: 1.0, agent: nil)
+        _ = try c.store.updateHeuristicConfidence(projectId: "p1", id: "x1", confidence: 0.9)
+        _ = try c.store.updateKnowledgeConfidence(projectId: "p1", id: "x1", confidence: 0.9)
+        _ = try c.store.incrementHeuristicOccurrence(projectId: "p1", id: "x2", success: true)
+        _ = try c.store.delete(RecordKey(.antiPattern, scope: "p1", id: "x3"))
+        try check(try snapshot(c.store, projects: ["p2"], users: []) == before, "project p2 changed by operations on p1")
+    },
+    Scenario("isolation.users", "preferences of one user are never returned, changed or deleted through another") { c in
+        _ = try c.store.save([.userPreference(c.make.preference("p", user: "alice")), .userPreference(c.make.preference("p", user: "bob"))])
+        try checkEqual(try c.store.queryPreferences(userId: "alice").map(\.userId), ["alice"], "alice's preferences")
+        try check(try c.store.delete(RecordKey(.userPreference, scope: "alice", id: "p")), "delete alice's")
+        try checkEqual(try c.store.queryPreferences(userId: "bob").map(\.id), ["p"], "bob's preference survives")
+        try checkEqual(try c.store.delete(RecordKey(.userPreference, scope: "carol", id: "p")), false, "delete through another user")
+    },
+]
+
+let concurrencyScenarios: [Scenario] = [
+    Scenario("concurrency.parallel-writes", "8 threads saving, deleting and searching at once lose nothing") { c in
+        let store = c.store
+        let make = c.make
+        let failures = FailureLog()
+        DispatchQueue.concurrentPerform(iterations: 8) { t in
+            for i in 0..<100 {
+                do {
+                    try store.save(make.outcome("t\(t)-\(i)", agent: "a\(t)", at: Int64(i)))
+                    if i % 10 == 9 { _ = try store.delete(RecordKey(.outcome, scope: "p1", id: "t\(t)-\(i)")) }
+                    if i % 25 == 0 { _ = try store.query(vectorQuery(.outcome, "p1", make.vector(UInt64(i)), topK: 5)) }
+                } catch { failures.add("\(error)") }
+            }
+        }
+        try check(failures.all.isEmpty, "operations failed: \(failures.all.prefix(3))")
+        let stats = try c.store.stats(projectId: "p1", agent: nil)
+        try checkEqual([stats.records[.outcome], stats.vectors[.outcome]], [720, 720], "records and vectors after 800 saves and 80 deletes")
+    },
+]
+
+/// Collects failures from concurrent threads.
+final class FailureLog: @unchecked Sendable {
+    // @unchecked: every access goes through `lock`.
+    private let lock = NSLockish()
+    private var items: [String] = []
+    func add(_ s: String) { lock.withLock { items.append(s) } }
+    var all: [String] { lock.withLock { items } }
+}

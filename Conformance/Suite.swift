@@ -1,0 +1,149 @@
+import Dispatch
+import EngramCore
+
+/// How the suite gets stores from a backend author: an empty store per scenario, and a
+/// way to reopen a store from what it persisted (for the durability scenarios).
+public struct StoreFixture: Sendable {
+    /// The backend's name in reports.
+    public var name: String
+    /// Makes a new, empty store. Called once per scenario.
+    public var makeEmpty: @Sendable () throws -> any MemoryStore
+    /// Closes `store` and opens it again from its persisted state; nil for stores
+    /// without the `durability` capability.
+    public var reopen: (@Sendable (any MemoryStore) throws -> any MemoryStore)?
+
+    public init(
+        name: String, makeEmpty: @escaping @Sendable () throws -> any MemoryStore,
+        reopen: (@Sendable (any MemoryStore) throws -> any MemoryStore)? = nil
+    ) {
+        self.name = name
+        self.makeEmpty = makeEmpty
+        self.reopen = reopen
+    }
+}
+
+/// One check of the contract, with a stable id such as `delete.vector-slot-reclaimed`.
+public struct Scenario: Sendable {
+    public var id: String
+    public var description: String
+    /// The capability a store must declare for this scenario to run; nil = core.
+    public var requires: Capability?
+    let body: @Sendable (ScenarioContext) throws -> Void
+
+    init(_ id: String, _ description: String, requires: Capability? = nil, _ body: @escaping @Sendable (ScenarioContext) throws -> Void) {
+        self.id = id
+        self.description = description
+        self.requires = requires
+        self.body = body
+    }
+}
+
+/// What a scenario works with: the store under test (replaced when reopened) and fixtures.
+public final class ScenarioContext {
+    public private(set) var store: any MemoryStore
+    let fixture: StoreFixture
+    let make: Make
+
+    init(store: any MemoryStore, fixture: StoreFixture) {
+        self.store = store
+        self.fixture = fixture
+        self.make = Make(dimension: store.embeddingDimension)
+    }
+
+    /// Closes and reopens the store through the fixture.
+    func reopen() throws {
+        guard let reopen = fixture.reopen else {
+            throw ConformanceFailure("the fixture declares durability but provides no reopen")
+        }
+        store = try reopen(store)
+    }
+}
+
+/// The outcome of one scenario.
+public struct ScenarioResult: Sendable {
+    public enum Status: String, Sendable { case passed, failed, skipped }
+    public var id: String
+    public var description: String
+    public var backend: String
+    public var status: Status
+    public var durationMs: Double
+    /// Why it failed or was skipped; empty when it passed.
+    public var reason: String
+}
+
+/// A failed expectation inside a scenario.
+public struct ConformanceFailure: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The conformance suite: runs every scenario of the contract over one backend.
+///
+/// ```swift
+/// let results = ConformanceSuite(fixture: StoreFixture(name: "mine") { try MyStore() }).run()
+/// #expect(results.allSatisfy { $0.status != .failed })
+/// ```
+public struct ConformanceSuite: Sendable {
+    public var fixture: StoreFixture
+    /// Scenario ids or id prefixes to run (`delete.`); nil = all.
+    public var only: [String]?
+
+    public init(fixture: StoreFixture, only: [String]? = nil) {
+        self.fixture = fixture
+        self.only = only
+    }
+
+    /// Every scenario, in a stable order.
+    public static var scenarios: [Scenario] {
+        roundTripScenarios + upsertScenarios + batchScenarios + queryScenarios + deleteScenarios + pruneScenarios
+            + updateScenarios + statsScenarios + isolationScenarios + validationScenarios + concurrencyScenarios
+            + capabilityScenarios
+    }
+
+    /// The scenarios this run selects.
+    public var selected: [Scenario] {
+        guard let only, !only.isEmpty else { return Self.scenarios }
+        return Self.scenarios.filter { s in only.contains { s.id == $0 || s.id.hasPrefix($0) } }
+    }
+
+    /// Runs the selected scenarios, each on a fresh empty store, reporting each result as it ends.
+    public func run(onResult: (ScenarioResult) -> Void = { _ in }) -> [ScenarioResult] {
+        var results: [ScenarioResult] = []
+        var capabilities: Set<Capability>?
+        for scenario in selected {
+            let result = run(scenario, capabilities: &capabilities)
+            onResult(result)
+            results.append(result)
+        }
+        return results
+    }
+
+    func run(_ scenario: Scenario, capabilities: inout Set<Capability>?) -> ScenarioResult {
+        let start = DispatchTime.now().uptimeNanoseconds
+        func result(_ status: ScenarioResult.Status, _ reason: String) -> ScenarioResult {
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+            return ScenarioResult(
+                id: scenario.id, description: scenario.description, backend: fixture.name, status: status,
+                durationMs: ms, reason: reason)
+        }
+        let store: any MemoryStore
+        do { store = try fixture.makeEmpty() } catch {
+            return result(.failed, "could not make an empty store: \(error)")
+        }
+        if capabilities == nil { capabilities = store.capabilities }
+        if let needed = scenario.requires, !store.capabilities.contains(needed) {
+            try? store.close()
+            return result(.skipped, "backend does not declare capability '\(needed)'")
+        }
+        let context = ScenarioContext(store: store, fixture: fixture)
+        defer { try? context.store.close() }
+        do {
+            try scenario.body(context)
+            return result(.passed, "")
+        } catch let failure as ConformanceFailure {
+            return result(.failed, failure.description)
+        } catch {
+            return result(.failed, "unexpected error: \(error)")
+        }
+    }
+}

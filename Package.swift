@@ -1,0 +1,71 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Every Swift target is built in Swift 6 language mode with strict concurrency.
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "Engram",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "EngramCore", targets: ["EngramCore"]),
+        .library(name: "EngramReference", targets: ["EngramReference"]),
+        .library(name: "EngramSQLite", targets: ["EngramSQLite"]),
+        .library(name: "EngramVectorIndex", targets: ["EngramVectorIndex"]),
+        .library(name: "Conformance", targets: ["Conformance"]),
+        .executable(name: "engram", targets: ["engram"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // The contract: records, queries, patches, validation, errors, the MemoryStore protocol.
+        .target(name: "EngramCore", swiftSettings: strictSettings),
+        // The in-memory reference store: the simplest correct implementation.
+        .target(name: "EngramReference", dependencies: ["EngramCore"], swiftSettings: strictSettings),
+        // FAISS behind a pure-C header (Debian's libfaiss.a has no C API compiled in).
+        .target(
+            name: "CFaissShim",
+            cxxSettings: [.unsafeFlags(["-O2"])],
+            linkerSettings: [
+                .linkedLibrary("faiss"), .linkedLibrary("lapack"), .linkedLibrary("blas"),
+                .linkedLibrary("gomp"), .linkedLibrary("m"),
+            ]
+        ),
+        .target(name: "EngramVectorIndex", dependencies: ["CFaissShim"], swiftSettings: strictSettings),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .target(
+            name: "EngramSQLite",
+            dependencies: ["EngramCore", "EngramVectorIndex", "CSQLite"],
+            swiftSettings: strictSettings
+        ),
+        // The conformance suite: a library product that backend authors run over their own store.
+        .target(name: "Conformance", dependencies: ["EngramCore"], path: "Conformance", swiftSettings: strictSettings),
+        // Benchmark scenarios, statistics and report writers.
+        .target(name: "EngramBench", dependencies: ["EngramCore", "EngramSQLite", "EngramVectorIndex"], swiftSettings: strictSettings),
+        .executableTarget(
+            name: "engram",
+            dependencies: [
+                "EngramCore", "EngramReference", "EngramSQLite", "Conformance", "EngramBench",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "EngramCoreTests", dependencies: ["EngramCore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "ConformanceTests",
+            dependencies: ["Conformance", "EngramReference", "EngramCore"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "EngramVectorIndexTests", dependencies: ["EngramVectorIndex"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "EngramSQLiteTests",
+            dependencies: ["EngramSQLite", "Conformance", "EngramCore"],
+            swiftSettings: strictSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

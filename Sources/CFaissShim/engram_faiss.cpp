@@ -1,0 +1,336 @@
+// C shim over FAISS 1.7.3: IndexIDMap2 wrapping an owned IndexFlatIP.
+// See include/engram_faiss.h for the contract. Every entry point that can
+// throw runs inside guarded(), so no C++ exception reaches the caller.
+//
+// FAISS 1.7.3 notes relied on here:
+//  * IndexIDMap2::search rejects any SearchParameters ("search params not
+//    supported"), so filtered searches go to the inner IndexFlat, whose
+//    search honours params->sel over *positions*, and labels are mapped back
+//    through id_map.
+//  * IndexIDMap2 does not override reset(), so rev_map must be cleared here.
+//  * add_with_ids accepts duplicate ids; the shim checks them itself.
+//  * None of the headers below include <omp.h>.
+
+#include "engram_faiss.h"
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexIDMap.h>
+#include <faiss/impl/IDSelector.h>
+#include <faiss/utils/distances.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+using idx_t = faiss::Index::idx_t;
+
+struct engram_faiss_index {
+    std::unique_ptr<faiss::IndexIDMap2> map; // owns flat (own_fields = true)
+    faiss::IndexFlatIP *flat = nullptr;
+};
+
+namespace {
+
+__attribute__((format(printf, 4, 5))) int fail(char *err, size_t errlen,
+                                               int code, const char *fmt, ...) {
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+// Runs body (returning an error code) and converts any exception to a code.
+template <class F>
+int guarded(char *err, size_t errlen, F &&body) {
+    try {
+        return body();
+    } catch (const std::bad_alloc &) {
+        return fail(err, errlen, ENGRAM_FAISS_ENOMEM, "out of memory");
+    } catch (const std::length_error &) {
+        return fail(err, errlen, ENGRAM_FAISS_ENOMEM, "allocation too large");
+    } catch (const std::exception &e) { // includes faiss::FaissException
+        return fail(err, errlen, ENGRAM_FAISS_EFAISS, "%s", e.what());
+    } catch (...) {
+        return fail(err, errlen, ENGRAM_FAISS_EFAISS, "unknown C++ exception");
+    }
+}
+
+// Writes x / |x| to out. Returns NULL on success, else why x is rejected.
+const char *normalise(const float *x, size_t d, float *out) {
+    double s = 0; // double: no overflow/underflow for any finite float input
+    for (size_t i = 0; i < d; i++) {
+        if (!std::isfinite(x[i])) return "non-finite component";
+        s += double(x[i]) * double(x[i]);
+    }
+    if (!(s > 0)) return "zero vector";
+    const double inv = 1.0 / std::sqrt(s);
+    for (size_t i = 0; i < d; i++) out[i] = float(x[i] * inv);
+    return nullptr;
+}
+
+const float *code_at(const faiss::IndexFlat &f, idx_t pos) {
+    return reinterpret_cast<const float *>(f.codes.data() + pos * f.code_size);
+}
+
+} // namespace
+
+extern "C" {
+
+engram_faiss_index *engram_faiss_new(int32_t dim, char *err, size_t errlen) {
+    engram_faiss_index *out = nullptr;
+    guarded(err, errlen, [&] {
+        if (dim < 1)
+            return fail(err, errlen, ENGRAM_FAISS_EINVAL, "invalid dimension %d",
+                        int(dim));
+        auto ix = std::make_unique<engram_faiss_index>();
+        auto flat = std::make_unique<faiss::IndexFlatIP>(dim);
+        ix->map = std::make_unique<faiss::IndexIDMap2>(flat.get());
+        ix->map->own_fields = true;
+        ix->flat = flat.release();
+        out = ix.release();
+        return 0;
+    });
+    return out;
+}
+
+void engram_faiss_free(engram_faiss_index *index) {
+    delete index;
+}
+
+int64_t engram_faiss_count(const engram_faiss_index *index) {
+    return index ? index->map->ntotal : 0;
+}
+
+int32_t engram_faiss_dimension(const engram_faiss_index *index) {
+    return index ? int32_t(index->map->d) : 0;
+}
+
+int engram_faiss_add(engram_faiss_index *index, int64_t n, const float *vectors,
+                     const int64_t *ids, char *err, size_t errlen) {
+    return guarded(err, errlen, [&] {
+        if (!index) return fail(err, errlen, 1, "index is NULL");
+        if (n < 0) return fail(err, errlen, 1, "negative count");
+        if (n == 0) return 0;
+        if (!vectors || !ids) return fail(err, errlen, 1, "NULL vectors or ids");
+        faiss::IndexIDMap2 &m = *index->map;
+        const size_t d = size_t(m.d);
+        if (uint64_t(n) > uint64_t(PTRDIFF_MAX) / sizeof(float) / d)
+            return fail(err, errlen, 1, "count too large");
+
+        // Validate everything before touching the index.
+        std::unordered_set<idx_t> seen;
+        seen.reserve(size_t(n));
+        for (int64_t i = 0; i < n; i++) {
+            if (ids[i] < 0)
+                return fail(err, errlen, 1, "negative id %lld", (long long)ids[i]);
+            if (m.rev_map.count(ids[i]) || !seen.insert(ids[i]).second)
+                return fail(err, errlen, 1, "duplicate id %lld", (long long)ids[i]);
+        }
+        std::vector<float> xs(size_t(n) * d);
+        for (int64_t i = 0; i < n; i++)
+            if (const char *why = normalise(vectors + i * d, d, xs.data() + i * d))
+                return fail(err, errlen, 1, "vector %lld (id %lld): %s",
+                            (long long)i, (long long)ids[i], why);
+
+        const idx_t old = m.ntotal;
+        try {
+            m.add_with_ids(n, xs.data(), ids);
+        } catch (...) {
+            // add_with_ids = codes.resize, id_map.push_back, rev_map inserts;
+            // undo whatever part happened (none of this allocates).
+            faiss::IndexFlat &f = *index->flat;
+            f.codes.resize(size_t(old) * f.code_size);
+            f.ntotal = old;
+            m.id_map.resize(size_t(old));
+            for (int64_t i = 0; i < n; i++) m.rev_map.erase(ids[i]);
+            m.ntotal = old;
+            throw;
+        }
+        return 0;
+    });
+}
+
+int engram_faiss_remove_ids(engram_faiss_index *index, int64_t n,
+                            const int64_t *ids, int64_t *removed, char *err,
+                            size_t errlen) {
+    if (removed) *removed = 0;
+    return guarded(err, errlen, [&] {
+        if (!index) return fail(err, errlen, 1, "index is NULL");
+        if (n < 0 || (n > 0 && !ids)) return fail(err, errlen, 1, "invalid ids");
+        if (n == 0) return 0;
+        faiss::IDSelectorBatch sel(size_t(n), ids);
+        faiss::IndexIDMap2 &m = *index->map;
+        size_t r;
+        try {
+            r = m.remove_ids(sel); // compacts codes + id_map, rebuilds rev_map
+        } catch (...) {
+            // Only the rev_map rebuild allocates; retry it once to stay consistent.
+            try { m.construct_rev_map(); } catch (...) {}
+            throw;
+        }
+        if (removed) *removed = int64_t(r);
+        return 0;
+    });
+}
+
+int engram_faiss_remove_swap(engram_faiss_index *index, int64_t n,
+                             const int64_t *ids, int64_t *removed, char *err,
+                             size_t errlen) {
+    if (removed) *removed = 0;
+    return guarded(err, errlen, [&] {
+        if (!index) return fail(err, errlen, 1, "index is NULL");
+        if (n < 0 || (n > 0 && !ids)) return fail(err, errlen, 1, "invalid ids");
+        faiss::IndexIDMap2 &m = *index->map;
+        faiss::IndexFlat &f = *index->flat;
+        const size_t cs = f.code_size;
+        int64_t count = 0;
+        // Nothing below allocates, so the loop cannot fail half-way.
+        for (int64_t i = 0; i < n; i++) {
+            auto it = m.rev_map.find(ids[i]);
+            if (it == m.rev_map.end()) continue;
+            const idx_t pos = it->second, last = m.ntotal - 1;
+            m.rev_map.erase(it);
+            if (pos != last) { // move the last vector into the hole
+                std::memcpy(f.codes.data() + pos * cs, f.codes.data() + last * cs, cs);
+                const idx_t moved = m.id_map[last];
+                m.id_map[pos] = moved;
+                m.rev_map.find(moved)->second = pos;
+            }
+            m.id_map.pop_back();
+            f.codes.resize(size_t(last) * cs);
+            f.ntotal = m.ntotal = last;
+            count++;
+        }
+        if (removed) *removed = count;
+        return 0;
+    });
+}
+
+int engram_faiss_contains(const engram_faiss_index *index, int64_t id) {
+    return index && index->map->rev_map.count(id) ? 1 : 0;
+}
+
+int engram_faiss_reconstruct(const engram_faiss_index *index, int64_t id,
+                             float *out, char *err, size_t errlen) {
+    if (!index || !out) return fail(err, errlen, 1, "NULL argument");
+    auto it = index->map->rev_map.find(id);
+    if (it == index->map->rev_map.end())
+        return fail(err, errlen, 1, "id %lld not found", (long long)id);
+    std::memcpy(out, code_at(*index->flat, it->second), index->flat->code_size);
+    return 0;
+}
+
+int engram_faiss_search(const engram_faiss_index *index, const float *query,
+                        int64_t k, const int64_t *allowed, int64_t n_allowed,
+                        int64_t *out_ids, float *out_scores, int64_t *out_count,
+                        char *err, size_t errlen) {
+    if (out_count) *out_count = 0;
+    return guarded(err, errlen, [&] {
+        if (!index || !query || !out_ids || !out_scores || !out_count)
+            return fail(err, errlen, 1, "NULL argument");
+        if (k < 1) return fail(err, errlen, 1, "k must be >= 1 (got %lld)", (long long)k);
+        if (allowed && n_allowed < 0) return fail(err, errlen, 1, "negative n_allowed");
+        const faiss::IndexIDMap2 &m = *index->map;
+        const faiss::IndexFlat &f = *index->flat;
+        const size_t d = size_t(m.d);
+        std::vector<float> q(d);
+        if (const char *why = normalise(query, d, q.data()))
+            return fail(err, errlen, 1, "query: %s", why);
+        const idx_t nt = m.ntotal;
+        if (nt == 0 || (allowed && n_allowed == 0)) return 0;
+
+        int64_t c = 0;
+        if (allowed && n_allowed <= nt / 8) {
+            // Small allow-list: score just those vectors, then partial sort.
+            std::vector<idx_t> pos;
+            pos.reserve(size_t(n_allowed));
+            for (int64_t i = 0; i < n_allowed; i++) {
+                auto it = m.rev_map.find(allowed[i]);
+                if (it != m.rev_map.end()) pos.push_back(it->second);
+            }
+            std::sort(pos.begin(), pos.end()); // dedupe repeated allowed ids
+            pos.erase(std::unique(pos.begin(), pos.end()), pos.end());
+            std::vector<std::pair<float, idx_t>> hits(pos.size());
+            for (size_t i = 0; i < pos.size(); i++)
+                hits[i] = {faiss::fvec_inner_product(q.data(), code_at(f, pos[i]), d),
+                           pos[i]};
+            const size_t keff = std::min(size_t(k), hits.size());
+            std::partial_sort(hits.begin(), hits.begin() + keff, hits.end(),
+                              [](const auto &a, const auto &b) {
+                                  return a.first > b.first ||
+                                         (a.first == b.first && a.second < b.second);
+                              });
+            for (; c < int64_t(keff); c++) {
+                out_ids[c] = m.id_map[hits[c].second];
+                out_scores[c] = hits[c].first;
+            }
+        } else {
+            // FAISS flat search, restricted by a bitmap over positions if needed.
+            std::vector<uint8_t> bits;
+            idx_t nsel = nt;
+            if (allowed) {
+                bits.assign(size_t(nt + 7) / 8, 0);
+                nsel = 0;
+                for (int64_t i = 0; i < n_allowed; i++) {
+                    auto it = m.rev_map.find(allowed[i]);
+                    if (it == m.rev_map.end()) continue;
+                    uint8_t &byte = bits[it->second >> 3];
+                    const uint8_t bit = uint8_t(1u << (it->second & 7));
+                    if (!(byte & bit)) { byte |= bit; nsel++; }
+                }
+                if (nsel == 0) return 0;
+            }
+            faiss::IDSelectorBitmap sel(bits.size(), bits.data());
+            faiss::SearchParameters params;
+            params.sel = &sel;
+            const idx_t keff = std::min<idx_t>(k, nsel); // avoid huge buffers
+            std::vector<float> dist(static_cast<size_t>(keff));
+            std::vector<idx_t> lab(static_cast<size_t>(keff));
+            f.search(1, q.data(), keff, dist.data(), lab.data(),
+                     allowed ? &params : nullptr);
+            for (idx_t i = 0; i < keff; i++) {
+                if (lab[i] < 0) continue; // padding
+                out_ids[c] = m.id_map[lab[i]];
+                out_scores[c++] = dist[i];
+            }
+        }
+        *out_count = c;
+        return 0;
+    });
+}
+
+int engram_faiss_reset(engram_faiss_index *index) {
+    return guarded(nullptr, 0, [&] {
+        if (!index) return 1;
+        faiss::IndexIDMap2 &m = *index->map;
+        m.reset(); // clears flat + id_map, but NOT rev_map in 1.7.3
+        std::unordered_map<idx_t, idx_t>().swap(m.rev_map);
+        index->flat->codes.shrink_to_fit();
+        m.id_map.shrink_to_fit();
+        return 0;
+    });
+}
+
+int64_t engram_faiss_memory_bytes(const engram_faiss_index *index) {
+    if (!index) return 0;
+    const faiss::IndexIDMap2 &m = *index->map;
+    // libstdc++ unordered_map node for <int64,int64>: next pointer + pair
+    // (hash not cached for integer keys) = 24 bytes, 32 after malloc rounding;
+    // plus one pointer per bucket.
+    const size_t rev = m.rev_map.size() * 32 + m.rev_map.bucket_count() * sizeof(void *);
+    return int64_t(index->flat->codes.capacity() +
+                   m.id_map.capacity() * sizeof(idx_t) + rev);
+}
+
+} // extern "C"

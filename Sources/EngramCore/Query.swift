@@ -1,0 +1,146 @@
+/// A query over one project-scoped kind: **filter first, then rank**.
+///
+/// Without `vector`, results come in the kind's default order (see `MemoryKind.defaultOrder`);
+/// with one, records without an embedding are left out and the order is cosine
+/// similarity descending. Ties always break by id ascending.
+public struct MemoryQuery: Sendable, Equatable {
+    public var kind: MemoryKind
+    public var projectId: String
+    /// nil = every agent; a set = only those agents (an empty set matches nothing).
+    public var agents: Set<String>?
+    /// Outcomes only: exact task type.
+    public var taskType: String?
+    /// Domain knowledge only: exact domain.
+    public var domain: String?
+    /// Heuristics and domain knowledge only: confidence >= this.
+    public var minConfidence: Double?
+    /// Outcomes only: successful ones.
+    public var successOnly: Bool
+    /// At most this many results, 1...10,000.
+    public var topK: Int
+    /// Rank by cosine similarity to this vector.
+    public var vector: [Float]?
+
+    public init(
+        kind: MemoryKind, projectId: String, agents: Set<String>? = nil, taskType: String? = nil,
+        domain: String? = nil, minConfidence: Double? = nil, successOnly: Bool = false, topK: Int = 5,
+        vector: [Float]? = nil
+    ) {
+        self.kind = kind; self.projectId = projectId; self.agents = agents; self.taskType = taskType
+        self.domain = domain; self.minConfidence = minConfidence; self.successOnly = successOnly
+        self.topK = topK; self.vector = vector
+    }
+
+    /// The largest `topK` a store accepts.
+    public static let maxTopK = 10_000
+
+    /// Whether `record` passes every filter of this query (vector presence aside).
+    public func matches(_ record: MemoryRecord) -> Bool {
+        guard record.kind == kind, record.scope == projectId else { return false }
+        if let agents, !agents.contains(record.agent ?? "") { return false }
+        switch record {
+        case .heuristic(let h):
+            if let minConfidence, !(h.confidence >= minConfidence) { return false }
+        case .outcome(let o):
+            if let taskType, o.taskType != taskType { return false }
+            if successOnly, !o.success { return false }
+        case .domainKnowledge(let d):
+            if let domain, d.domain != domain { return false }
+            if let minConfidence, !(d.confidence >= minConfidence) { return false }
+        case .antiPattern, .userPreference:
+            break
+        }
+        return true
+    }
+}
+
+/// One query result: the record, and its cosine similarity when the query had a vector.
+public struct ScoredRecord: Sendable, Equatable {
+    public var record: MemoryRecord
+    public var score: Double?
+    public init(record: MemoryRecord, score: Double?) {
+        self.record = record
+        self.score = score
+    }
+}
+
+/// A typed partial update of a heuristic: each non-nil field replaces the stored one.
+/// `embedding` is a double optional: `.some(nil)` removes the vector.
+public struct HeuristicPatch: Sendable, Equatable {
+    public var condition: String?
+    public var strategy: String?
+    public var confidence: Double?
+    public var occurrenceCount: Int?
+    public var successCount: Int?
+    public var lastValidated: Timestamp?
+    public var metadata: JSONValue?
+    public var embedding: [Float]??
+
+    public init(
+        condition: String? = nil, strategy: String? = nil, confidence: Double? = nil, occurrenceCount: Int? = nil,
+        successCount: Int? = nil, lastValidated: Timestamp? = nil, metadata: JSONValue? = nil,
+        embedding: [Float]?? = nil
+    ) {
+        self.condition = condition; self.strategy = strategy; self.confidence = confidence
+        self.occurrenceCount = occurrenceCount; self.successCount = successCount; self.lastValidated = lastValidated
+        self.metadata = metadata; self.embedding = embedding
+    }
+
+    /// True when the patch changes nothing.
+    public var isEmpty: Bool { self == HeuristicPatch() }
+
+    /// `heuristic` with this patch applied.
+    public func applied(to heuristic: Heuristic) -> Heuristic {
+        var h = heuristic
+        if let condition { h.condition = condition }
+        if let strategy { h.strategy = strategy }
+        if let confidence { h.confidence = confidence }
+        if let occurrenceCount { h.occurrenceCount = occurrenceCount }
+        if let successCount { h.successCount = successCount }
+        if let lastValidated { h.lastValidated = lastValidated }
+        if let metadata { h.metadata = metadata }
+        if let embedding { h.embedding = embedding }
+        return h
+    }
+}
+
+/// Live counts in one scope: records per kind, and records with a vector per kind.
+public struct StoreStats: Sendable, Equatable {
+    public var records: [MemoryKind: Int]
+    public var vectors: [MemoryKind: Int]
+    public init(records: [MemoryKind: Int] = [:], vectors: [MemoryKind: Int] = [:]) {
+        self.records = records
+        self.vectors = vectors
+    }
+}
+
+extension MemoryKind {
+    /// The kind's default order without a query vector, as a strict "comes before".
+    /// heuristic, domain knowledge: confidence desc; outcome: timestamp desc;
+    /// anti-pattern: occurrence count desc; preference: timestamp desc. Ties: id asc.
+    public static func defaultOrder(_ a: MemoryRecord, _ b: MemoryRecord) -> Bool {
+        switch (a, b) {
+        case (.heuristic(let x), .heuristic(let y)):
+            if x.confidence != y.confidence { return x.confidence > y.confidence }
+        case (.domainKnowledge(let x), .domainKnowledge(let y)):
+            if x.confidence != y.confidence { return x.confidence > y.confidence }
+        case (.outcome(let x), .outcome(let y)):
+            if x.timestamp != y.timestamp { return x.timestamp > y.timestamp }
+        case (.antiPattern(let x), .antiPattern(let y)):
+            if x.occurrenceCount != y.occurrenceCount { return x.occurrenceCount > y.occurrenceCount }
+        case (.userPreference(let x), .userPreference(let y)):
+            if x.timestamp != y.timestamp { return x.timestamp > y.timestamp }
+        default:
+            break
+        }
+        return a.id.utf8.lexicographicallyPrecedes(b.id.utf8)
+    }
+
+    /// Vector order: score desc, then id asc (bytewise, as SQL `BINARY` collation does).
+    public static func scoreOrder(_ a: ScoredRecord, _ b: ScoredRecord) -> Bool {
+        let sa = a.score ?? -.infinity
+        let sb = b.score ?? -.infinity
+        if sa != sb { return sa > sb }
+        return a.record.id.utf8.lexicographicallyPrecedes(b.record.id.utf8)
+    }
+}

@@ -1,0 +1,184 @@
+/// The contract's input rules, shared by every backend so that all of them reject the
+/// same inputs with the same field names. Every check runs before anything is written.
+public enum Validation {
+    /// The longest id (and project or user id) in UTF-8 bytes.
+    public static let maxIdBytes = 256
+
+    public static func id(_ value: String, field: String = "id") throws {
+        guard !value.isEmpty else { throw EngramError.invalid(field, "\(field) must not be empty") }
+        guard value.utf8.count <= maxIdBytes else {
+            throw EngramError.invalid(field, "\(field) is \(value.utf8.count) UTF-8 bytes; at most \(maxIdBytes) allowed")
+        }
+        try text(value, field: field)
+    }
+
+    /// Text is stored verbatim; only NUL is refused (SQL engines and C APIs cut strings at it).
+    public static func text(_ value: String, field: String) throws {
+        if value.utf8.contains(0) { throw EngramError.invalid(field, "\(field) contains a NUL character") }
+    }
+
+    public static func confidence(_ value: Double, field: String = "confidence") throws {
+        guard value.isFinite, value >= 0, value <= 1 else {
+            throw EngramError.invalid(field, "\(field) must be a finite number in [0, 1], got \(value)")
+        }
+    }
+
+    public static func count(_ value: Int, field: String) throws {
+        guard value >= 0 else { throw EngramError.invalid(field, "\(field) must not be negative, got \(value)") }
+    }
+
+    public static func embedding(_ vector: [Float], dimension: Int, field: String = "embedding") throws {
+        guard vector.count == dimension else {
+            throw EngramError.invalid(field, "\(field) has \(vector.count) components; the store's dimension is \(dimension)")
+        }
+        var norm: Double = 0
+        for (i, x) in vector.enumerated() {
+            guard x.isFinite else { throw EngramError.invalid(field, "\(field)[\(i)] is not finite (\(x))") }
+            norm += Double(x) * Double(x)
+        }
+        guard norm > 0 else { throw EngramError.invalid(field, "\(field) has zero norm") }
+    }
+
+    public static func metadata(_ value: JSONValue, field: String = "metadata") throws {
+        guard case .object = value else { throw EngramError.invalid(field, "\(field) must be a JSON object") }
+        try jsonContent(value, field: field)
+    }
+
+    static func jsonContent(_ value: JSONValue, field: String) throws {
+        switch value {
+        case .double(let d) where !d.isFinite:
+            throw EngramError.invalid(field, "\(field) holds a non-finite number, which JSON cannot represent")
+        case .string(let s): try text(s, field: field)
+        case .array(let a): for v in a { try jsonContent(v, field: field) }
+        case .object(let o):
+            for (k, v) in o {
+                try text(k, field: field)
+                try jsonContent(v, field: field)
+            }
+        default: break
+        }
+    }
+
+    public static func topK(_ value: Int) throws {
+        guard value >= 1, value <= MemoryQuery.maxTopK else {
+            throw EngramError.invalid("top_k", "top_k must be in 1...\(MemoryQuery.maxTopK), got \(value)")
+        }
+    }
+
+    /// Validates one record against the contract for a store of `dimension`.
+    public static func record(_ record: MemoryRecord, dimension: Int) throws {
+        try id(record.id)
+        switch record {
+        case .heuristic(let h):
+            try scope(h.projectId, agent: h.agent)
+            try text(h.condition, field: "condition")
+            try text(h.strategy, field: "strategy")
+            try confidence(h.confidence)
+            try count(h.occurrenceCount, field: "occurrence_count")
+            try count(h.successCount, field: "success_count")
+            guard h.successCount <= h.occurrenceCount else {
+                throw EngramError.invalid(
+                    "success_count", "success_count (\(h.successCount)) exceeds occurrence_count (\(h.occurrenceCount))")
+            }
+        case .outcome(let o):
+            try scope(o.projectId, agent: o.agent)
+            try text(o.taskType, field: "task_type")
+            try text(o.taskDescription, field: "task_description")
+            try text(o.strategyUsed, field: "strategy_used")
+            if let d = o.durationMs { try count(d, field: "duration_ms") }
+            if let e = o.errorMessage { try text(e, field: "error_message") }
+            if let f = o.userFeedback { try text(f, field: "user_feedback") }
+        case .domainKnowledge(let d):
+            try scope(d.projectId, agent: d.agent)
+            try text(d.domain, field: "domain")
+            try text(d.fact, field: "fact")
+            try text(d.source, field: "source")
+            try confidence(d.confidence)
+        case .antiPattern(let a):
+            try scope(a.projectId, agent: a.agent)
+            try text(a.pattern, field: "pattern")
+            try text(a.whyBad, field: "why_bad")
+            try text(a.betterAlternative, field: "better_alternative")
+            try count(a.occurrenceCount, field: "occurrence_count")
+        case .userPreference(let p):
+            try id(p.userId, field: "user_id")
+            try text(p.category, field: "category")
+            try text(p.preference, field: "preference")
+            try text(p.source, field: "source")
+            try confidence(p.confidence)
+        }
+        if let e = record.embedding { try embedding(e, dimension: dimension) }
+        try metadata(record.metadata)
+    }
+
+    static func scope(_ projectId: String, agent: String) throws {
+        try id(projectId, field: "project_id")
+        try text(agent, field: "agent")
+    }
+
+    /// Validates a whole batch; one bad record rejects it (the error says which).
+    public static func batch(_ records: [MemoryRecord], dimension: Int) throws {
+        for (i, r) in records.enumerated() {
+            do { try record(r, dimension: dimension) } catch var e as EngramError {
+                if records.count > 1 { e.message = "record \(i) (id \(r.id.debugDescription)): " + e.message }
+                throw e
+            }
+        }
+    }
+
+    public static func key(_ key: RecordKey) throws {
+        try id(key.id)
+        try id(key.scope, field: key.kind.isUserScoped ? "user_id" : "project_id")
+    }
+
+    public static func query(_ q: MemoryQuery, dimension: Int) throws {
+        guard !q.kind.isUserScoped else {
+            throw EngramError.invalid("kind", "user preferences are queried with queryPreferences(userId:category:)")
+        }
+        try id(q.projectId, field: "project_id")
+        try topK(q.topK)
+        if let agents = q.agents { for a in agents { try text(a, field: "agents") } }
+        if let t = q.taskType {
+            guard q.kind == .outcome else { throw EngramError.invalid("task_type", "task_type filters outcomes only") }
+            try text(t, field: "task_type")
+        }
+        if let d = q.domain {
+            guard q.kind == .domainKnowledge else {
+                throw EngramError.invalid("domain", "domain filters domain knowledge only")
+            }
+            try text(d, field: "domain")
+        }
+        if let c = q.minConfidence {
+            guard q.kind == .heuristic || q.kind == .domainKnowledge else {
+                throw EngramError.invalid("min_confidence", "min_confidence filters heuristics and domain knowledge only")
+            }
+            guard c.isFinite else { throw EngramError.invalid("min_confidence", "min_confidence must be finite") }
+        }
+        if q.successOnly, q.kind != .outcome {
+            throw EngramError.invalid("success_only", "success_only filters outcomes only")
+        }
+        if let v = q.vector { try embedding(v, dimension: dimension) }
+    }
+
+    public static func patch(_ p: HeuristicPatch, dimension: Int) throws {
+        if let c = p.condition { try text(c, field: "condition") }
+        if let s = p.strategy { try text(s, field: "strategy") }
+        if let c = p.confidence { try confidence(c) }
+        if let o = p.occurrenceCount { try count(o, field: "occurrence_count") }
+        if let s = p.successCount { try count(s, field: "success_count") }
+        if let m = p.metadata { try metadata(m) }
+        if let e = p.embedding, let v = e { try embedding(v, dimension: dimension) }
+    }
+
+    /// Checks a patched heuristic's cross-field rules (success <= occurrence).
+    public static func patched(_ h: Heuristic) throws {
+        guard h.successCount <= h.occurrenceCount else {
+            throw EngramError.invalid(
+                "success_count", "after the patch success_count (\(h.successCount)) would exceed occurrence_count (\(h.occurrenceCount))")
+        }
+    }
+
+    public static func threshold(_ value: Double, field: String) throws {
+        guard value.isFinite else { throw EngramError.invalid(field, "\(field) must be finite, got \(value)") }
+    }
+}

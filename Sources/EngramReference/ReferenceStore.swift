@@ -1,0 +1,177 @@
+import EngramCore
+import Synchronization
+
+/// The in-memory reference store: the simplest correct implementation of the contract,
+/// and the yardstick for every other backend. Thread-safe through one mutex; every
+/// operation is a plain scan, so it favours obviousness over speed.
+public final class ReferenceStore: MemoryStore {
+    public let backendName = "memory"
+    public let embeddingDimension: Int
+    public var capabilities: Set<Capability> { [.vectorIntrospection] }
+
+    private struct State {
+        var records: [RecordKey: MemoryRecord] = [:]
+        var closed = false
+    }
+    private let state = Mutex(State())
+
+    public init(embeddingDimension: Int = 384) {
+        self.embeddingDimension = embeddingDimension
+    }
+
+    private func withState<T>(_ body: (inout State) throws -> T) throws -> T {
+        try state.withLock { s in
+            guard !s.closed else { throw EngramError(.unavailable, "the store is closed") }
+            return try body(&s)
+        }
+    }
+
+    public func save(_ records: [MemoryRecord]) throws -> [String] {
+        try Validation.batch(records, dimension: embeddingDimension)
+        return try withState { s in
+            for r in records { s.records[r.key] = r }
+            return records.map(\.id)
+        }
+    }
+
+    public func get(_ key: RecordKey) throws -> MemoryRecord? {
+        try Validation.key(key)
+        return try withState { $0.records[key] }
+    }
+
+    public func query(_ q: MemoryQuery) throws -> [ScoredRecord] {
+        try Validation.query(q, dimension: embeddingDimension)
+        let matching = try withState { s in s.records.values.filter { q.matches($0) } }
+        if let vector = q.vector {
+            let scored = matching.compactMap { r in
+                r.embedding.map { ScoredRecord(record: r, score: cosineSimilarity(vector, $0)) }
+            }
+            return Array(scored.sorted(by: MemoryKind.scoreOrder).prefix(q.topK))
+        }
+        return matching.sorted(by: MemoryKind.defaultOrder).prefix(q.topK).map { ScoredRecord(record: $0, score: nil) }
+    }
+
+    public func queryPreferences(userId: String, category: String?) throws -> [UserPreference] {
+        try Validation.id(userId, field: "user_id")
+        let prefs = try withState { s in
+            s.records.values.filter { r in
+                guard let p = r.userPreference, p.userId == userId else { return false }
+                return category == nil || p.category == category
+            }
+        }
+        return prefs.sorted(by: MemoryKind.defaultOrder).compactMap(\.userPreference)
+    }
+
+    /// Applies `change` to one stored heuristic under the lock; false if it is missing.
+    private func modifyHeuristic(projectId: String, id: String, _ change: (inout Heuristic) throws -> Void) throws -> Bool {
+        try Validation.id(projectId, field: "project_id")
+        try Validation.id(id)
+        return try withState { s in
+            let key = RecordKey(.heuristic, scope: projectId, id: id)
+            guard var h = s.records[key]?.heuristic else { return false }
+            try change(&h)
+            s.records[key] = .heuristic(h)
+            return true
+        }
+    }
+
+    public func updateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
+        try Validation.patch(patch, dimension: embeddingDimension)
+        return try modifyHeuristic(projectId: projectId, id: id) { h in
+            let updated = patch.applied(to: h)
+            try Validation.patched(updated)
+            h = updated
+        }
+    }
+
+    public func incrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
+        try modifyHeuristic(projectId: projectId, id: id) { h in
+            h.occurrenceCount += 1
+            if success { h.successCount += 1 }
+            h.lastValidated = .now()
+        }
+    }
+
+    public func updateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+        try Validation.confidence(confidence)
+        return try modifyHeuristic(projectId: projectId, id: id) { $0.confidence = confidence }
+    }
+
+    public func updateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+        try Validation.confidence(confidence)
+        try Validation.id(projectId, field: "project_id")
+        try Validation.id(id)
+        return try withState { s in
+            let key = RecordKey(.domainKnowledge, scope: projectId, id: id)
+            guard var d = s.records[key]?.domainKnowledge else { return false }
+            d.confidence = confidence
+            s.records[key] = .domainKnowledge(d)
+            return true
+        }
+    }
+
+    public func delete(_ key: RecordKey) throws -> Bool {
+        try Validation.key(key)
+        return try withState { $0.records.removeValue(forKey: key) != nil }
+    }
+
+    private func deleteWhere(_ predicate: (MemoryRecord) -> Bool) throws -> Int {
+        try withState { s in
+            let doomed = s.records.filter { predicate($0.value) }.keys
+            for k in doomed { s.records.removeValue(forKey: k) }
+            return doomed.count
+        }
+    }
+
+    public func deleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
+        try Validation.id(projectId, field: "project_id")
+        return try deleteWhere { r in
+            guard let o = r.outcome else { return false }
+            return o.projectId == projectId && (agent == nil || o.agent == agent) && o.timestamp < olderThan
+        }
+    }
+
+    public func deleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
+        try Validation.id(projectId, field: "project_id")
+        try Validation.threshold(confidenceBelow, field: "below")
+        return try deleteWhere { r in
+            guard let h = r.heuristic else { return false }
+            return h.projectId == projectId && (agent == nil || h.agent == agent) && h.confidence < confidenceBelow
+        }
+    }
+
+    public func stats(projectId: String, agent: String?) throws -> StoreStats {
+        try Validation.id(projectId, field: "project_id")
+        return try withState { s in
+            var stats = StoreStats()
+            for kind in MemoryKind.vectorKinds {
+                stats.records[kind] = 0
+                stats.vectors[kind] = 0
+            }
+            for r in s.records.values where !r.kind.isUserScoped && r.scope == projectId {
+                if let agent, r.agent != agent { continue }
+                stats.records[r.kind, default: 0] += 1
+                if r.embedding != nil { stats.vectors[r.kind, default: 0] += 1 }
+            }
+            return stats
+        }
+    }
+
+    public func close() throws {
+        state.withLock { $0.closed = true }
+    }
+}
+
+extension ReferenceStore: VectorIntrospecting {
+    /// The reference store keeps vectors inside its records, so the two counts agree by construction.
+    public func vectorsHeld() throws -> [MemoryKind: Int] { try recordsWithEmbedding() }
+
+    public func recordsWithEmbedding() throws -> [MemoryKind: Int] {
+        try withState { s in
+            var counts: [MemoryKind: Int] = [:]
+            for kind in MemoryKind.vectorKinds { counts[kind] = 0 }
+            for r in s.records.values where r.embedding != nil { counts[r.kind, default: 0] += 1 }
+            return counts
+        }
+    }
+}

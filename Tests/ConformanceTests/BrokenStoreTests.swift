@@ -1,0 +1,133 @@
+import Conformance
+import EngramCore
+import EngramReference
+import Synchronization
+import Testing
+
+/// Forwards everything to a reference store; subclasses break one rule on purpose.
+class ForwardingStore: MemoryStore, @unchecked Sendable {
+    // @unchecked: subclasses keep their extra state behind `extra` (a Mutex).
+    let inner = ReferenceStore()
+    var backendName: String { "broken" }
+    var embeddingDimension: Int { inner.embeddingDimension }
+    var capabilities: Set<Capability> { [] }
+    func save(_ records: [MemoryRecord]) throws -> [String] { try inner.save(records) }
+    func get(_ key: RecordKey) throws -> MemoryRecord? { try inner.get(key) }
+    func query(_ query: MemoryQuery) throws -> [ScoredRecord] { try inner.query(query) }
+    func queryPreferences(userId: String, category: String?) throws -> [UserPreference] {
+        try inner.queryPreferences(userId: userId, category: category)
+    }
+    func updateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
+        try inner.updateHeuristic(projectId: projectId, id: id, patch: patch)
+    }
+    func incrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
+        try inner.incrementHeuristicOccurrence(projectId: projectId, id: id, success: success)
+    }
+    func updateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+        try inner.updateHeuristicConfidence(projectId: projectId, id: id, confidence: confidence)
+    }
+    func updateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+        try inner.updateKnowledgeConfidence(projectId: projectId, id: id, confidence: confidence)
+    }
+    func delete(_ key: RecordKey) throws -> Bool { try inner.delete(key) }
+    func deleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
+        try inner.deleteOutcomes(projectId: projectId, olderThan: olderThan, agent: agent)
+    }
+    func deleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
+        try inner.deleteHeuristics(projectId: projectId, confidenceBelow: confidenceBelow, agent: agent)
+    }
+    func stats(projectId: String, agent: String?) throws -> StoreStats { try inner.stats(projectId: projectId, agent: agent) }
+    func close() throws { try inner.close() }
+}
+
+/// Like the original SQLite backend (HIGH-001): deleted records keep their vectors, which
+/// still come back from vector search and take top-k slots.
+final class KeepsDeletedVectors: ForwardingStore, @unchecked Sendable {
+    let ghosts = Mutex<[RecordKey: MemoryRecord]>([:])
+    override func delete(_ key: RecordKey) throws -> Bool {
+        if let r = try inner.get(key) { ghosts.withLock { $0[key] = r } }
+        return try inner.delete(key)
+    }
+    override func query(_ query: MemoryQuery) throws -> [ScoredRecord] {
+        let live = try inner.query(query)
+        guard let v = query.vector else { return live }
+        let stale = ghosts.withLock { g in g.values.filter { query.matches($0) } }
+            .compactMap { r in r.embedding.map { ScoredRecord(record: r, score: cosineSimilarity(v, $0)) } }
+        return Array((live + stale).sorted(by: MemoryKind.scoreOrder).prefix(query.topK))
+    }
+}
+
+/// Like pgvector's HNSW scan without iterative scans: the nearest 40 of the whole kind
+/// are taken first and filtered afterwards, so a selective filter returns too few.
+final class PostFilters: ForwardingStore, @unchecked Sendable {
+    let all = Mutex<[RecordKey: MemoryRecord]>([:])
+    override func save(_ records: [MemoryRecord]) throws -> [String] {
+        let ids = try inner.save(records)
+        all.withLock { a in for r in records { a[r.key] = r } }
+        return ids
+    }
+    override func query(_ query: MemoryQuery) throws -> [ScoredRecord] {
+        guard let v = query.vector else { return try inner.query(query) }
+        try Validation.query(query, dimension: embeddingDimension)
+        let candidates = all.withLock { a in a.values.filter { $0.kind == query.kind } }
+            .compactMap { r in r.embedding.map { ScoredRecord(record: r, score: cosineSimilarity(v, $0)) } }
+            .sorted(by: MemoryKind.scoreOrder).prefix(40)
+        return Array(candidates.filter { query.matches($0.record) }.prefix(query.topK))
+    }
+}
+
+/// Reads a stored 0.0 confidence back as 1.0 and a 0 count as 1 (`x or default` in Python).
+final class CoercesZero: ForwardingStore, @unchecked Sendable {
+    override func get(_ key: RecordKey) throws -> MemoryRecord? {
+        switch try inner.get(key) {
+        case .heuristic(var h)?:
+            if h.confidence == 0 { h.confidence = 1 }
+            if h.occurrenceCount == 0 { h.occurrenceCount = 1 }
+            return .heuristic(h)
+        case .domainKnowledge(var d)?:
+            if d.confidence == 0 { d.confidence = 1 }
+            return .domainKnowledge(d)
+        case let other: return other
+        }
+    }
+}
+
+/// Accepts any embedding without checking its dimension or values.
+final class SkipsValidation: ForwardingStore, @unchecked Sendable {
+    override func save(_ records: [MemoryRecord]) throws -> [String] {
+        // Drops bad records silently instead of rejecting the call.
+        let good = records.filter { (try? Validation.record($0, dimension: embeddingDimension)) != nil }
+        _ = try inner.save(good)
+        return records.map(\.id)
+    }
+}
+
+@Suite struct BrokenStoresAreCaught {
+    func failures(_ make: @escaping @Sendable () -> any MemoryStore) -> Set<String> {
+        let results = ConformanceSuite(fixture: StoreFixture(name: "broken", makeEmpty: make)).run()
+        return Set(results.filter { $0.status == .failed }.map(\.id))
+    }
+
+    @Test func keptDeletedVectorsFailTheDeleteScenarios() {
+        let failed = failures { KeepsDeletedVectors() }
+        #expect(failed.isSuperset(of: ["delete.gone-everywhere", "delete.vector-slot-reclaimed"]))
+        #expect(!failed.contains("roundtrip.heuristic"))
+    }
+
+    @Test func postFilteringFailsFilterThenRank() {
+        let failed = failures { PostFilters() }
+        #expect(failed.isSuperset(of: ["query.filter-then-rank.agents", "query.filter-then-rank.selective"]))
+        #expect(!failed.contains("query.vector.ranking"))
+    }
+
+    @Test func coercedZerosFailTheRoundTrip() {
+        let failed = failures { CoercesZero() }
+        #expect(failed.contains("roundtrip.zero-values"))
+        #expect(!failed.contains("roundtrip.heuristic"))
+    }
+
+    @Test func silentlyDroppedRecordsFailValidation() {
+        let failed = failures { SkipsValidation() }
+        #expect(failed.isSuperset(of: ["validation.embedding", "validation.confidence", "batch.all-or-nothing"]))
+    }
+}
