@@ -1,0 +1,472 @@
+import CSQLite
+import EngramCore
+import EngramVectorIndex
+import Foundation
+import Glibc
+import Synchronization
+
+/// The embedded default store: records in one SQLite database (WAL), vectors in an
+/// in-memory FAISS index per kind that is kept in step with the tables.
+///
+/// The index is built once at open from the embedding column, so a crash can never leave
+/// the two disagreeing after a reopen; afterwards every save, re-save, delete and prune
+/// updates it in place (a delete costs O(d), not a rebuild: review MED-004 / HIGH-001).
+/// One connection serves all calls behind a mutex; an advisory lock on `<path>.lock`
+/// keeps a second process from opening the same database (its index would go stale).
+public final class SQLiteStore: MemoryStore {
+    /// How the vector index follows deletes. Engram uses `swapRemove`; the others exist so
+    /// the benchmark runner can measure the original project's behaviours side by side.
+    public enum VectorMaintenance: String, Sendable, CaseIterable {
+        /// O(d) per deleted vector: the last vector moves into the freed slot.
+        case swapRemove = "swap_remove"
+        /// FAISS `remove_ids`: one O(n) pass per delete call.
+        case faissRemoveIds = "faiss_remove_ids"
+        /// Reload the whole index from the database after every delete (the original's first behaviour).
+        case rebuildOnDelete = "full_rebuild"
+        /// Mark the index stale on delete and reload it before the next search (the original's current behaviour).
+        case rebuildOnNextSearch = "lazy_rebuild"
+    }
+
+    /// SQLite's `synchronous` setting. `normal` (the default, with WAL) keeps every returned
+    /// write across a killed process; `full` also across power loss, at one fsync per commit.
+    public enum Synchronous: String, Sendable { case normal = "NORMAL", full = "FULL" }
+
+    public struct Configuration: Sendable {
+        /// The database file; created when missing.
+        public var path: String
+        public var embeddingDimension: Int = 384
+        public var synchronous: Synchronous = .normal
+        public var vectorMaintenance: VectorMaintenance = .swapRemove
+        /// Keep the outcomes (project_id, timestamp) index. Turning it off exists only to
+        /// measure what the index buys (review HIGH-003/NEW-001); it drops the index.
+        public var outcomeTimestampIndex = true
+
+        public init(path: String, embeddingDimension: Int = 384) {
+            self.path = path
+            self.embeddingDimension = embeddingDimension
+        }
+    }
+
+    public let backendName = "sqlite"
+    public let configuration: Configuration
+    public var embeddingDimension: Int { configuration.embeddingDimension }
+    public var capabilities: Set<Capability> { [.durability, .vectorIntrospection, .queryPlanIntrospection] }
+
+    /// Everything mutable. `@unchecked Sendable`: it is only ever touched inside `state.withLock`.
+    private final class State: @unchecked Sendable {
+        var connection: Connection?
+        var indexes: [MemoryKind: VectorIndex] = [:]
+        var stale: Set<MemoryKind> = []
+        var lockFD: Int32 = -1
+    }
+    private let state: Mutex<State>
+
+    /// Opens (or creates) the database at `configuration.path`.
+    public init(_ configuration: Configuration) throws {
+        guard configuration.embeddingDimension >= 1, configuration.embeddingDimension <= 16_000 else {
+            throw EngramError.invalid("embedding_dimension", "embedding_dimension must be in 1...16000")
+        }
+        self.configuration = configuration
+        let s = State()
+        s.lockFD = try Self.lockFile(configuration.path + ".lock")
+        do {
+            let c = try Connection(path: configuration.path)
+            s.connection = c
+            try c.execute("PRAGMA busy_timeout = 5000")
+            let mode = try c.statement("PRAGMA journal_mode = WAL")
+            if try mode.step(), mode.text(0).lowercased() != "wal", configuration.path != ":memory:" {
+                throw EngramError(.unavailable, "could not switch \(configuration.path) to WAL (got \(mode.text(0)))")
+            }
+            try mode.run()
+            try c.execute("PRAGMA synchronous = \(configuration.synchronous.rawValue)")
+            try Self.migrate(c, configuration)
+            for kind in MemoryKind.vectorKinds { s.indexes[kind] = try Self.loadIndex(c, kind, configuration.embeddingDimension) }
+        } catch {
+            s.connection?.close()
+            Glibc.close(s.lockFD)
+            throw error
+        }
+        state = Mutex(s)
+    }
+
+    /// Opens the database at `path` with default settings.
+    public convenience init(path: String, embeddingDimension: Int = 384) throws {
+        try self.init(Configuration(path: path, embeddingDimension: embeddingDimension))
+    }
+
+    deinit { try? close() }
+
+    private static func lockFile(_ path: String) throws -> Int32 {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw EngramError(.unavailable, "cannot open lock file \(path)", nativeCode: "errno \(errno)", nativeMessage: String(cString: strerror(errno)))
+        }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            Glibc.close(fd)
+            throw EngramError(.unavailable, "the database is in use by another process (lock \(path) is held)")
+        }
+        return fd
+    }
+
+    private static func migrate(_ c: Connection, _ config: Configuration) throws {
+        try c.transaction {
+            try c.execute("CREATE TABLE IF NOT EXISTS engram_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            let read = try c.statement("SELECT value FROM engram_meta WHERE key = 'embedding_dimension'")
+            if try read.step() {
+                let existing = read.text(0)
+                try read.run()
+                guard existing == String(config.embeddingDimension) else {
+                    throw EngramError.invalid(
+                        "embedding_dimension",
+                        "\(config.path) holds embeddings of dimension \(existing); the store was opened with \(config.embeddingDimension)")
+                }
+            } else {
+                try c.statement("INSERT INTO engram_meta (key, value) VALUES ('embedding_dimension', ?), ('schema_version', '1')")
+                    .bind([.text(String(config.embeddingDimension))]).run()
+            }
+            for table in Table.all.values { try c.execute(table.createSQL) }
+            for sql in Table.indexSQL(outcomeTimestampIndex: config.outcomeTimestampIndex) { try c.execute(sql) }
+            if !config.outcomeTimestampIndex { try c.execute("DROP INDEX IF EXISTS \(Table.outcomeTimestampIndexName)") }
+        }
+    }
+
+    /// Builds a kind's index from its embedding column: the only source of truth.
+    private static func loadIndex(_ c: Connection, _ kind: MemoryKind, _ dimension: Int) throws -> VectorIndex {
+        let index = try VectorIndex(dimension: dimension)
+        let table = Table.of(kind)
+        let s = try c.statement("SELECT seq, embedding FROM \(table.name) WHERE embedding IS NOT NULL")
+        var ids: [Int64] = []
+        var vectors: [[Float]] = []
+        func flush() throws {
+            try index.add(vectors, ids: ids)
+            ids.removeAll(keepingCapacity: true)
+            vectors.removeAll(keepingCapacity: true)
+        }
+        while try s.step() {
+            let v = s.floats(1) ?? []
+            guard v.count == dimension else {
+                throw EngramError(.corrupt, "\(table.name) row \(s.int(0)) has an embedding of \(v.count) components, expected \(dimension)")
+            }
+            ids.append(s.int(0))
+            vectors.append(v)
+            if ids.count == 8192 { try flush() }
+        }
+        try flush()
+        return index
+    }
+
+    /// Runs `body` with the open connection under the store's lock.
+    private func locked<T>(_ body: (Connection, State) throws -> T) throws -> T {
+        try state.withLock { s in
+            guard let c = s.connection else { throw EngramError(.unavailable, "the store is closed") }
+            do {
+                return try body(c, s)
+            } catch let e as VectorIndexError {
+                // The database is the source of truth: resynchronise the index, then report.
+                for kind in MemoryKind.vectorKinds { s.indexes[kind] = try? Self.loadIndex(c, kind, embeddingDimension) }
+                throw EngramError(.internal, "vector index: \(e.message)")
+            }
+        }
+    }
+
+    // MARK: Vector bookkeeping (called under the lock, after the SQL commit)
+
+    /// Applies final vector states (`nil` = no vector) for the given row ids.
+    private func applyVectors(_ s: State, _ kind: MemoryKind, _ changes: [Int64: [Float]?]) throws {
+        guard let index = s.indexes[kind], !changes.isEmpty else { return }
+        let present = changes.keys.filter { index.contains($0) }
+        try index.remove(present, using: configuration.vectorMaintenance == .faissRemoveIds ? .faissRemoveIds : .swapWithLast)
+        let added = changes.compactMap { seq, v in v.map { (seq, $0) } }
+        try index.add(added.map(\.1), ids: added.map(\.0))
+    }
+
+    /// Removes deleted rows' vectors according to `vectorMaintenance`.
+    private func removeVectors(_ c: Connection, _ s: State, _ kind: MemoryKind, _ seqs: [Int64]) throws {
+        guard kind != .userPreference, !seqs.isEmpty else { return }
+        switch configuration.vectorMaintenance {
+        case .swapRemove: try s.indexes[kind]?.remove(seqs, using: .swapWithLast)
+        case .faissRemoveIds: try s.indexes[kind]?.remove(seqs, using: .faissRemoveIds)
+        case .rebuildOnDelete: s.indexes[kind] = try Self.loadIndex(c, kind, embeddingDimension)
+        case .rebuildOnNextSearch: s.stale.insert(kind)
+        }
+    }
+
+    // MARK: MemoryStore
+
+    public func save(_ records: [MemoryRecord]) throws -> [String] {
+        try Validation.batch(records, dimension: embeddingDimension)
+        guard !records.isEmpty else { return [] }
+        return try locked { c, s in
+            var changes: [MemoryKind: [Int64: [Float]?]] = [:]
+            try c.transaction {
+                for r in records {
+                    let table = Table.of(r.kind)
+                    let stmt = try c.statement(table.upsertSQL).bind(table.values(r))
+                    guard try stmt.step() else { throw EngramError(.internal, "upsert into \(table.name) returned no row") }
+                    let seq = stmt.int(0)
+                    try stmt.run()
+                    if table.hasEmbedding { changes[r.kind, default: [:]].updateValue(r.embedding, forKey: seq) }
+                }
+            }
+            for (kind, change) in changes { try applyVectors(s, kind, change) }
+            return records.map(\.id)
+        }
+    }
+
+    public func get(_ key: RecordKey) throws -> MemoryRecord? {
+        try Validation.key(key)
+        return try locked { c, _ in
+            let t = Table.of(key.kind)
+            let s = try c.statement("SELECT \(t.selectList) FROM \(t.name) WHERE \(t.scope) = ? AND id = ?")
+                .bind([.text(key.scope), .text(key.id)])
+            return try s.first { try t.decode($0) }
+        }
+    }
+
+    /// The WHERE clause and bindings of a query's filters.
+    private func filterClause(_ q: MemoryQuery) -> (sql: String, values: [SQLValue]) {
+        var sql = "project_id = ?"
+        var values: [SQLValue] = [.text(q.projectId)]
+        if let agents = q.agents {
+            let sorted = agents.sorted()
+            sql += " AND agent IN (" + Array(repeating: "?", count: sorted.count).joined(separator: ", ") + ")"
+            values += sorted.map(SQLValue.text)
+        }
+        if let t = q.taskType { sql += " AND task_type = ?"; values.append(.text(t)) }
+        if let d = q.domain { sql += " AND domain = ?"; values.append(.text(d)) }
+        if let m = q.minConfidence { sql += " AND confidence >= ?"; values.append(.double(m)) }
+        if q.successOnly { sql += " AND success = 1" }
+        return (sql, values)
+    }
+
+    public func query(_ q: MemoryQuery) throws -> [ScoredRecord] {
+        try Validation.query(q, dimension: embeddingDimension)
+        if let agents = q.agents, agents.isEmpty { return [] }
+        let t = Table.of(q.kind)
+        let (whereSQL, values) = filterClause(q)
+        return try locked { c, s in
+            guard let vector = q.vector else {
+                let stmt = try c.statement("SELECT \(t.selectList) FROM \(t.name) WHERE \(whereSQL) ORDER BY \(t.orderBy) LIMIT ?")
+                    .bind(values + [.int(Int64(q.topK))])
+                return try stmt.rows { ScoredRecord(record: try t.decode($0), score: nil) }
+            }
+            if s.stale.remove(q.kind) != nil { s.indexes[q.kind] = try Self.loadIndex(c, q.kind, embeddingDimension) }
+            guard let index = s.indexes[q.kind] else { return [] }
+            // Filter first: the row ids that match, then rank only those.
+            let allowed = try c.statement("SELECT seq FROM \(t.name) WHERE \(whereSQL) AND embedding IS NOT NULL")
+                .bind(values).rows { $0.int(0) }
+            let candidates = allowed.count
+            guard candidates > 0 else { return [] }
+            let restriction = candidates == index.count ? nil : allowed
+            // Ask for one more than topK so a tie at the boundary shows; widen until it is resolved.
+            var k = min(q.topK + 1, candidates)
+            var hits = try index.search(vector, k: k, allowed: restriction)
+            while hits.count == k, k < candidates, q.topK < hits.count, hits[k - 1].score == hits[q.topK - 1].score {
+                k = min(k * 2, candidates)
+                hits = try index.search(vector, k: k, allowed: restriction)
+            }
+            let fetch = try c.statement("SELECT \(t.selectList) FROM \(t.name) WHERE seq = ?")
+            var results: [ScoredRecord] = []
+            for hit in hits {
+                fetch.bind([.int(hit.id)])
+                guard let record = try fetch.first({ try t.decode($0) }) else {
+                    throw EngramError(.internal, "vector \(hit.id) has no row in \(t.name)")
+                }
+                results.append(ScoredRecord(record: record, score: Double(hit.score)))
+            }
+            return Array(results.sorted(by: MemoryKind.scoreOrder).prefix(q.topK))
+        }
+    }
+
+    public func queryPreferences(userId: String, category: String?) throws -> [UserPreference] {
+        try Validation.id(userId, field: "user_id")
+        if let category { try Validation.text(category, field: "category") }
+        let t = Table.preferences
+        return try locked { c, _ in
+            let sql = "SELECT \(t.selectList) FROM preferences WHERE user_id = ?" + (category == nil ? "" : " AND category = ?") + " ORDER BY \(t.orderBy)"
+            return try c.statement(sql).bind([.text(userId)] + (category.map { [.text($0)] } ?? []))
+                .rows { try t.decode($0).userPreference! }
+        }
+    }
+
+    public func updateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
+        try Validation.id(projectId, field: "project_id")
+        try Validation.id(id)
+        try Validation.patch(patch, dimension: embeddingDimension)
+        let t = Table.heuristics
+        return try locked { c, s in
+            var seq: Int64 = 0
+            var updated: Heuristic?
+            try c.transaction {
+                let read = try c.statement("SELECT \(t.selectList) FROM heuristics WHERE project_id = ? AND id = ?")
+                    .bind([.text(projectId), .text(id)])
+                guard try read.step(), let current = try t.decode(read).heuristic else { return }
+                seq = read.int(0)
+                try read.run()
+                let next = patch.applied(to: current)
+                try Validation.patched(next)
+                try c.statement(t.upsertSQL).bind(t.values(.heuristic(next))).run()
+                updated = next
+            }
+            guard let updated else { return false }
+            if let e = patch.embedding { try applyVectors(s, .heuristic, [seq: e]) }
+            _ = updated
+            return true
+        }
+    }
+
+    public func incrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
+        try Validation.id(projectId, field: "project_id")
+        try Validation.id(id)
+        return try locked { c, _ in
+            try c.statement("UPDATE heuristics SET occurrence_count = occurrence_count + 1, success_count = success_count + ?, last_validated = ? WHERE project_id = ? AND id = ?")
+                .bind([.int(success ? 1 : 0), .int(Timestamp.now().microsecondsSinceEpoch), .text(projectId), .text(id)]).run()
+            return c.changes > 0
+        }
+    }
+
+    public func updateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+        try setConfidence(.heuristics, projectId: projectId, id: id, confidence: confidence)
+    }
+
+    public func updateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+        try setConfidence(.knowledge, projectId: projectId, id: id, confidence: confidence)
+    }
+
+    private func setConfidence(_ t: Table, projectId: String, id: String, confidence: Double) throws -> Bool {
+        try Validation.id(projectId, field: "project_id")
+        try Validation.id(id)
+        try Validation.confidence(confidence)
+        return try locked { c, _ in
+            try c.statement("UPDATE \(t.name) SET confidence = ? WHERE project_id = ? AND id = ?")
+                .bind([.double(confidence), .text(projectId), .text(id)]).run()
+            return c.changes > 0
+        }
+    }
+
+    public func delete(_ key: RecordKey) throws -> Bool {
+        try Validation.key(key)
+        let t = Table.of(key.kind)
+        return try deleteRows(t, "DELETE FROM \(t.name) WHERE \(t.scope) = ? AND id = ? RETURNING seq", [.text(key.scope), .text(key.id)]) > 0
+    }
+
+    private func deleteRows(_ t: Table, _ sql: String, _ values: [SQLValue]) throws -> Int {
+        try locked { c, s in
+            let seqs = try c.transaction { try c.statement(sql).bind(values).rows { $0.int(0) } }
+            try removeVectors(c, s, t.kind, seqs)
+            return seqs.count
+        }
+    }
+
+    /// The prune statement; `explainDeleteOutcomes` shows the plan of exactly this text.
+    private func pruneOutcomesSQL(agent: String?) -> String {
+        "DELETE FROM outcomes WHERE project_id = ? AND timestamp < ?" + (agent == nil ? "" : " AND agent = ?") + " RETURNING seq"
+    }
+
+    public func deleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
+        try Validation.id(projectId, field: "project_id")
+        let values: [SQLValue] = [.text(projectId), .int(olderThan.microsecondsSinceEpoch)] + (agent.map { [.text($0)] } ?? [])
+        return try deleteRows(.outcomes, pruneOutcomesSQL(agent: agent), values)
+    }
+
+    public func deleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
+        try Validation.id(projectId, field: "project_id")
+        try Validation.threshold(confidenceBelow, field: "below")
+        let sql = "DELETE FROM heuristics WHERE project_id = ? AND confidence < ?" + (agent == nil ? "" : " AND agent = ?") + " RETURNING seq"
+        return try deleteRows(.heuristics, sql, [.text(projectId), .double(confidenceBelow)] + (agent.map { [.text($0)] } ?? []))
+    }
+
+    public func stats(projectId: String, agent: String?) throws -> StoreStats {
+        try Validation.id(projectId, field: "project_id")
+        return try locked { c, _ in
+            var stats = StoreStats()
+            for kind in MemoryKind.vectorKinds {
+                let t = Table.of(kind)
+                let s = try c.statement("SELECT count(*), count(embedding) FROM \(t.name) WHERE project_id = ?" + (agent == nil ? "" : " AND agent = ?"))
+                    .bind([.text(projectId)] + (agent.map { [.text($0)] } ?? []))
+                _ = try s.step()
+                stats.records[kind] = Int(s.int(0))
+                stats.vectors[kind] = Int(s.int(1))
+                try s.run()
+            }
+            return stats
+        }
+    }
+
+    public func close() throws {
+        state.withLock { s in
+            s.connection?.close()
+            s.connection = nil
+            s.indexes.removeAll()
+            if s.lockFD >= 0 {
+                Glibc.close(s.lockFD)
+                s.lockFD = -1
+            }
+        }
+    }
+
+    // MARK: Measurement hooks
+
+    /// Reloads every vector index from the database: the original project's rebuild,
+    /// kept for the benchmark runner's comparisons (Engram itself never needs it).
+    public func rebuildVectorIndexes() throws {
+        try locked { c, s in
+            for kind in MemoryKind.vectorKinds { s.indexes[kind] = try Self.loadIndex(c, kind, embeddingDimension) }
+            s.stale.removeAll()
+        }
+    }
+
+    /// Approximate heap bytes held by the vector indexes.
+    public func vectorIndexMemoryBytes() throws -> Int {
+        try locked { _, s in s.indexes.values.reduce(0) { $0 + $1.memoryBytes } }
+    }
+}
+
+extension SQLiteStore: VectorIntrospecting {
+    public func vectorsHeld() throws -> [MemoryKind: Int] {
+        try locked { c, s in
+            var out: [MemoryKind: Int] = [:]
+            for kind in MemoryKind.vectorKinds {
+                if s.stale.remove(kind) != nil { s.indexes[kind] = try Self.loadIndex(c, kind, embeddingDimension) }
+                out[kind] = s.indexes[kind]?.count ?? 0
+            }
+            return out
+        }
+    }
+
+    public func recordsWithEmbedding() throws -> [MemoryKind: Int] {
+        try locked { c, _ in
+            var out: [MemoryKind: Int] = [:]
+            for kind in MemoryKind.vectorKinds {
+                let s = try c.statement("SELECT count(*) FROM \(Table.of(kind).name) WHERE embedding IS NOT NULL")
+                _ = try s.step()
+                out[kind] = Int(s.int(0))
+                try s.run()
+            }
+            return out
+        }
+    }
+}
+
+extension SQLiteStore: QueryPlanIntrospecting {
+    public var outcomeTimestampIndexName: String { Table.outcomeTimestampIndexName }
+
+    /// `EXPLAIN QUERY PLAN` of the prune statement; its detail begins with `SEARCH` (an
+    /// index narrows the rows) or `SCAN` (the whole table is read).
+    public func explainDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> QueryPlan {
+        try locked { c, _ in
+            let s = try c.statement("EXPLAIN QUERY PLAN " + pruneOutcomesSQL(agent: agent))
+                .bind([.text(projectId), .int(olderThan.microsecondsSinceEpoch)] + (agent.map { [.text($0)] } ?? []))
+            let details = try s.rows { $0.text(3) }
+            let main = details.first { $0.contains("outcomes") } ?? details.first ?? ""
+            var index: String?
+            for marker in ["USING COVERING INDEX ", "USING INDEX "] {
+                if let r = main.range(of: marker) {
+                    index = String(main[r.upperBound...].prefix { $0 != " " })
+                    break
+                }
+            }
+            return QueryPlan(indexUsed: index, fullScan: main.hasPrefix("SCAN"), detail: details.joined(separator: "; "))
+        }
+    }
+}
