@@ -63,7 +63,7 @@ let package = Package(
         .testTarget(name: "EngramVectorIndexTests", dependencies: ["EngramVectorIndex"], swiftSettings: strictSettings),
         .testTarget(
             name: "EngramSQLiteTests",
-            dependencies: ["EngramSQLite", "Conformance", "EngramCore"],
+            dependencies: ["EngramSQLite", "Conformance", "EngramCore", "CSQLite"],
             swiftSettings: strictSettings
         ),
     ],

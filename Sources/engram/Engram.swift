@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct Engram: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "engram",
+        abstract: "Storage for AI agents' learned memories: conformance suite and benchmark runner.",
+        subcommands: [Conform.self])
+}

@@ -1,0 +1,139 @@
+import EngramCore
+import Foundation
+import Testing
+
+@Suite struct TimestampTests {
+    @Test(arguments: [
+        ("2026-01-28T02:26:30.123456Z", Int64(1_769_567_190_123_456)),
+        ("1970-01-01T00:00:00.000000Z", 0),
+        ("1969-12-31T23:59:59.999999Z", -1),
+        ("2000-02-29T12:00:00.000001Z", 951_825_600_000_001),
+        ("9999-12-31T23:59:59.999999Z", 253_402_300_799_999_999),
+    ])
+    func formatsAndParsesExactly(text: String, micros: Int64) {
+        #expect(Timestamp(microsecondsSinceEpoch: micros).rfc3339 == text)
+        #expect(Timestamp(rfc3339: text)?.microsecondsSinceEpoch == micros)
+    }
+
+    @Test func acceptsOffsetsAndShortFractions() {
+        #expect(Timestamp(rfc3339: "2026-01-28T03:26:30.5+01:00") == Timestamp(rfc3339: "2026-01-28T02:26:30.500000Z"))
+        #expect(Timestamp(rfc3339: "2026-01-28T02:26:30Z")?.microsecondsSinceEpoch == 1_769_567_190_000_000)
+        #expect(Timestamp(rfc3339: "2026-01-28T02:26:30.1234560Z")?.microsecondsSinceEpoch == 1_769_567_190_123_456)
+    }
+
+    @Test(arguments: ["", "2026-01-28", "2026-13-01T00:00:00Z", "2026-01-28T02:26:30.1234567Z", "2026-01-28T02:26:30", "2026-01-28T02:26:30.Z", "x026-01-28T02:26:30Z"])
+    func rejectsMalformed(text: String) {
+        #expect(Timestamp(rfc3339: text) == nil)
+    }
+
+    @Test func dateConversionRoundsToMicroseconds() {
+        let d = Date(timeIntervalSince1970: 1.0000004)
+        #expect(Timestamp(d).microsecondsSinceEpoch == 1_000_000)
+        #expect(Timestamp(microsecondsSinceEpoch: 1_500_000).date.timeIntervalSince1970 == 1.5)
+    }
+}
+
+@Suite struct JSONValueTests {
+    @Test func roundTripsThroughText() throws {
+        let value = JSONValue.object([
+            "a": .array([.int(1), .double(1.5), .null, .bool(true), .string("x\"y\\z\n\u{1}é🙂")]),
+            "big": .int(Int64.max), "neg": .int(Int64.min), "obj": .object(["": .string("")]),
+        ])
+        #expect(try JSONValue.parse(value.jsonText) == value)
+    }
+
+    @Test func keysAreSortedSoTextIsDeterministic() {
+        #expect(JSONValue.object(["b": .int(1), "a": .int(2)]).jsonText == #"{"a":2,"b":1}"#)
+    }
+
+    @Test func doublesKeepTheirPrecision() throws {
+        for d in [0.1, 1e-300, -2.5e300, 3.141592653589793, 1.0] {
+            guard case .double(let back) = try JSONValue.parse(JSONValue.double(d).jsonText) else {
+                Issue.record("\(d) did not come back as a double")
+                continue
+            }
+            #expect(back == d)
+        }
+    }
+
+    @Test func parsesEscapesAndSurrogates() throws {
+        #expect(try JSONValue.parse(#""\ud83d\ude00 \u00e9 \/""#) == .string("😀 é /"))
+    }
+
+    @Test(arguments: ["", "{", "[1,]", "{\"a\" 1}", "tru", "\"\\x\"", "01a", "[1] x", "\"\\ud83d\""])
+    func rejectsMalformedWithPosition(text: String) {
+        #expect(throws: EngramError.self) { try JSONValue.parse(text) }
+    }
+
+    @Test func intAndDoubleCompareAsNumbers() {
+        #expect(JSONValue.int(1) == .double(1.0))
+        #expect(JSONValue.int(1) != .double(1.5))
+    }
+}
+
+@Suite struct ValidationTests {
+    let t = Timestamp(microsecondsSinceEpoch: 0)
+
+    func heuristic(_ change: (inout Heuristic) -> Void) -> MemoryRecord {
+        var h = Heuristic(id: "h", agent: "a", projectId: "p", condition: "c", strategy: "s", confidence: 0.5,
+                          occurrenceCount: 2, successCount: 1, lastValidated: t, createdAt: t, embedding: [1, 0, 0])
+        change(&h)
+        return .heuristic(h)
+    }
+
+    func field(_ r: MemoryRecord) -> String? {
+        do { try Validation.record(r, dimension: 3); return nil } catch let e as EngramError {
+            return e.code == .invalidInput ? e.field : "wrong code \(e.code)"
+        } catch { return "untyped error" }
+    }
+
+    @Test func acceptsAValidRecord() { #expect(field(heuristic { _ in }) == nil) }
+
+    @Test func namesTheFieldAtFault() {
+        #expect(field(heuristic { $0.id = "" }) == "id")
+        #expect(field(heuristic { $0.id = String(repeating: "x", count: 257) }) == "id")
+        #expect(field(heuristic { $0.projectId = "" }) == "project_id")
+        #expect(field(heuristic { $0.confidence = .nan }) == "confidence")
+        #expect(field(heuristic { $0.confidence = 1.01 }) == "confidence")
+        #expect(field(heuristic { $0.occurrenceCount = -1 }) == "occurrence_count")
+        #expect(field(heuristic { $0.successCount = 3 }) == "success_count")
+        #expect(field(heuristic { $0.embedding = [1, 0] }) == "embedding")
+        #expect(field(heuristic { $0.embedding = [0, 0, 0] }) == "embedding")
+        #expect(field(heuristic { $0.embedding = [.infinity, 0, 0] }) == "embedding")
+        #expect(field(heuristic { $0.metadata = .string("x") }) == "metadata")
+        #expect(field(heuristic { $0.condition = "a\u{0}b" }) == "condition")
+    }
+
+    @Test func batchErrorsSayWhichRecord() {
+        let batch = [heuristic { _ in }, heuristic { $0.confidence = 2 }]
+        #expect {
+            try Validation.batch(batch, dimension: 3)
+        } throws: { error in
+            guard let e = error as? EngramError else { return false }
+            return e.field == "confidence" && e.message.contains("record 1")
+        }
+    }
+
+    @Test func queryRules() {
+        #expect(throws: EngramError.self) { try Validation.query(MemoryQuery(kind: .heuristic, projectId: "p", topK: 0), dimension: 3) }
+        #expect(throws: EngramError.self) { try Validation.query(MemoryQuery(kind: .outcome, projectId: "p", minConfidence: 0.5), dimension: 3) }
+        #expect(throws: Never.self) { try Validation.query(MemoryQuery(kind: .domainKnowledge, projectId: "p", minConfidence: 0.5), dimension: 3) }
+    }
+
+    @Test func errorDescriptionCarriesNativeDetail() {
+        let e = EngramError(.unavailable, "connect failed", nativeCode: "08006", nativeMessage: "connection refused")
+        #expect(e.description == "unavailable: connect failed (native 08006: connection refused)")
+    }
+}
+
+@Suite struct RecordCodingTests {
+    @Test func snakeCaseJSONRoundTrip() throws {
+        let o = Outcome(id: "o", agent: "a", projectId: "p", taskType: "t", taskDescription: "d", success: true,
+                        strategyUsed: "s", durationMs: 5, timestamp: Timestamp(microsecondsSinceEpoch: 123_456),
+                        embedding: [0.1, -0], metadata: .object(["k": .int(1)]))
+        let data = try JSONEncoder().encode(MemoryRecord.outcome(o))
+        let text = String(decoding: data, as: UTF8.self)
+        #expect(text.contains("\"project_id\"") && text.contains("\"task_type\"") && text.contains("1970-01-01T00:00:00.123456Z"))
+        #expect(try JSONDecoder().decode(MemoryRecord.self, from: data) == .outcome(o))
+    }
+}
