@@ -6,11 +6,14 @@ import Glibc
 import Synchronization
 
 /// The embedded default store: records in one SQLite database (WAL), vectors in an
-/// in-memory FAISS index per kind that is kept in step with the tables.
+/// in-memory FAISS index per kind and project that is kept in step with the tables.
 ///
 /// The index is built once at open from the embedding column, so a crash can never leave
 /// the two disagreeing after a reopen; afterwards every save, re-save, delete and prune
 /// updates it in place (a delete costs O(d), not a rebuild: review MED-004 / HIGH-001).
+/// One index per project makes the project filter free: a query that filters only by
+/// project scans its project's vectors with no id restriction; other filters first
+/// select the matching row ids in SQL, then rank only those (filter-then-rank).
 /// One connection serves all calls behind a mutex; an advisory lock on `<path>.lock`
 /// keeps a second process from opening the same database (its index would go stale).
 public final class SQLiteStore: MemoryStore {
@@ -55,7 +58,8 @@ public final class SQLiteStore: MemoryStore {
     /// Everything mutable. `@unchecked Sendable`: it is only ever touched inside `state.withLock`.
     private final class State: @unchecked Sendable {
         var connection: Connection?
-        var indexes: [MemoryKind: VectorIndex] = [:]
+        var indexes: [IndexKey: VectorIndex] = [:]
+        /// Kinds whose indexes must be reloaded before the next search (`rebuildOnNextSearch`).
         var stale: Set<MemoryKind> = []
         var lockFD: Int32 = -1
     }
@@ -80,7 +84,7 @@ public final class SQLiteStore: MemoryStore {
             try mode.run()
             try c.execute("PRAGMA synchronous = \(configuration.synchronous.rawValue)")
             try Self.migrate(c, configuration)
-            for kind in MemoryKind.vectorKinds { s.indexes[kind] = try Self.loadIndex(c, kind, configuration.embeddingDimension) }
+            for kind in MemoryKind.vectorKinds { try Self.reload(c, s, kind, configuration.embeddingDimension) }
         } catch {
             s.connection?.close()
             Glibc.close(s.lockFD)
@@ -130,29 +134,30 @@ public final class SQLiteStore: MemoryStore {
         }
     }
 
-    /// Builds a kind's index from its embedding column: the only source of truth.
-    private static func loadIndex(_ c: Connection, _ kind: MemoryKind, _ dimension: Int) throws -> VectorIndex {
-        let index = try VectorIndex(dimension: dimension)
+    /// Rebuilds every index of `kind` from its embedding column: the only source of truth.
+    private static func reload(_ c: Connection, _ s: State, _ kind: MemoryKind, _ dimension: Int) throws {
         let table = Table.of(kind)
-        let s = try c.statement("SELECT seq, embedding FROM \(table.name) WHERE embedding IS NOT NULL")
-        var ids: [Int64] = []
-        var vectors: [[Float]] = []
-        func flush() throws {
-            try index.add(vectors, ids: ids)
-            ids.removeAll(keepingCapacity: true)
-            vectors.removeAll(keepingCapacity: true)
+        var fresh: [IndexKey: VectorIndex] = [:]
+        var pending: [IndexKey: (ids: [Int64], vectors: [[Float]])] = [:]
+        func flush(_ key: IndexKey) throws {
+            guard let batch = pending.removeValue(forKey: key) else { return }
+            if fresh[key] == nil { fresh[key] = try VectorIndex(dimension: dimension) }
+            try fresh[key]!.add(batch.vectors, ids: batch.ids)
         }
-        while try s.step() {
-            let v = s.floats(1) ?? []
+        let rows = try c.statement("SELECT seq, project_id, embedding FROM \(table.name) WHERE embedding IS NOT NULL")
+        defer { rows.reset() }
+        while try rows.step() {
+            let v = rows.floats(2) ?? []
             guard v.count == dimension else {
-                throw EngramError(.corrupt, "\(table.name) row \(s.int(0)) has an embedding of \(v.count) components, expected \(dimension)")
+                throw EngramError(.corrupt, "\(table.name) row \(rows.int(0)) has an embedding of \(v.count) components, expected \(dimension)")
             }
-            ids.append(s.int(0))
-            vectors.append(v)
-            if ids.count == 8192 { try flush() }
+            let key = IndexKey(kind: kind, project: rows.text(1))
+            pending[key, default: ([], [])].ids.append(rows.int(0))
+            pending[key]!.vectors.append(v)
+            if pending[key]!.ids.count == 8192 { try flush(key) }
         }
-        try flush()
-        return index
+        for key in Array(pending.keys) { try flush(key) }
+        s.indexes = s.indexes.filter { $0.key.kind != kind }.merging(fresh) { $1 }
     }
 
     /// Runs `body` with the open connection under the store's lock.
@@ -163,7 +168,7 @@ public final class SQLiteStore: MemoryStore {
                 return try body(c, s)
             } catch let e as VectorIndexError {
                 // The database is the source of truth: resynchronise the index, then report.
-                for kind in MemoryKind.vectorKinds { s.indexes[kind] = try? Self.loadIndex(c, kind, embeddingDimension) }
+                for kind in MemoryKind.vectorKinds { try? Self.reload(c, s, kind, embeddingDimension) }
                 throw EngramError(.internal, "vector index: \(e.message)")
             }
         }
@@ -172,8 +177,10 @@ public final class SQLiteStore: MemoryStore {
     // MARK: Vector bookkeeping (called under the lock, after the SQL commit)
 
     /// Applies final vector states (`nil` = no vector) for the given row ids.
-    private func applyVectors(_ s: State, _ kind: MemoryKind, _ changes: [Int64: [Float]?]) throws {
-        guard let index = s.indexes[kind], !changes.isEmpty else { return }
+    private func applyVectors(_ s: State, _ key: IndexKey, _ changes: [Int64: [Float]?]) throws {
+        guard !changes.isEmpty else { return }
+        if s.indexes[key] == nil { s.indexes[key] = try VectorIndex(dimension: embeddingDimension) }
+        let index = s.indexes[key]!
         let present = changes.keys.filter { index.contains($0) }
         try index.remove(present, using: configuration.vectorMaintenance == .faissRemoveIds ? .faissRemoveIds : .swapWithLast)
         let added = changes.compactMap { seq, v in v.map { (seq, $0) } }
@@ -181,13 +188,13 @@ public final class SQLiteStore: MemoryStore {
     }
 
     /// Removes deleted rows' vectors according to `vectorMaintenance`.
-    private func removeVectors(_ c: Connection, _ s: State, _ kind: MemoryKind, _ seqs: [Int64]) throws {
-        guard kind != .userPreference, !seqs.isEmpty else { return }
+    private func removeVectors(_ c: Connection, _ s: State, _ key: IndexKey, _ seqs: [Int64]) throws {
+        guard key.kind != .userPreference, !seqs.isEmpty else { return }
         switch configuration.vectorMaintenance {
-        case .swapRemove: try s.indexes[kind]?.remove(seqs, using: .swapWithLast)
-        case .faissRemoveIds: try s.indexes[kind]?.remove(seqs, using: .faissRemoveIds)
-        case .rebuildOnDelete: s.indexes[kind] = try Self.loadIndex(c, kind, embeddingDimension)
-        case .rebuildOnNextSearch: s.stale.insert(kind)
+        case .swapRemove: try s.indexes[key]?.remove(seqs, using: .swapWithLast)
+        case .faissRemoveIds: try s.indexes[key]?.remove(seqs, using: .faissRemoveIds)
+        case .rebuildOnDelete: try Self.reload(c, s, key.kind, embeddingDimension)
+        case .rebuildOnNextSearch: s.stale.insert(key.kind)
         }
     }
 
@@ -197,7 +204,7 @@ public final class SQLiteStore: MemoryStore {
         try Validation.batch(records, dimension: embeddingDimension)
         guard !records.isEmpty else { return [] }
         return try locked { c, s in
-            var changes: [MemoryKind: [Int64: [Float]?]] = [:]
+            var changes: [IndexKey: [Int64: [Float]?]] = [:]
             try c.transaction {
                 for r in records {
                     let table = Table.of(r.kind)
@@ -205,10 +212,12 @@ public final class SQLiteStore: MemoryStore {
                     guard try stmt.step() else { throw EngramError(.internal, "upsert into \(table.name) returned no row") }
                     let seq = stmt.int(0)
                     try stmt.run()
-                    if table.hasEmbedding { changes[r.kind, default: [:]].updateValue(r.embedding, forKey: seq) }
+                    if table.hasEmbedding {
+                        changes[IndexKey(kind: r.kind, project: r.scope), default: [:]].updateValue(r.embedding, forKey: seq)
+                    }
                 }
             }
-            for (kind, change) in changes { try applyVectors(s, kind, change) }
+            for (key, change) in changes { try applyVectors(s, key, change) }
             return records.map(\.id)
         }
     }
@@ -250,14 +259,16 @@ public final class SQLiteStore: MemoryStore {
                     .bind(values + [.int(Int64(q.topK))])
                 return try stmt.rows { ScoredRecord(record: try t.decode($0), score: nil) }
             }
-            if s.stale.remove(q.kind) != nil { s.indexes[q.kind] = try Self.loadIndex(c, q.kind, embeddingDimension) }
-            guard let index = s.indexes[q.kind] else { return [] }
-            // Filter first: the row ids that match, then rank only those.
-            let allowed = try c.statement("SELECT seq FROM \(t.name) WHERE \(whereSQL) AND embedding IS NOT NULL")
-                .bind(values).rows { $0.int(0) }
-            let candidates = allowed.count
+            if s.stale.remove(q.kind) != nil { try Self.reload(c, s, q.kind, embeddingDimension) }
+            guard let index = s.indexes[IndexKey(kind: q.kind, project: q.projectId)], index.count > 0 else { return [] }
+            // Filter first: unless the project is the only filter, the row ids that match; then rank only those.
+            var restriction: [Int64]?
+            if whereSQL != "project_id = ?" {
+                restriction = try c.statement("SELECT seq FROM \(t.name) WHERE \(whereSQL) AND embedding IS NOT NULL")
+                    .bind(values).rows { $0.int(0) }
+            }
+            let candidates = restriction?.count ?? index.count
             guard candidates > 0 else { return [] }
-            let restriction = candidates == index.count ? nil : allowed
             // Ask for one more than topK so a tie at the boundary shows; widen until it is resolved.
             var k = min(q.topK + 1, candidates)
             var hits = try index.search(vector, k: k, allowed: restriction)
@@ -309,7 +320,7 @@ public final class SQLiteStore: MemoryStore {
                 updated = next
             }
             guard let updated else { return false }
-            if let e = patch.embedding { try applyVectors(s, .heuristic, [seq: e]) }
+            if let e = patch.embedding { try applyVectors(s, IndexKey(kind: .heuristic, project: projectId), [seq: e]) }
             _ = updated
             return true
         }
@@ -347,13 +358,14 @@ public final class SQLiteStore: MemoryStore {
     public func delete(_ key: RecordKey) throws -> Bool {
         try Validation.key(key)
         let t = Table.of(key.kind)
-        return try deleteRows(t, "DELETE FROM \(t.name) WHERE \(t.scope) = ? AND id = ? RETURNING seq", [.text(key.scope), .text(key.id)]) > 0
+        let sql = "DELETE FROM \(t.name) WHERE \(t.scope) = ? AND id = ? RETURNING seq"
+        return try deleteRows(IndexKey(kind: key.kind, project: key.scope), sql, [.text(key.scope), .text(key.id)]) > 0
     }
 
-    private func deleteRows(_ t: Table, _ sql: String, _ values: [SQLValue]) throws -> Int {
+    private func deleteRows(_ key: IndexKey, _ sql: String, _ values: [SQLValue]) throws -> Int {
         try locked { c, s in
             let seqs = try c.transaction { try c.statement(sql).bind(values).rows { $0.int(0) } }
-            try removeVectors(c, s, t.kind, seqs)
+            try removeVectors(c, s, key, seqs)
             return seqs.count
         }
     }
@@ -366,14 +378,15 @@ public final class SQLiteStore: MemoryStore {
     public func deleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
         try Validation.id(projectId, field: "project_id")
         let values: [SQLValue] = [.text(projectId), .int(olderThan.microsecondsSinceEpoch)] + (agent.map { [.text($0)] } ?? [])
-        return try deleteRows(.outcomes, pruneOutcomesSQL(agent: agent), values)
+        return try deleteRows(IndexKey(kind: .outcome, project: projectId), pruneOutcomesSQL(agent: agent), values)
     }
 
     public func deleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
         try Validation.id(projectId, field: "project_id")
         try Validation.threshold(confidenceBelow, field: "below")
         let sql = "DELETE FROM heuristics WHERE project_id = ? AND confidence < ?" + (agent == nil ? "" : " AND agent = ?") + " RETURNING seq"
-        return try deleteRows(.heuristics, sql, [.text(projectId), .double(confidenceBelow)] + (agent.map { [.text($0)] } ?? []))
+        let values: [SQLValue] = [.text(projectId), .double(confidenceBelow)] + (agent.map { [.text($0)] } ?? [])
+        return try deleteRows(IndexKey(kind: .heuristic, project: projectId), sql, values)
     }
 
     public func stats(projectId: String, agent: String?) throws -> StoreStats {
@@ -411,7 +424,7 @@ public final class SQLiteStore: MemoryStore {
     /// kept for the benchmark runner's comparisons (Engram itself never needs it).
     public func rebuildVectorIndexes() throws {
         try locked { c, s in
-            for kind in MemoryKind.vectorKinds { s.indexes[kind] = try Self.loadIndex(c, kind, embeddingDimension) }
+            for kind in MemoryKind.vectorKinds { try Self.reload(c, s, kind, embeddingDimension) }
             s.stale.removeAll()
         }
     }
@@ -422,13 +435,19 @@ public final class SQLiteStore: MemoryStore {
     }
 }
 
+/// One vector index per kind and project.
+struct IndexKey: Hashable {
+    var kind: MemoryKind
+    var project: String
+}
+
 extension SQLiteStore: VectorIntrospecting {
     public func vectorsHeld() throws -> [MemoryKind: Int] {
         try locked { c, s in
             var out: [MemoryKind: Int] = [:]
             for kind in MemoryKind.vectorKinds {
-                if s.stale.remove(kind) != nil { s.indexes[kind] = try Self.loadIndex(c, kind, embeddingDimension) }
-                out[kind] = s.indexes[kind]?.count ?? 0
+                if s.stale.remove(kind) != nil { try Self.reload(c, s, kind, embeddingDimension) }
+                out[kind] = s.indexes.filter { $0.key.kind == kind }.reduce(0) { $0 + $1.value.count }
             }
             return out
         }
