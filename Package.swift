@@ -49,7 +49,7 @@ let package = Package(
         .executableTarget(
             name: "engram",
             dependencies: [
-                "EngramCore", "EngramReference", "EngramSQLite", "Conformance", "EngramBench",
+                "EngramCore", "EngramReference", "EngramSQLite", "EngramVectorIndex", "Conformance", "EngramBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

@@ -30,6 +30,10 @@
 #include <utility>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 using idx_t = faiss::Index::idx_t;
 
 struct engram_faiss_index {
@@ -231,9 +235,86 @@ int engram_faiss_reconstruct(const engram_faiss_index *index, int64_t id,
     return 0;
 }
 
+namespace {
+
+// Debian's libfaiss.a is built without SIMD dispatch: its inner product is the scalar
+// reference loop (fvec_inner_product_ref), about 2.6 GB/s here. The shim ranks with its
+// own kernel instead: AVX2+FMA when the CPU has it (chosen at run time, so no compiler
+// flags are needed), otherwise a scalar loop with independent accumulators.
+float dot_scalar(const float *a, const float *b, size_t d) {
+    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= d; i += 8)
+        for (int j = 0; j < 8; j++) s[j] += a[i + j] * b[i + j];
+    float t = (s[0] + s[1]) + (s[2] + s[3]) + (s[4] + s[5]) + (s[6] + s[7]);
+    for (; i < d; i++) t += a[i] * b[i];
+    return t;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) float dot_avx2(const float *a, const float *b, size_t d) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + 8 <= d; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    __m256 s = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    float t = _mm_cvtss_f32(h);
+    for (; i < d; i++) t += a[i] * b[i];
+    return t;
+}
+#endif
+
+using dot_fn = float (*)(const float *, const float *, size_t);
+
+dot_fn pick_dot() {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return dot_avx2;
+#endif
+    return dot_scalar;
+}
+
+const dot_fn engram_dot = pick_dot();
+
+// Keeps the k best (score, position) pairs in a min-heap; ties go to the lower position.
+struct TopK {
+    size_t k;
+    std::vector<std::pair<float, idx_t>> heap;
+    static bool worse(const std::pair<float, idx_t> &a, const std::pair<float, idx_t> &b) {
+        return a.first > b.first || (a.first == b.first && a.second < b.second);
+    }
+    explicit TopK(size_t k) : k(k) { heap.reserve(k); }
+    void offer(float score, idx_t pos) {
+        if (heap.size() < k) {
+            heap.emplace_back(score, pos);
+            std::push_heap(heap.begin(), heap.end(), worse);
+        } else if (score > heap.front().first) {
+            std::pop_heap(heap.begin(), heap.end(), worse);
+            heap.back() = {score, pos};
+            std::push_heap(heap.begin(), heap.end(), worse);
+        }
+    }
+    // Best first.
+    std::vector<std::pair<float, idx_t>> sorted() {
+        std::sort(heap.begin(), heap.end(), worse);
+        return std::move(heap);
+    }
+};
+
+} // namespace
+
 int engram_faiss_search(const engram_faiss_index *index, const float *query,
                         int64_t k, const int64_t *allowed, int64_t n_allowed,
-                        int64_t *out_ids, float *out_scores, int64_t *out_count,
+                        int scan, int64_t *out_ids, float *out_scores, int64_t *out_count,
                         char *err, size_t errlen) {
     if (out_count) *out_count = 0;
     return guarded(err, errlen, [&] {
@@ -251,8 +332,37 @@ int engram_faiss_search(const engram_faiss_index *index, const float *query,
         if (nt == 0 || (allowed && n_allowed == 0)) return 0;
 
         int64_t c = 0;
-        if (allowed && n_allowed <= nt / 8) {
-            // Small allow-list: score just those vectors, then partial sort.
+        auto emit = [&](float score, idx_t pos) {
+            out_ids[c] = m.id_map[pos];
+            out_scores[c++] = score;
+        };
+        if (scan == ENGRAM_FAISS_SCAN_ENGRAM) {
+            // One pass over the eligible vectors with the SIMD kernel and a top-k heap.
+            const uint8_t *codes = f.codes.data();
+            const size_t stride = d * sizeof(float);
+            std::vector<idx_t> pos;
+            if (allowed) {
+                pos.reserve(size_t(n_allowed));
+                for (int64_t i = 0; i < n_allowed; i++) {
+                    auto it = m.rev_map.find(allowed[i]);
+                    if (it != m.rev_map.end()) pos.push_back(it->second);
+                }
+                std::sort(pos.begin(), pos.end()); // memory order, and dedupe repeated ids
+                pos.erase(std::unique(pos.begin(), pos.end()), pos.end());
+                if (pos.empty()) return 0;
+            }
+            const idx_t eligible = allowed ? idx_t(pos.size()) : nt;
+            TopK top(size_t(std::min<idx_t>(k, eligible)));
+            if (allowed) {
+                for (idx_t p : pos)
+                    top.offer(engram_dot(q.data(), reinterpret_cast<const float *>(codes + size_t(p) * stride), d), p);
+            } else {
+                for (idx_t p = 0; p < nt; p++)
+                    top.offer(engram_dot(q.data(), reinterpret_cast<const float *>(codes + size_t(p) * stride), d), p);
+            }
+            for (const auto &h : top.sorted()) emit(h.first, h.second);
+        } else if (allowed && n_allowed <= nt / 8) {
+            // FAISS kernel, small allow-list: score just those vectors, then partial sort.
             std::vector<idx_t> pos;
             pos.reserve(size_t(n_allowed));
             for (int64_t i = 0; i < n_allowed; i++) {
@@ -263,18 +373,10 @@ int engram_faiss_search(const engram_faiss_index *index, const float *query,
             pos.erase(std::unique(pos.begin(), pos.end()), pos.end());
             std::vector<std::pair<float, idx_t>> hits(pos.size());
             for (size_t i = 0; i < pos.size(); i++)
-                hits[i] = {faiss::fvec_inner_product(q.data(), code_at(f, pos[i]), d),
-                           pos[i]};
+                hits[i] = {faiss::fvec_inner_product(q.data(), code_at(f, pos[i]), d), pos[i]};
             const size_t keff = std::min(size_t(k), hits.size());
-            std::partial_sort(hits.begin(), hits.begin() + keff, hits.end(),
-                              [](const auto &a, const auto &b) {
-                                  return a.first > b.first ||
-                                         (a.first == b.first && a.second < b.second);
-                              });
-            for (; c < int64_t(keff); c++) {
-                out_ids[c] = m.id_map[hits[c].second];
-                out_scores[c] = hits[c].first;
-            }
+            std::partial_sort(hits.begin(), hits.begin() + keff, hits.end(), TopK::worse);
+            for (size_t i = 0; i < keff; i++) emit(hits[i].first, hits[i].second);
         } else {
             // FAISS flat search, restricted by a bitmap over positions if needed.
             std::vector<uint8_t> bits;
@@ -297,13 +399,9 @@ int engram_faiss_search(const engram_faiss_index *index, const float *query,
             const idx_t keff = std::min<idx_t>(k, nsel); // avoid huge buffers
             std::vector<float> dist(static_cast<size_t>(keff));
             std::vector<idx_t> lab(static_cast<size_t>(keff));
-            f.search(1, q.data(), keff, dist.data(), lab.data(),
-                     allowed ? &params : nullptr);
-            for (idx_t i = 0; i < keff; i++) {
-                if (lab[i] < 0) continue; // padding
-                out_ids[c] = m.id_map[lab[i]];
-                out_scores[c++] = dist[i];
-            }
+            f.search(1, q.data(), keff, dist.data(), lab.data(), allowed ? &params : nullptr);
+            for (idx_t i = 0; i < keff; i++)
+                if (lab[i] >= 0) emit(dist[i], lab[i]); // skip padding
         }
         *out_count = c;
         return 0;
@@ -334,3 +432,9 @@ int64_t engram_faiss_memory_bytes(const engram_faiss_index *index) {
 }
 
 } // extern "C"
+
+const char *engram_faiss_version(void) {
+#define ENGRAM_STR2(x) #x
+#define ENGRAM_STR(x) ENGRAM_STR2(x)
+    return ENGRAM_STR(FAISS_VERSION_MAJOR) "." ENGRAM_STR(FAISS_VERSION_MINOR) "." ENGRAM_STR(FAISS_VERSION_PATCH);
+}

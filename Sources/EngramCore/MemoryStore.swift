@@ -111,3 +111,9 @@ public protocol QueryPlanIntrospecting {
     /// The plan the store uses for `deleteOutcomes(projectId:olderThan:agent:)`.
     func explainDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> QueryPlan
 }
+
+/// A store that can say how much memory its vector indexes hold (for capacity planning).
+public protocol IndexMemoryReporting {
+    /// Approximate heap bytes held by all vector indexes.
+    func vectorIndexMemoryBytes() throws -> Int
+}

@@ -40,6 +40,8 @@ public final class SQLiteStore: MemoryStore {
         public var embeddingDimension: Int = 384
         public var synchronous: Synchronous = .normal
         public var vectorMaintenance: VectorMaintenance = .swapRemove
+        /// The kernel that ranks vectors; FAISS's own is kept to measure the difference.
+        public var vectorScan: VectorScan = .engram
         /// Keep the outcomes (project_id, timestamp) index. Turning it off exists only to
         /// measure what the index buys (review HIGH-003/NEW-001); it drops the index.
         public var outcomeTimestampIndex = true
@@ -83,6 +85,8 @@ public final class SQLiteStore: MemoryStore {
             }
             try mode.run()
             try c.execute("PRAGMA synchronous = \(configuration.synchronous.rawValue)")
+            // A 64 MB page cache keeps the rows that searches fetch hot.
+            try c.execute("PRAGMA cache_size = -65536")
             try Self.migrate(c, configuration)
             for kind in MemoryKind.vectorKinds { try Self.reload(c, s, kind, configuration.embeddingDimension) }
         } catch {
@@ -264,17 +268,20 @@ public final class SQLiteStore: MemoryStore {
             // Filter first: unless the project is the only filter, the row ids that match; then rank only those.
             var restriction: [Int64]?
             if whereSQL != "project_id = ?" {
-                restriction = try c.statement("SELECT seq FROM \(t.name) WHERE \(whereSQL) AND embedding IS NOT NULL")
+                // No `embedding IS NOT NULL` here: that would read every row, while the filter
+                // alone is answered from an index; ids without a vector are ignored by the index.
+                restriction = try c.statement("SELECT seq FROM \(t.name) WHERE \(whereSQL)")
                     .bind(values).rows { $0.int(0) }
             }
             let candidates = restriction?.count ?? index.count
             guard candidates > 0 else { return [] }
             // Ask for one more than topK so a tie at the boundary shows; widen until it is resolved.
             var k = min(q.topK + 1, candidates)
-            var hits = try index.search(vector, k: k, allowed: restriction)
+            let scan = configuration.vectorScan
+            var hits = try index.search(vector, k: k, allowed: restriction, scan: scan)
             while hits.count == k, k < candidates, q.topK < hits.count, hits[k - 1].score == hits[q.topK - 1].score {
                 k = min(k * 2, candidates)
-                hits = try index.search(vector, k: k, allowed: restriction)
+                hits = try index.search(vector, k: k, allowed: restriction, scan: scan)
             }
             let fetch = try c.statement("SELECT \(t.selectList) FROM \(t.name) WHERE seq = ?")
             var results: [ScoredRecord] = []
@@ -429,6 +436,11 @@ public final class SQLiteStore: MemoryStore {
         }
     }
 
+    /// Versions of the libraries this store runs on.
+    public static var libraryVersions: [String: String] {
+        ["sqlite": String(cString: sqlite3_libversion()), "faiss": VectorIndex.faissVersion]
+    }
+
     /// Approximate heap bytes held by the vector indexes.
     public func vectorIndexMemoryBytes() throws -> Int {
         try locked { _, s in s.indexes.values.reduce(0) { $0 + $1.memoryBytes } }
@@ -440,6 +452,8 @@ struct IndexKey: Hashable {
     var kind: MemoryKind
     var project: String
 }
+
+extension SQLiteStore: IndexMemoryReporting {}
 
 extension SQLiteStore: VectorIntrospecting {
     public func vectorsHeld() throws -> [MemoryKind: Int] {

@@ -13,18 +13,26 @@ struct Table {
     let orderBy: String
     let hasEmbedding: Bool
 
-    var columnList: String { columns.map { "\"\($0.name)\"" }.joined(separator: ", ") }
-    var selectList: String { "seq, " + columnList }
+    /// SQL text derived from the columns, built once (it is used on every call).
+    let columnList: String
+    let selectList: String
+    let createSQL: String
+    let upsertSQL: String
 
-    var createSQL: String {
-        let cols = columns.map { "\"\($0.name)\" \($0.type)" }.joined(separator: ",\n  ")
-        return "CREATE TABLE IF NOT EXISTS \(name) (\n  seq INTEGER PRIMARY KEY,\n  \(cols),\n  UNIQUE (\(scope), id)\n)"
-    }
-
-    var upsertSQL: String {
+    init(kind: MemoryKind, name: String, scope: String, columns: [(name: String, type: String)], orderBy: String, hasEmbedding: Bool) {
+        self.kind = kind
+        self.name = name
+        self.scope = scope
+        self.columns = columns
+        self.orderBy = orderBy
+        self.hasEmbedding = hasEmbedding
+        columnList = columns.map { "\"\($0.name)\"" }.joined(separator: ", ")
+        selectList = "seq, " + columnList
+        let definitions = columns.map { "\"\($0.name)\" \($0.type)" }.joined(separator: ",\n  ")
+        createSQL = "CREATE TABLE IF NOT EXISTS \(name) (\n  seq INTEGER PRIMARY KEY,\n  \(definitions),\n  UNIQUE (\(scope), id)\n)"
         let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ", ")
         let updates = columns.dropFirst(2).map { "\"\($0.name)\" = excluded.\"\($0.name)\"" }.joined(separator: ", ")
-        return "INSERT INTO \(name) (\(columnList)) VALUES (\(placeholders)) ON CONFLICT (\(scope), id) DO UPDATE SET \(updates) RETURNING seq"
+        upsertSQL = "INSERT INTO \(name) (\(columnList)) VALUES (\(placeholders)) ON CONFLICT (\(scope), id) DO UPDATE SET \(updates) RETURNING seq"
     }
 
     static let all: [MemoryKind: Table] = Dictionary(uniqueKeysWithValues: [heuristics, outcomes, knowledge, antiPatterns, preferences].map { ($0.kind, $0) })

@@ -16,6 +16,14 @@ public enum VectorRemoval: String, Sendable, CaseIterable {
     case faissRemoveIds = "remove_ids"
 }
 
+/// Which kernel ranks vectors in a search.
+public enum VectorScan: String, Sendable, CaseIterable {
+    /// The shim's SIMD kernel (AVX2+FMA when the CPU has it) with a top-k heap.
+    case engram
+    /// FAISS's own flat search; Debian's build runs its scalar reference kernel.
+    case faiss
+}
+
 /// An exact cosine-similarity index over FAISS (`IndexIDMap2` over `IndexFlatIP`), with
 /// caller-chosen 64-bit ids, in-place removal and top-k restricted to an allowed id set.
 ///
@@ -28,13 +36,16 @@ public final class VectorIndex {
     public init(dimension: Int) throws {
         var err = [CChar](repeating: 0, count: 512)
         guard let h = engram_faiss_new(Int32(clamping: dimension), &err, err.count) else {
-            throw VectorIndexError(kind: .invalidArgument, message: String(cString: err))
+            throw VectorIndexError(kind: .invalidArgument, message: cText(err))
         }
         handle = h
         self.dimension = dimension
     }
 
     deinit { engram_faiss_free(handle) }
+
+    /// The FAISS version linked in.
+    public static var faissVersion: String { String(cString: engram_faiss_version()) }
 
     /// Vectors held.
     public var count: Int { Int(engram_faiss_count(handle)) }
@@ -83,7 +94,7 @@ public final class VectorIndex {
     }
 
     /// The `k` nearest by cosine similarity, best first; `allowed` restricts the candidates.
-    public func search(_ query: [Float], k: Int, allowed: [Int64]? = nil) throws -> [(id: Int64, score: Float)] {
+    public func search(_ query: [Float], k: Int, allowed: [Int64]? = nil, scan: VectorScan = .engram) throws -> [(id: Int64, score: Float)] {
         guard query.count == dimension else {
             throw VectorIndexError(kind: .invalidArgument, message: "query has \(query.count) components, index has \(dimension)")
         }
@@ -95,11 +106,12 @@ public final class VectorIndex {
         var ids = [Int64](repeating: -1, count: capacity)
         var scores = [Float](repeating: 0, count: capacity)
         var n: Int64 = 0
+        let kernel = Int32(scan == .engram ? ENGRAM_FAISS_SCAN_ENGRAM : ENGRAM_FAISS_SCAN_FAISS)
         try call { err, len in
             if let allowed {
-                engram_faiss_search(handle, query, Int64(capacity), allowed, Int64(allowed.count), &ids, &scores, &n, err, len)
+                engram_faiss_search(handle, query, Int64(capacity), allowed, Int64(allowed.count), kernel, &ids, &scores, &n, err, len)
             } else {
-                engram_faiss_search(handle, query, Int64(capacity), nil, 0, &ids, &scores, &n, err, len)
+                engram_faiss_search(handle, query, Int64(capacity), nil, 0, kernel, &ids, &scores, &n, err, len)
             }
         }
         return (0..<Int(n)).map { (ids[$0], scores[$0]) }
@@ -116,11 +128,16 @@ public final class VectorIndex {
         var err = [CChar](repeating: 0, count: 512)
         let code = err.withUnsafeMutableBufferPointer { body($0.baseAddress!, $0.count) }
         guard code != 0 else { return }
-        let message = String(cString: err)
+        let message = cText(err)
         switch code {
         case 1: throw VectorIndexError(kind: .invalidArgument, message: message)
         case 3: throw VectorIndexError(kind: .outOfMemory, message: message)
         default: throw VectorIndexError(kind: .faiss, message: message)
         }
     }
+}
+
+/// The text of a NUL-terminated C buffer.
+private func cText(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -41,15 +41,17 @@ import Testing
         #expect(try index.search(unit(7), k: 1).first?.id == 7)
     }
 
-    @Test func filteredSearchOnlyReturnsAllowedIds() throws {
+    @Test(arguments: VectorScan.allCases)
+    func filteredSearchOnlyReturnsAllowedIds(scan: VectorScan) throws {
         let index = try VectorIndex(dimension: 8)
         try index.add((0..<200).map { unit($0) }, ids: (0..<200).map(Int64.init))
-        let small = try index.search(unit(0), k: 5, allowed: [1, 8, 16, 3])  // small set: direct scoring
+        let small = try index.search(unit(0), k: 5, allowed: [1, 8, 16, 3, 3], scan: scan)  // small set, a repeat
         #expect(Set(small.map(\.id)) == [1, 8, 16, 3] && [8, 16].contains(small[0].id))
         let large = Array(stride(from: Int64(1), to: 200, by: 2))  // large set: FAISS with a selector
-        let hits = try index.search(unit(0), k: 10, allowed: large)
+        let hits = try index.search(unit(0), k: 10, allowed: large, scan: scan)
         #expect(hits.count == 10 && hits.allSatisfy { $0.id % 2 == 1 })
-        #expect(try index.search(unit(0), k: 3, allowed: []).isEmpty)
+        #expect(try index.search(unit(0), k: 3, allowed: [], scan: scan).isEmpty)
+        #expect(small.count == 4)
     }
 
     @Test func kLargerThanCountReturnsEverythingWithoutPadding() throws {
@@ -80,7 +82,8 @@ import Testing
         }
     }
 
-    @Test func randomMixMatchesBruteForce() throws {
+    @Test(arguments: VectorScan.allCases)
+    func randomMixMatchesBruteForce(scan: VectorScan) throws {
         var rng = SplitMix(seed: 7)
         let dim = 16
         let index = try VectorIndex(dimension: dim)
@@ -104,7 +107,10 @@ import Testing
             return d / (na * nb)
         }
         let expected = model.map { ($0.key, cos(q, $0.value)) }.sorted { $0.1 > $1.1 }.prefix(20).map(\.0)
-        #expect(try index.search(q, k: 20).map(\.id) == Array(expected))
+        #expect(try index.search(q, k: 20, scan: scan).map(\.id) == Array(expected))
+        let allowed = Array(model.keys.filter { $0 % 3 == 0 })
+        let expectedFiltered = model.filter { $0.key % 3 == 0 }.map { ($0.key, cos(q, $0.value)) }.sorted { $0.1 > $1.1 }.prefix(7).map(\.0)
+        #expect(try index.search(q, k: 7, allowed: allowed, scan: scan).map(\.id) == Array(expectedFiltered))
     }
 }
 

@@ -59,20 +59,28 @@ int engram_faiss_contains(const engram_faiss_index *index, int64_t id);
 int engram_faiss_reconstruct(const engram_faiss_index *index, int64_t id,
                              float *out, char *err, size_t errlen);
 
+/* Which kernel ranks the vectors in engram_faiss_search. */
+#define ENGRAM_FAISS_SCAN_ENGRAM 0 /* the shim's AVX2/FMA (or scalar) kernel + top-k heap */
+#define ENGRAM_FAISS_SCAN_FAISS 1  /* FAISS's IndexFlat search (kept for comparison) */
+
 /* Top-k (k >= 1) by cosine similarity, best first. allowed == NULL searches
  * everything; otherwise only ids in allowed[0..n_allowed) (unknown ids are
- * ignored, n_allowed == 0 gives no results). out_ids/out_scores need room
- * for k entries; *out_count (<= k) entries are written, never padding. */
+ * ignored, n_allowed == 0 gives no results). scan picks the kernel.
+ * out_ids/out_scores need room for k entries; *out_count (<= k) entries are
+ * written, never padding. */
 int engram_faiss_search(const engram_faiss_index *index, const float *query,
                         int64_t k, const int64_t *allowed, int64_t n_allowed,
-                        int64_t *out_ids, float *out_scores, int64_t *out_count,
-                        char *err, size_t errlen);
+                        int scan, int64_t *out_ids, float *out_scores,
+                        int64_t *out_count, char *err, size_t errlen);
 
 /* Removes every vector. 0 on success. */
 int engram_faiss_reset(engram_faiss_index *index);
 
 /* Approximate heap bytes held (codes + id_map + rev_map estimate). */
 int64_t engram_faiss_memory_bytes(const engram_faiss_index *index);
+
+/* The FAISS version compiled in, e.g. "1.7.3". */
+const char *engram_faiss_version(void);
 
 #ifdef __cplusplus
 }

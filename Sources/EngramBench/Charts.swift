@@ -1,0 +1,107 @@
+import Foundation
+
+/// SVG charts of cost against n on log-log axes, one line per variant: what a person
+/// looks at before reading numbers. Each point is the median over repetitions.
+public enum Charts {
+    struct Spec {
+        let file: String
+        let title: String
+        let scenario: String
+        let metric: String
+        let yLabel: String
+        let xLabel: String
+    }
+
+    static let specs: [Spec] = [
+        Spec(file: "delete-only", title: "Delete one record (p50)", scenario: "delete", metric: "delete_p50_us", yLabel: "µs per delete", xLabel: "vectors in the index (n)"),
+        Spec(file: "delete-pair", title: "Delete then search (p50)", scenario: "delete", metric: "pair_p50_us", yLabel: "µs per delete+search pair", xLabel: "vectors in the index (n)"),
+        Spec(file: "prune", title: "Prune the 1,000 oldest outcomes", scenario: "prune", metric: "prune_ms", yLabel: "ms per prune", xLabel: "outcomes (n)"),
+        Spec(file: "batch", title: "Saving outcomes with embeddings", scenario: "batch", metric: "records_per_s", yLabel: "records per second", xLabel: "records saved"),
+        Spec(file: "search", title: "Vector search, top 10 (p50)", scenario: "search", metric: "query_p50_us", yLabel: "µs per query", xLabel: "vectors in the project (n)"),
+    ]
+
+    /// Writes one SVG per scenario that has data; returns the files written.
+    public static func write(_ rows: [Measurement], backend: String, to directory: URL) throws -> [URL] {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var written: [URL] = []
+        for spec in specs {
+            let relevant = rows.filter { $0.scenario == spec.scenario && $0.metric == spec.metric && $0.backend == backend }
+            guard !relevant.isEmpty else { continue }
+            var series: [(String, [(Double, Double)])] = []
+            for variant in Set(relevant.map(\.variant)).sorted() {
+                let byN = Dictionary(grouping: relevant.filter { $0.variant == variant }, by: \.n)
+                series.append((variant, byN.keys.sorted().map { (Double($0), Stats.median(byN[$0]!.map(\.value))) }))
+            }
+            let url = directory.appendingPathComponent("\(backend)-\(spec.file).svg")
+            try svg(title: "\(spec.title) — \(backend)", xLabel: spec.xLabel, yLabel: spec.yLabel, series: series)
+                .write(to: url, atomically: true, encoding: .utf8)
+            written.append(url)
+        }
+        return written
+    }
+
+    static let palette = ["#1b6ac9", "#d1495b", "#edae49", "#00798c", "#6a4c93", "#3d9970", "#8d6e63", "#e377c2"]
+
+    /// A log-log line chart.
+    static func svg(title: String, xLabel: String, yLabel: String, series: [(String, [(Double, Double)])]) -> String {
+        let w = 760.0, h = 460.0, left = 80.0, right = 210.0, top = 50.0, bottom = 60.0
+        let pts = series.flatMap(\.1).filter { $0.0 > 0 && $0.1 > 0 }
+        guard !pts.isEmpty else { return "<svg xmlns=\"http://www.w3.org/2000/svg\"/>" }
+        let x0 = floor(log10(pts.map(\.0).min()!)), x1 = max(ceil(log10(pts.map(\.0).max()!)), x0 + 1)
+        let y0 = floor(log10(pts.map(\.1).min()!)), y1 = max(ceil(log10(pts.map(\.1).max()!)), y0 + 1)
+        func px(_ x: Double) -> Double { left + (log10(x) - x0) / (x1 - x0) * (w - left - right) }
+        func py(_ y: Double) -> Double { h - bottom - (log10(y) - y0) / (y1 - y0) * (h - top - bottom) }
+        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(w))\" height=\"\(Int(h))\" viewBox=\"0 0 \(Int(w)) \(Int(h))\" font-family=\"Helvetica, Arial, sans-serif\">\n"
+        s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+        s += "<text x=\"\(left)\" y=\"28\" font-size=\"17\" font-weight=\"bold\">\(escape(title))</text>\n"
+        for e in stride(from: x0, through: x1, by: 1) {
+            let x = px(pow(10, e))
+            s += "<line x1=\"\(f(x))\" y1=\"\(f(top))\" x2=\"\(f(x))\" y2=\"\(f(h - bottom))\" stroke=\"#ddd\"/>\n"
+            s += "<text x=\"\(f(x))\" y=\"\(f(h - bottom + 18))\" font-size=\"12\" text-anchor=\"middle\">\(tick(e))</text>\n"
+        }
+        for e in stride(from: y0, through: y1, by: 1) {
+            let y = py(pow(10, e))
+            s += "<line x1=\"\(f(left))\" y1=\"\(f(y))\" x2=\"\(f(w - right))\" y2=\"\(f(y))\" stroke=\"#ddd\"/>\n"
+            s += "<text x=\"\(f(left - 8))\" y=\"\(f(y + 4))\" font-size=\"12\" text-anchor=\"end\">\(tick(e))</text>\n"
+        }
+        s += "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(w - left - right))\" height=\"\(f(h - top - bottom))\" fill=\"none\" stroke=\"#555\"/>\n"
+        s += "<text x=\"\(f((left + w - right) / 2))\" y=\"\(f(h - 18))\" font-size=\"13\" text-anchor=\"middle\">\(escape(xLabel)) — log scale</text>\n"
+        s += "<text transform=\"translate(20 \(f((top + h - bottom) / 2))) rotate(-90)\" font-size=\"13\" text-anchor=\"middle\">\(escape(yLabel)) — log scale</text>\n"
+        for (i, (name, points)) in series.enumerated() {
+            let color = palette[i % palette.count]
+            let valid = points.filter { $0.0 > 0 && $0.1 > 0 }
+            if valid.count > 1 {
+                s += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2.5\" points=\"\(valid.map { "\(f(px($0.0))),\(f(py($0.1)))" }.joined(separator: " "))\"/>\n"
+            }
+            for p in valid {
+                s += "<circle cx=\"\(f(px(p.0)))\" cy=\"\(f(py(p.1)))\" r=\"4\" fill=\"\(color)\"><title>\(escape(name)) n=\(Int(p.0)): \(String(format: "%.4g", p.1))</title></circle>\n"
+            }
+            let ly = top + 14 + Double(i) * 22
+            s += "<line x1=\"\(f(w - right + 14))\" y1=\"\(f(ly - 4))\" x2=\"\(f(w - right + 38))\" y2=\"\(f(ly - 4))\" stroke=\"\(color)\" stroke-width=\"3\"/>\n"
+            s += "<text x=\"\(f(w - right + 44))\" y=\"\(f(ly))\" font-size=\"12\">\(escape(name))</text>\n"
+        }
+        return s + "</svg>\n"
+    }
+
+    static func tick(_ e: Double) -> String {
+        switch Int(e) {
+        case 0: "1"
+        case 1: "10"
+        case 2: "100"
+        case 3: "1k"
+        case 4: "10k"
+        case 5: "100k"
+        case 6: "1M"
+        case 7: "10M"
+        case 8: "100M"
+        case let k where k < 0: "1e\(k)"
+        case let k: "1e\(k)"
+        }
+    }
+
+    static func f(_ x: Double) -> String { String(format: "%.1f", x) }
+
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    }
+}

@@ -1,0 +1,112 @@
+import EngramCore
+import Foundation
+
+/// The benchmark scenarios of BENCHMARKS.md.
+public enum BenchScenario: String, CaseIterable, Sendable, Codable {
+    case delete, prune, batch, search, scale
+}
+
+/// One way of running a backend that a scenario compares (a delete strategy, an index
+/// present or absent, exact or approximate search).
+public struct BenchVariant: Sendable {
+    public var name: String
+    /// What the variant is, for reports.
+    public var summary: String
+    /// For a variant whose delete cost grows with n: the runner measures about
+    /// `deleteBudget / n` deletes (at least 5) instead of the full count, to bound the run.
+    /// nil for in-place deletes, whose cost does not grow with n.
+    public var deleteBudget: Int?
+    /// Makes an empty store under `directory`.
+    public var make: @Sendable (_ directory: URL) throws -> any MemoryStore
+
+    public init(name: String, summary: String, deleteBudget: Int? = nil, make: @escaping @Sendable (URL) throws -> any MemoryStore) {
+        self.name = name
+        self.summary = summary
+        self.deleteBudget = deleteBudget
+        self.make = make
+    }
+}
+
+/// What the runner needs to know about a backend: the variants it offers per scenario
+/// and which of them is Engram's own (the denominator of every ratio). A backend that
+/// offers one variant is still measured; it just has nothing to compare against.
+public struct BenchBackend: Sendable {
+    public var name: String
+    public var versions: [String: String]
+    public var variants: @Sendable (_ scenario: BenchScenario, _ dimension: Int) -> [BenchVariant]
+    /// The name of Engram's variant in `scenario`.
+    public var engramVariant: @Sendable (_ scenario: BenchScenario) -> String
+    /// Called once after the run (stops a server the backend started, for example).
+    public var finish: @Sendable () -> Void
+
+    public init(
+        name: String, versions: [String: String],
+        variants: @escaping @Sendable (BenchScenario, Int) -> [BenchVariant],
+        engramVariant: @escaping @Sendable (BenchScenario) -> String,
+        finish: @escaping @Sendable () -> Void = {}
+    ) {
+        self.name = name
+        self.versions = versions
+        self.variants = variants
+        self.engramVariant = engramVariant
+        self.finish = finish
+    }
+}
+
+/// The run's configuration. Sizes default to BENCHMARKS.md's; `quick` shrinks them for CI.
+public struct BenchOptions: Sendable, Codable {
+    public var scenarios: [BenchScenario] = [.delete, .prune, .batch, .search, .scale]
+    public var deleteSizes = [1_000, 10_000, 100_000]
+    public var pruneSizes = [10_000, 100_000, 1_000_000]
+    public var batchSizes = [100, 1_000, 10_000]
+    public var searchSizes = [10_000, 100_000]
+    public var dimension = 384
+    public var repetitions = 3
+    public var seed: UInt64 = 42
+    /// In-place deletes measured per repetition (rebuilding variants do fewer, see `deleteOps`).
+    public var deleteOps = 200
+    /// Outcomes pruned per repetition: a fixed count, the oldest first.
+    public var pruneCount = 1_000
+    public var searchQueries = 200
+    public var quick = false
+
+    public init() {}
+
+    /// Small enough that every scenario together runs in well under two minutes on 2 cores.
+    public static var quickPreset: BenchOptions {
+        var o = BenchOptions()
+        o.deleteSizes = [1_000, 10_000]
+        o.pruneSizes = [10_000, 100_000]
+        o.batchSizes = [100, 1_000]
+        o.searchSizes = [10_000]
+        o.repetitions = 2
+        o.deleteOps = 100
+        o.searchQueries = 100
+        o.quick = true
+        return o
+    }
+
+    /// Deletes per repetition for a variant at size n: fewer when each one reloads the index.
+    func deleteOps(for variant: BenchVariant, n: Int) -> Int {
+        variant.deleteBudget.map { max(5, min(deleteOps, $0 / max(n, 1))) } ?? deleteOps
+    }
+}
+
+/// One tidy row of the CSV: one measurement.
+public struct Measurement: Sendable, Codable, Equatable {
+    public var backend: String
+    public var scenario: String
+    public var variant: String
+    public var n: Int
+    public var dim: Int
+    public var batchSize: Int
+    public var repetition: Int
+    public var metric: String
+    public var value: Double
+    public var unit: String
+
+    public init(backend: String, scenario: String, variant: String, n: Int, dim: Int, batchSize: Int, repetition: Int, metric: String, value: Double, unit: String) {
+        self.backend = backend; self.scenario = scenario; self.variant = variant; self.n = n; self.dim = dim
+        self.batchSize = batchSize; self.repetition = repetition; self.metric = metric; self.value = value; self.unit = unit
+    }
+}

@@ -1,0 +1,51 @@
+/// Turns a run's measurements into named comparisons, each measured within the run:
+///
+/// - `delete.<workload>.<variant>_vs_<engram>@n`: the variant's median per-operation p50
+///   divided by Engram's (how many times costlier), workload `delete` or `pair`;
+/// - `prune.no_index_vs_index@n`: median prune time without the timestamp index over with it;
+/// - `batch.batch_vs_single@size`: records/s of one batch save over single saves;
+/// - `search.recall_at_10.<variant>/<filter>@n`, `search.scan_bandwidth_fraction.<variant>/unfiltered@n`,
+///   `search.qps.<variant>/<filter>@n`;
+/// - `scale.b.<scenario>.<variant>.<metric>`: the fitted exponent of cost ≈ a·n^b.
+public enum Summary {
+    public static func ratios(_ run: BenchRun, engramVariant: (BenchScenario) -> String) -> [String: Double] {
+        var out: [String: Double] = [:]
+        let rows = run.measurements
+        func median(_ scenario: String, _ variant: String, _ n: Int, _ metric: String) -> Double? {
+            let v = rows.filter { $0.scenario == scenario && $0.variant == variant && $0.n == n && $0.metric == metric }.map(\.value)
+            return v.isEmpty ? nil : Stats.median(v)
+        }
+        let engramDelete = engramVariant(.delete)
+        for n in Set(rows.filter { $0.scenario == "delete" }.map(\.n)) {
+            for workload in ["delete", "pair"] {
+                guard let base = median("delete", engramDelete, n, "\(workload)_p50_us"), base > 0 else { continue }
+                for variant in Set(rows.filter { $0.scenario == "delete" && $0.n == n }.map(\.variant)) where variant != engramDelete {
+                    if let v = median("delete", variant, n, "\(workload)_p50_us") {
+                        out["delete.\(workload).\(variant)_vs_\(engramDelete)@\(n)"] = v / base
+                    }
+                }
+            }
+        }
+        for n in Set(rows.filter { $0.scenario == "prune" }.map(\.n)) {
+            if let without = median("prune", "no_index", n, "prune_ms"), let with = median("prune", "index", n, "prune_ms"), with > 0 {
+                out["prune.no_index_vs_index@\(n)"] = without / with
+            }
+        }
+        for n in Set(rows.filter { $0.scenario == "batch" }.map(\.n)) {
+            if let b = median("batch", "batch", n, "records_per_s"), let s = median("batch", "single", n, "records_per_s"), s > 0 {
+                out["batch.batch_vs_single@\(n)"] = b / s
+            }
+        }
+        for r in rows where r.scenario == "search" {
+            switch r.metric {
+            case "recall_at_10", "scan_bandwidth_fraction", "qps":
+                out["search.\(r.metric).\(r.variant)@\(r.n)"] = median("search", r.variant, r.n, r.metric)
+            default: break
+            }
+        }
+        for r in rows where r.scenario == "scale" && r.metric == "exponent_b" {
+            out["scale.b.\(r.variant)"] = r.value
+        }
+        return out
+    }
+}

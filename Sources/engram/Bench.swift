@@ -1,0 +1,123 @@
+import ArgumentParser
+import EngramBench
+import Foundation
+
+/// `engram bench`: measures the scenarios of BENCHMARKS.md side by side and writes reports.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run benchmark scenarios (delete, prune, batch, search, scale); write CSV, JSON and SVG to --output.")
+
+    @Option(help: "Backend to measure: \(BackendCatalog.names.joined(separator: ", ")).")
+    var backend = "sqlite"
+
+    @Option(name: .customLong("scenario"), help: "Scenario to run (repeatable): delete, prune, batch, search, scale. Default: all.")
+    var scenarios: [String] = []
+
+    @Flag(help: "A small preset for CI: every scenario in well under two minutes.")
+    var quick = false
+
+    @Option(name: .customLong("delete-sizes"), parsing: .upToNextOption, help: "Index sizes for `delete`.")
+    var deleteSizes: [Int] = []
+    @Option(name: .customLong("prune-sizes"), parsing: .upToNextOption, help: "Table sizes for `prune`.")
+    var pruneSizes: [Int] = []
+    @Option(name: .customLong("batch-sizes"), parsing: .upToNextOption, help: "Record counts for `batch`.")
+    var batchSizes: [Int] = []
+    @Option(name: .customLong("search-sizes"), parsing: .upToNextOption, help: "Index sizes for `search`.")
+    var searchSizes: [Int] = []
+
+    @Option(help: "Embedding dimension.") var dimension: Int?
+    @Option(help: "Repetitions of every measurement.") var repetitions: Int?
+    @Option(help: "Seed of the generated workload.") var seed: UInt64?
+    @Option(help: "Deletes per repetition (in-place variants).") var deleteOps: Int?
+    @Option(help: "Queries per search measurement.") var queries: Int?
+    @Option(help: "Directory for reports.") var output = "results"
+
+    func run() throws {
+        var o = quick ? BenchOptions.quickPreset : BenchOptions()
+        if !scenarios.isEmpty {
+            o.scenarios = try scenarios.map { name in
+                guard let s = BenchScenario(rawValue: name) else {
+                    throw ValidationError("unknown scenario '\(name)'; known: \(BenchScenario.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return s
+            }
+        }
+        if !deleteSizes.isEmpty { o.deleteSizes = deleteSizes }
+        if !pruneSizes.isEmpty { o.pruneSizes = pruneSizes }
+        if !batchSizes.isEmpty { o.batchSizes = batchSizes }
+        if !searchSizes.isEmpty { o.searchSizes = searchSizes }
+        if let dimension { o.dimension = dimension }
+        if let repetitions { o.repetitions = repetitions }
+        if let seed { o.seed = seed }
+        if let deleteOps { o.deleteOps = deleteOps }
+        if let queries { o.searchQueries = queries }
+        guard o.dimension >= 1, o.repetitions >= 1, o.deleteOps >= 1, o.searchQueries >= 1 else {
+            throw ValidationError("dimension, repetitions, delete-ops and queries must be at least 1")
+        }
+        let allSizes = o.deleteSizes + o.pruneSizes + o.batchSizes + o.searchSizes
+        guard allSizes.allSatisfy({ $0 >= 1 }), o.pruneSizes.allSatisfy({ $0 >= o.pruneCount * (o.repetitions + 1) }) else {
+            throw ValidationError("sizes must be positive, and prune sizes at least \(o.pruneCount) × (repetitions + 1)")
+        }
+        let entry = try BackendCatalog.entry(backend)
+        let scratch = ScratchDirectory(prefix: "engram-bench")
+        let runner = BenchRunner(backend: entry.bench, options: o, scratch: scratch.url)
+        let result = try runner.run()
+        let files = try BenchReports.write(result, to: URL(fileURLWithPath: output))
+        print("benchmark run \(result.runId) on \(backend): \(result.measurements.count) measurements in \(String(format: "%.1f", result.durationSeconds)) s")
+        for (key, value) in result.summary.sorted(by: { $0.key < $1.key }) {
+            print("  \(key.padding(toLength: 62, withPad: " ", startingAt: 0)) \(String(format: "%.4g", value))")
+        }
+        for (key, plan) in result.plans.sorted(by: { $0.key < $1.key }) { print("  plan \(key): \(plan)") }
+        print("reports:\n" + files.map { "  " + $0.path }.joined(separator: "\n"))
+    }
+}
+
+/// `engram report`: redraws the charts from existing CSVs.
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Redraw the SVG charts from benchmark CSVs.")
+
+    @Argument(help: "Benchmark CSV files written by `engram bench`.")
+    var csv: [String]
+
+    @Option(help: "Directory for the charts.") var output = "results/charts"
+
+    func run() throws {
+        var rows: [EngramBench.Measurement] = []
+        for path in csv {
+            do { rows += try BenchReports.readCSV(try String(contentsOfFile: path, encoding: .utf8)) } catch {
+                throw ValidationError("\(path): \(error)")
+            }
+        }
+        for backend in Set(rows.map(\.backend)).sorted() {
+            for url in try Charts.write(rows, backend: backend, to: URL(fileURLWithPath: output)) { print(url.path) }
+        }
+    }
+}
+
+/// `engram gate`: a run against the committed baseline and thresholds; non-zero on regression.
+struct GateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "gate", abstract: "Check a benchmark run against the committed baseline and thresholds.")
+
+    @Option(name: .customLong("run"), help: "Manifest of the run to check.") var runManifest = "results/bench-sqlite-manifest.json"
+    @Option(help: "Manifest of the committed baseline run.") var baseline = "benchmarks/baseline/bench-sqlite-manifest.json"
+    @Option(help: "Committed thresholds file.") var thresholds = "benchmarks/thresholds.json"
+
+    func run() throws {
+        func load<T: Decodable>(_ path: String, _ type: T.Type) throws -> T {
+            do { return try JSONDecoder().decode(T.self, from: Data(contentsOf: URL(fileURLWithPath: path))) } catch {
+                throw ValidationError("cannot read \(path): \(error)")
+            }
+        }
+        let current = try load(runManifest, Manifest.self)
+        let base = FileManager.default.fileExists(atPath: baseline) ? try load(baseline, Manifest.self) : nil
+        let rules = try load(thresholds, Gate.Thresholds.self)
+        let rows = Gate.evaluate(run: current, baseline: base, thresholds: rules)
+        print(Gate.table(rows), terminator: "")
+        let failed = rows.filter { $0.verdict == .fail || $0.verdict == .regression }
+        let measured = rows.filter { $0.verdict != .notMeasured }
+        print("gate: \(measured.count - failed.count) passed, \(failed.count) failed, \(rows.count - measured.count) not measured in this run")
+        if base == nil { print("gate: no baseline at \(baseline); thresholds only") }
+        if measured.isEmpty { print("gate: the run measured none of the checked ratios"); throw ExitCode(1) }
+        if !failed.isEmpty { throw ExitCode(1) }
+    }
+}
