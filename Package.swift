@@ -29,7 +29,6 @@ let package = Package(
         // FAISS behind a pure-C header (Debian's libfaiss.a has no C API compiled in).
         .target(
             name: "CFaissShim",
-            cxxSettings: [.unsafeFlags(["-O2"])],
             linkerSettings: [
                 .linkedLibrary("faiss"), .linkedLibrary("lapack"), .linkedLibrary("blas"),
                 .linkedLibrary("gomp"), .linkedLibrary("m"),

@@ -340,6 +340,30 @@ int engram_faiss_search(const engram_faiss_index *index, const float *query,
             // One pass over the eligible vectors with the SIMD kernel and a top-k heap.
             const uint8_t *codes = f.codes.data();
             const size_t stride = d * sizeof(float);
+            auto vec = [&](idx_t p) { return reinterpret_cast<const float *>(codes + size_t(p) * stride); };
+            // A large allow-list of ids in a compact range (SQLite rowids are) becomes a bitmap
+            // over ids, tested while scanning id_map in memory order; a small one is looked up
+            // in rev_map. Both avoid a hash lookup per stored vector.
+            idx_t lo = 0, hi = -1;
+            if (allowed) {
+                lo = hi = allowed[0];
+                for (int64_t i = 1; i < n_allowed; i++) { lo = std::min(lo, allowed[i]); hi = std::max(hi, allowed[i]); }
+            }
+            const bool bitmap = allowed && n_allowed * 16 >= nt && (hi - lo) / 64 <= n_allowed;
+            if (bitmap) {
+                std::vector<uint64_t> bits(size_t((hi - lo) / 64 + 1), 0);
+                for (int64_t i = 0; i < n_allowed; i++) bits[size_t((allowed[i] - lo) >> 6)] |= uint64_t(1) << ((allowed[i] - lo) & 63);
+                TopK top(size_t(std::min<idx_t>(k, n_allowed)));
+                const idx_t *ids = m.id_map.data();
+                for (idx_t p = 0; p < nt; p++) {
+                    const idx_t id = ids[p];
+                    if (id < lo || id > hi || !(bits[size_t((id - lo) >> 6)] >> ((id - lo) & 63) & 1)) continue;
+                    top.offer(engram_dot(q.data(), vec(p), d), p);
+                }
+                for (const auto &h : top.sorted()) emit(h.first, h.second);
+                *out_count = c;
+                return 0;
+            }
             std::vector<idx_t> pos;
             if (allowed) {
                 pos.reserve(size_t(n_allowed));
@@ -354,11 +378,9 @@ int engram_faiss_search(const engram_faiss_index *index, const float *query,
             const idx_t eligible = allowed ? idx_t(pos.size()) : nt;
             TopK top(size_t(std::min<idx_t>(k, eligible)));
             if (allowed) {
-                for (idx_t p : pos)
-                    top.offer(engram_dot(q.data(), reinterpret_cast<const float *>(codes + size_t(p) * stride), d), p);
+                for (idx_t p : pos) top.offer(engram_dot(q.data(), vec(p), d), p);
             } else {
-                for (idx_t p = 0; p < nt; p++)
-                    top.offer(engram_dot(q.data(), reinterpret_cast<const float *>(codes + size_t(p) * stride), d), p);
+                for (idx_t p = 0; p < nt; p++) top.offer(engram_dot(q.data(), vec(p), d), p);
             }
             for (const auto &h : top.sorted()) emit(h.first, h.second);
         } else if (allowed && n_allowed <= nt / 8) {

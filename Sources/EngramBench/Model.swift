@@ -18,8 +18,16 @@ public struct BenchVariant: Sendable {
     public var deleteBudget: Int?
     /// Makes an empty store under `directory`.
     public var make: @Sendable (_ directory: URL) throws -> any MemoryStore
+    /// Called after a bulk load and before measuring: finishes work the load deferred
+    /// (an SQLite WAL checkpoint), so it is not charged to the operation measured next.
+    public var settle: @Sendable (any MemoryStore) throws -> Void
 
-    public init(name: String, summary: String, deleteBudget: Int? = nil, make: @escaping @Sendable (URL) throws -> any MemoryStore) {
+    public init(
+        name: String, summary: String, deleteBudget: Int? = nil,
+        settle: @escaping @Sendable (any MemoryStore) throws -> Void = { _ in },
+        make: @escaping @Sendable (URL) throws -> any MemoryStore
+    ) {
+        self.settle = settle
         self.name = name
         self.summary = summary
         self.deleteBudget = deleteBudget

@@ -148,6 +148,7 @@ public final class BenchRunner {
                 progress.begin("delete n=\(n) \(variant.name)")
                 try withStore(variant) { store in
                     try workload.load(store, n: n, embedding: true)
+                    try variant.settle(store)
                     if let m = store as? any IndexMemoryReporting {
                         emit(.delete, variant.name, n: n, rep: 0, "index_bytes_per_1k_vectors", Double(try m.vectorIndexMemoryBytes()) / Double(n) * 1000, "bytes")
                     }
@@ -193,7 +194,9 @@ public final class BenchRunner {
             for variant in backend.variants(.prune, options.dimension) {
                 progress.begin("prune n=\(n) \(variant.name)")
                 try withStore(variant) { store in
-                    try workload.load(store, n: n, embedding: false, chunk: 10_000)
+                    // Outcomes arrive in time order, as an agent logs them; the prune takes the oldest.
+                    try workload.load(store, n: n, embedding: false, timeOrdered: true, chunk: 10_000)
+                    try variant.settle(store)
                     if let explain = store as? any QueryPlanIntrospecting {
                         let plan = try explain.explainDeleteOutcomes(projectId: workload.project, olderThan: workload.t0.adding(microseconds: Int64(options.pruneCount)), agent: nil)
                         plans["\(variant.name)@\(n)"] = plan.detail
@@ -242,6 +245,7 @@ public final class BenchRunner {
                 progress.begin("search n=\(n) \(variant.name)")
                 try withStore(variant) { store in
                     try workload.load(store, n: n, embedding: true)
+                    try variant.settle(store)
                     for (filterName, agents) in [("unfiltered", nil), ("filtered", Set(["a0"]))] as [(String, Set<String>?)] {
                         func query(_ j: Int) -> MemoryQuery {
                             MemoryQuery(kind: .outcome, projectId: workload.project, agents: agents, topK: 10, vector: workload.query(j))

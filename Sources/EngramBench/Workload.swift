@@ -19,10 +19,12 @@ struct Workload: Sendable {
     /// A query vector (from a stream separate from the records').
     func query(_ j: Int) -> [Float] { vector(-1 - j) }
 
-    /// Outcome i of n. Timestamps are a bijective shuffle of 0..<n so that physical
-    /// (insertion) order and time order differ, as they do in real stores.
-    func outcome(_ i: Int, of n: Int, embedding: Bool) -> MemoryRecord {
-        let shuffled = Int((UInt64(i) &* 2_654_435_761) % UInt64(n))  // odd and not a multiple of 5: a bijection mod 10^k
+    /// Outcome i of n. With `timeOrdered` its timestamp is t0 + i µs, as when an agent logs
+    /// outcomes as they happen; otherwise a bijective shuffle of 0..<n, so that insertion
+    /// order and time order differ.
+    func outcome(_ i: Int, of n: Int, embedding: Bool, timeOrdered: Bool = false) -> MemoryRecord {
+        // 2654435761 is odd and not a multiple of 5, so i ↦ i·c mod 10^k is a bijection.
+        let shuffled = timeOrdered ? i : Int((UInt64(i) &* 2_654_435_761) % UInt64(n))
         return .outcome(Outcome(
             id: "o\(i)", agent: agents[i % agents.count], projectId: project, taskType: "task\(i % 10)",
             taskDescription: "benchmark task \(i)", success: i % 3 != 0, strategyUsed: "strategy \(i % 17)",
@@ -31,11 +33,11 @@ struct Workload: Sendable {
     }
 
     /// Saves outcomes 0..<n in batches of `chunk`.
-    func load(_ store: any MemoryStore, n: Int, embedding: Bool, chunk: Int = 5_000) throws {
+    func load(_ store: any MemoryStore, n: Int, embedding: Bool, timeOrdered: Bool = false, chunk: Int = 5_000) throws {
         var start = 0
         while start < n {
             let end = min(n, start + chunk)
-            _ = try store.save((start..<end).map { outcome($0, of: n, embedding: embedding) })
+            _ = try store.save((start..<end).map { outcome($0, of: n, embedding: embedding, timeOrdered: timeOrdered) })
             start = end
         }
     }

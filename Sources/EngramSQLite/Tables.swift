@@ -85,7 +85,6 @@ struct Table {
         var sql = [
             "CREATE INDEX IF NOT EXISTS idx_heuristics_project_agent ON heuristics (project_id, agent)",
             "CREATE INDEX IF NOT EXISTS idx_heuristics_project_confidence ON heuristics (project_id, confidence)",
-            "CREATE INDEX IF NOT EXISTS idx_outcomes_project_agent_timestamp ON outcomes (project_id, agent, timestamp)",
             "CREATE INDEX IF NOT EXISTS idx_outcomes_project_task_type ON outcomes (project_id, task_type)",
             "CREATE INDEX IF NOT EXISTS idx_knowledge_project_agent ON domain_knowledge (project_id, agent)",
             "CREATE INDEX IF NOT EXISTS idx_knowledge_project_confidence ON domain_knowledge (project_id, confidence)",
@@ -94,7 +93,20 @@ struct Table {
             "CREATE INDEX IF NOT EXISTS idx_anti_patterns_project_occurrences ON anti_patterns (project_id, occurrence_count)",
             "CREATE INDEX IF NOT EXISTS idx_preferences_user_category ON preferences (user_id, category)",
         ]
-        if outcomeTimestampIndex { sql.append("CREATE INDEX IF NOT EXISTS \(outcomeTimestampIndexName) ON outcomes (project_id, timestamp)") }
+        if outcomeTimestampIndex {
+            sql += [
+                "DROP INDEX IF EXISTS idx_outcomes_project_agent",
+                "CREATE INDEX IF NOT EXISTS \(outcomeTimestampIndexName) ON outcomes (project_id, timestamp)",
+                "CREATE INDEX IF NOT EXISTS idx_outcomes_project_agent_timestamp ON outcomes (project_id, agent, timestamp)",
+            ]
+        } else {
+            // The original's outcome indexes (review HIGH-003): nothing on timestamp.
+            sql += [
+                "DROP INDEX IF EXISTS \(outcomeTimestampIndexName)",
+                "DROP INDEX IF EXISTS idx_outcomes_project_agent_timestamp",
+                "CREATE INDEX IF NOT EXISTS idx_outcomes_project_agent ON outcomes (project_id, agent)",
+            ]
+        }
         return sql
     }
 

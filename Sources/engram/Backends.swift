@@ -79,7 +79,7 @@ let sqliteBench = BenchBackend(
     name: "sqlite", versions: SQLiteStore.libraryVersions,
     variants: { scenario, dim in
         func variant(_ name: String, _ summary: String, budget: Int? = nil, _ change: @escaping @Sendable (inout SQLiteStore.Configuration) -> Void = { _ in }) -> BenchVariant {
-            BenchVariant(name: name, summary: summary, deleteBudget: budget) { dir in
+            BenchVariant(name: name, summary: summary, deleteBudget: budget, settle: { try ($0 as? SQLiteStore)?.checkpoint() }) { dir in
                 var c = SQLiteStore.Configuration(path: dir.appendingPathComponent("bench.sqlite").path, embeddingDimension: dim)
                 change(&c)
                 return try SQLiteStore(c)
