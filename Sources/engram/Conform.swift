@@ -32,6 +32,7 @@ struct Conform: ParsableCommand {
             return
         }
         let entry = try BackendCatalog.entry(backend)
+        defer { entry.cleanup() }
         let scratch = ScratchDirectory(prefix: "engram-conform")
         let suite = ConformanceSuite(fixture: entry.fixture(scratch.url, dimension), only: only.isEmpty ? nil : only)
         guard !suite.selected.isEmpty else {

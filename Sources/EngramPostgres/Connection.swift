@@ -1,0 +1,213 @@
+import CLibPQ
+import EngramCore
+
+/// A query result in binary format; freed on deinit.
+final class PGResult {
+    let handle: OpaquePointer
+    init(_ handle: OpaquePointer) { self.handle = handle }
+    deinit { PQclear(handle) }
+
+    var rows: Int { Int(PQntuples(handle)) }
+    /// Rows affected by an INSERT/UPDATE/DELETE.
+    var affected: Int { Int(String(cString: PQcmdTuples(handle))) ?? 0 }
+
+    func isNull(_ row: Int, _ col: Int) -> Bool { PQgetisnull(handle, Int32(row), Int32(col)) == 1 }
+
+    func value(_ row: Int, _ col: Int) -> PGBytes? {
+        guard !isNull(row, col), let p = PQgetvalue(handle, Int32(row), Int32(col)) else { return nil }
+        return PGBytes(base: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: Int(PQgetlength(handle, Int32(row), Int32(col))))
+    }
+
+    /// A text-format value (results of simple queries such as EXPLAIN).
+    func string(_ row: Int, _ col: Int) -> String? {
+        guard !isNull(row, col), let p = PQgetvalue(handle, Int32(row), Int32(col)) else { return nil }
+        return String(cString: p)
+    }
+}
+
+/// One libpq connection with its prepared statements. Not thread-safe: the pool lends
+/// it to one caller at a time.
+final class PGConnection {
+    let conn: OpaquePointer
+    private var prepared: [String: String] = [:]
+
+    init(url: String, connectTimeout: Int, applicationName: String) throws {
+        let keys = ["dbname", "connect_timeout", "application_name"]
+        let values = [url, String(connectTimeout), applicationName]
+        let conn = withCStrings(keys) { k in withCStrings(values) { v in PQconnectdbParams(k, v, 1) } }
+        guard let conn else { throw EngramError(.unavailable, "libpq could not allocate a connection") }
+        guard PQstatus(conn) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(conn)).trimmingTrailingNewlines
+            PQfinish(conn)
+            throw EngramError(.unavailable, "cannot connect to PostgreSQL at \(PGConnection.redact(url)): \(message)", nativeMessage: message)
+        }
+        self.conn = conn
+        engram_pq_silence(conn)
+    }
+
+    deinit { PQfinish(conn) }
+
+    /// False once the server or network dropped the connection.
+    var isHealthy: Bool { PQstatus(conn) == CONNECTION_OK }
+
+    /// Runs SQL without parameters (may hold several statements); results in text format.
+    @discardableResult
+    func simple(_ sql: String) throws -> PGResult {
+        try check(PQexec(conn, sql), sql)
+    }
+
+    /// Runs a statement with binary parameters and binary results, prepared once per connection.
+    @discardableResult
+    func run(_ sql: String, _ params: [PGValue] = []) throws -> PGResult {
+        let name: String
+        if let n = prepared[sql] {
+            name = n
+        } else {
+            name = "e\(prepared.count)"
+            _ = try check(PQprepare(conn, name, sql, Int32(params.count), nil), sql)
+            prepared[sql] = name
+        }
+        let encoded = params.map(\.bytes)
+        let lengths = encoded.map { Int32($0?.count ?? 0) }
+        let formats = [Int32](repeating: 1, count: params.count)
+        return try withBuffers(encoded) { pointers in
+            try check(PQexecPrepared(conn, name, Int32(params.count), pointers, lengths, formats, 1), sql)
+        }
+    }
+
+    /// `COPY table (columns) FROM STDIN (FORMAT binary)` with the given rows.
+    func copyIn(_ sql: String, rows: [[PGValue]]) throws {
+        let start = try PGResult(nonNull(PQexec(conn, sql)))
+        guard PQresultStatus(start.handle) == PGRES_COPY_IN else { throw error(start, sql) }
+        var data: [UInt8] = [0x50, 0x47, 0x43, 0x4F, 0x50, 0x59, 0x0A, 0xFF, 0x0D, 0x0A, 0x00]  // "PGCOPY\n\xff\r\n\0"
+        data.appendBE(UInt32(0))  // flags
+        data.appendBE(UInt32(0))  // header extension length
+        for row in rows {
+            data.appendBE(UInt16(row.count))
+            for v in row {
+                if let b = v.bytes {
+                    data.appendBE(UInt32(b.count))
+                    data += b
+                } else {
+                    data.appendBE(UInt32(bitPattern: -1))
+                }
+            }
+            if data.count > 1 << 20 { try flush(&data, sql) }
+        }
+        data.appendBE(UInt16(bitPattern: -1))  // trailer
+        try flush(&data, sql)
+        guard PQputCopyEnd(conn, nil) == 1 else { throw connectionError(sql) }
+        var last: PGResult?
+        while let r = PQgetResult(conn) { last = PGResult(r) }
+        if let last, PQresultStatus(last.handle) != PGRES_COMMAND_OK { throw error(last, sql) }
+    }
+
+    private func flush(_ data: inout [UInt8], _ sql: String) throws {
+        let ok = data.withUnsafeBufferPointer { buf in
+            buf.withMemoryRebound(to: CChar.self) { PQputCopyData(conn, $0.baseAddress, Int32($0.count)) }
+        }
+        guard ok == 1 else { throw connectionError(sql) }
+        data.removeAll(keepingCapacity: true)
+    }
+
+    private func nonNull(_ r: OpaquePointer?) throws -> OpaquePointer {
+        guard let r else { throw connectionError("") }
+        return r
+    }
+
+    private func check(_ r: OpaquePointer?, _ sql: String) throws -> PGResult {
+        let result = PGResult(try nonNull(r))
+        switch PQresultStatus(result.handle) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY: return result
+        default: throw error(result, sql)
+        }
+    }
+
+    private func connectionError(_ sql: String) -> EngramError {
+        let message = String(cString: PQerrorMessage(conn)).trimmingTrailingNewlines
+        return EngramError(.unavailable, "PostgreSQL connection failed during \(sql.prefix(120)): \(message)", nativeMessage: message)
+    }
+
+    /// Maps a failed result to EngramError with the SQLSTATE and the server's message.
+    private func error(_ result: PGResult, _ sql: String) -> EngramError {
+        let state = PQresultErrorField(result.handle, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+        let message = String(cString: PQresultErrorMessage(result.handle)).trimmingTrailingNewlines
+        guard let state else {
+            return EngramError(.unavailable, "PostgreSQL connection lost during \(sql.prefix(120)): \(message)", nativeMessage: message)
+        }
+        let code: EngramError.Code
+        switch state.prefix(2) {
+        case "08", "57", "53": code = .unavailable  // connection, operator intervention, resources
+        case "40": code = .conflict                   // serialization failure, deadlock
+        case "23": code = .conflict
+        case "22": code = .invalidInput
+        default: code = .internal
+        }
+        return EngramError(code, "PostgreSQL error \(state) in \(sql.prefix(160)): \(message)", nativeCode: state, nativeMessage: message)
+    }
+
+    /// The URL without its password.
+    static func redact(_ url: String) -> String {
+        guard let at = url.firstIndex(of: "@"), let scheme = url.range(of: "://"), scheme.upperBound < at else { return url }
+        let userinfo = url[scheme.upperBound..<at]
+        guard let colon = userinfo.firstIndex(of: ":") else { return url }
+        return String(url[..<colon]) + ":***" + String(url[at...])
+    }
+}
+
+extension String {
+    var trimmingTrailingNewlines: String {
+        var s = self
+        while s.last == "\n" || s.last == " " { s.removeLast() }
+        return s
+    }
+
+    func range(of needle: String) -> Range<String.Index>? {
+        var i = startIndex
+        while i < endIndex {
+            if self[i...].hasPrefix(needle) { return i..<index(i, offsetBy: needle.count) }
+            i = index(after: i)
+        }
+        return nil
+    }
+}
+
+/// Calls `body` with NUL-terminated C strings for `strings` plus a terminating NULL.
+func withCStrings<T>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) -> T) -> T {
+    let buffers = strings.map { Array($0.utf8CString) }
+    var pointers: [UnsafePointer<CChar>?] = []
+    func recurse(_ i: Int) -> T {
+        if i == buffers.count { return body(pointers + [nil]) }
+        return buffers[i].withUnsafeBufferPointer { buf in
+            pointers.append(buf.baseAddress)
+            return recurse(i + 1)
+        }
+    }
+    return recurse(0)
+}
+
+/// Calls `body` with pointers to each buffer (NULL for nil).
+func withBuffers<T>(_ buffers: [[UInt8]?], _ body: ([UnsafePointer<CChar>?]) throws -> T) rethrows -> T {
+    var pointers: [UnsafePointer<CChar>?] = []
+    func recurse(_ i: Int) throws -> T {
+        if i == buffers.count { return try body(pointers) }
+        guard let b = buffers[i] else {
+            pointers.append(nil)
+            return try recurse(i + 1)
+        }
+        if b.isEmpty {
+            // An empty value must still be a non-NULL pointer, or the server reads SQL NULL.
+            return try [CChar(0)].withUnsafeBufferPointer { buf in
+                pointers.append(buf.baseAddress)
+                return try recurse(i + 1)
+            }
+        }
+        return try b.withUnsafeBufferPointer { buf in
+            try buf.withMemoryRebound(to: CChar.self) { c in
+                pointers.append(c.baseAddress)
+                return try recurse(i + 1)
+            }
+        }
+    }
+    return try recurse(0)
+}

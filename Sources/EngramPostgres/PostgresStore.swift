@@ -1,0 +1,409 @@
+import CLibPQ
+import EngramCore
+import Foundation
+
+/// Engram on PostgreSQL with pgvector: records in one table per kind, embeddings in a
+/// `vector(dim)` column of the same row (so a delete or prune takes the vector with it),
+/// an HNSW index (`vector_cosine_ops`) on every embedding column from the first start, and
+/// the contract's indexes, among them outcomes `(project_id, timestamp)`.
+///
+/// Filter first, then rank: a vector query counts the rows its filter matches; up to
+/// `exactSearchLimit` of them are ranked exactly (a sort by distance), above that the HNSW
+/// index runs with pgvector 0.8's iterative scan (`strict_order`), so a selective filter
+/// never returns fewer than k rows because the index scan stopped at `ef_search`.
+/// Batch saves are one COPY (binary) into a staging table and one upsert, in one transaction.
+public final class PostgresStore: MemoryStore {
+    public struct Configuration: Sendable {
+        /// A libpq connection URL or key=value string.
+        public var url: String
+        /// The schema that holds Engram's tables; created when missing.
+        public var schema = "engram"
+        public var embeddingDimension = 384
+        /// Connections in the pool (concurrent calls beyond this wait).
+        public var poolSize = 4
+        /// Seconds before a connection attempt gives up.
+        public var connectTimeout = 10
+        /// HNSW build parameters; nil removes the vector indexes (exact search only).
+        public var hnsw: (m: Int, efConstruction: Int)? = (16, 64)
+        /// Vector queries whose filter matches at most this many rows are ranked exactly.
+        public var exactSearchLimit = 20_000
+        /// Keep the outcome timestamp indexes (turning them off exists only to measure them).
+        public var outcomeTimestampIndex = true
+        /// The `application_name` of the store's connections (visible in `pg_stat_activity`).
+        public var applicationName = "engram"
+
+        public init(url: String, schema: String = "engram", embeddingDimension: Int = 384) {
+            self.url = url
+            self.schema = schema
+            self.embeddingDimension = embeddingDimension
+        }
+    }
+
+    public let backendName = "postgres"
+    public let configuration: Configuration
+    public var embeddingDimension: Int { configuration.embeddingDimension }
+    public var capabilities: Set<Capability> { [.durability, .vectorIntrospection, .queryPlanIntrospection] }
+    let pool: ConnectionPool
+
+    /// Connects, and creates the extension, schema, tables and indexes when missing.
+    /// A wrong URL, an unreachable server, a missing pgvector or a dimension that differs
+    /// from the existing tables' each fail here with an error that names the cause.
+    public init(_ configuration: Configuration) throws {
+        guard (1...16_000).contains(configuration.embeddingDimension) else {
+            throw EngramError.invalid("embedding_dimension", "embedding_dimension must be in 1...16000 (pgvector's limit)")
+        }
+        guard !configuration.schema.isEmpty, !configuration.schema.utf8.contains(0) else {
+            throw EngramError.invalid("schema", "schema must be a non-empty name without NUL")
+        }
+        guard configuration.poolSize >= 1 else { throw EngramError.invalid("pool_size", "pool_size must be at least 1") }
+        self.configuration = configuration
+        pool = try ConnectionPool(url: configuration.url, size: configuration.poolSize, connectTimeout: configuration.connectTimeout,
+                                  applicationName: configuration.applicationName)
+        try pool.transaction { c in try migrate(c) }
+    }
+
+    public convenience init(url: String, schema: String = "engram", embeddingDimension: Int = 384) throws {
+        try self.init(Configuration(url: url, schema: schema, embeddingDimension: embeddingDimension))
+    }
+
+    private var schema: String { configuration.schema }
+    private func table(_ kind: MemoryKind) -> String { PGTable.of(kind).qualified(schema) }
+
+    private func migrate(_ c: PGConnection) throws {
+        // One creator at a time (another store or process may be starting too): CREATE ...
+        // IF NOT EXISTS is not safe against a concurrent creator of the same object.
+        try c.run("SELECT pg_advisory_xact_lock(hashtext('engram:migrate'))")
+        do {
+            try c.simple("CREATE EXTENSION IF NOT EXISTS vector")
+        } catch let e as EngramError where ["58P01", "0A000", "42704"].contains(e.nativeCode ?? "") {
+            throw EngramError(.unavailable, "the PostgreSQL server has no pgvector extension ('vector'); install pgvector 0.8 or later", nativeCode: e.nativeCode, nativeMessage: e.nativeMessage)
+        }
+        try ddl(c, "CREATE SCHEMA IF NOT EXISTS \(quoteIdent(schema))")
+        for t in PGTable.all { try ddl(c, t.createSQL(schema, dimension: embeddingDimension)) }
+        let dims = try c.run(
+            "SELECT atttypmod FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'embedding'",
+            [.text(PGTable.heuristics.qualified(schema))])
+        if dims.rows == 1, let d = dims.value(0, 0)?.int4, Int(d) != embeddingDimension {
+            throw EngramError.invalid(
+                "embedding_dimension",
+                "schema \(schema) holds embeddings of dimension \(d); the store was opened with \(embeddingDimension)")
+        }
+        let hnsw = configuration.hnsw.map { (m: $0.m, efConstruction: $0.efConstruction) }
+        for sql in PGTable.indexSQL(schema, timestampIndex: configuration.outcomeTimestampIndex, hnsw: hnsw) { try ddl(c, sql) }
+    }
+
+    /// Runs DDL; only "already exists" is benign (review NEW-003), every other failure is
+    /// reported with the server's message.
+    private func ddl(_ c: PGConnection, _ sql: String) throws {
+        do { try c.simple(sql) } catch let e as EngramError where ["42P07", "42710", "42P06"].contains(e.nativeCode ?? "") {}
+    }
+
+    // MARK: writes
+
+    public func save(_ records: [MemoryRecord]) throws -> [String] {
+        try Validation.batch(records, dimension: embeddingDimension)
+        guard !records.isEmpty else { return [] }
+        if records.count == 1 {
+            let t = PGTable.of(records[0].kind)
+            try pool.transaction { c in try c.run(upsertSQL(t, from: nil), t.values(records[0])) }
+            return [records[0].id]
+        }
+        var order: [MemoryKind] = []
+        var groups: [MemoryKind: [MemoryRecord]] = [:]
+        for r in records {
+            if groups[r.kind] == nil { order.append(r.kind) }
+            groups[r.kind, default: []].append(r)
+        }
+        try pool.transaction { c in
+            for kind in order {
+                let t = PGTable.of(kind)
+                let stage = "engram_stage_\(t.name)"
+                try c.simple("CREATE TEMP TABLE IF NOT EXISTS \(stage) (LIKE \(t.qualified(schema)), ord BIGINT) ON COMMIT DELETE ROWS")
+                try c.copyIn("COPY \(stage) (\(t.columnList), ord) FROM STDIN (FORMAT binary)",
+                             rows: groups[kind]!.enumerated().map { t.values($0.element) + [.int8(Int64($0.offset))] })
+                try c.run(upsertSQL(t, from: stage))
+            }
+        }
+        // Fresh statistics after a bulk load, so the planner picks the indexes at once.
+        for kind in order where groups[kind]!.count >= 5_000 {
+            try pool.with { c in try c.simple("ANALYZE \(table(kind))") }
+        }
+        return records.map(\.id)
+    }
+
+    /// Upsert with full replace, from parameters or (deduplicated, last wins) from a staging table.
+    private func upsertSQL(_ t: PGTable, from stage: String?) -> String {
+        let updates = t.columns.dropFirst(2).map { "\"\($0.name)\" = excluded.\"\($0.name)\"" }.joined(separator: ", ")
+        let source: String
+        if let stage {
+            source = "SELECT DISTINCT ON (\(t.scope), id) \(t.columnList) FROM \(stage) ORDER BY \(t.scope), id, ord DESC"
+        } else {
+            source = "VALUES (" + (1...t.columns.count).map { "$\($0)" }.joined(separator: ", ") + ")"
+        }
+        return "INSERT INTO \(t.qualified(schema)) (\(t.columnList)) \(source) ON CONFLICT (\(t.scope), id) DO UPDATE SET \(updates)"
+    }
+
+    public func updateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
+        try Validation.id(projectId, field: "project_id")
+        try Validation.id(id)
+        try Validation.patch(patch, dimension: embeddingDimension)
+        let t = PGTable.heuristics
+        return try pool.transaction { c in
+            let res = try c.run("SELECT \(t.columnList) FROM \(t.qualified(schema)) WHERE project_id = $1 AND id = $2 FOR UPDATE", [.text(projectId), .text(id)])
+            guard res.rows == 1, let current = try t.decode(res, 0).heuristic else { return false }
+            let next = patch.applied(to: current)
+            try Validation.patched(next)
+            try c.run(upsertSQL(t, from: nil), t.values(.heuristic(next)))
+            return true
+        }
+    }
+
+    public func incrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
+        try Validation.id(projectId, field: "project_id")
+        try Validation.id(id)
+        return try pool.transaction { c in
+            try c.run("UPDATE \(table(.heuristic)) SET occurrence_count = occurrence_count + 1, success_count = success_count + $1, last_validated = $2 WHERE project_id = $3 AND id = $4",
+                      [.int8(success ? 1 : 0), .timestamp(.now()), .text(projectId), .text(id)]).affected > 0
+        }
+    }
+
+    public func updateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+        try setConfidence(.heuristic, projectId, id, confidence)
+    }
+
+    public func updateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+        try setConfidence(.domainKnowledge, projectId, id, confidence)
+    }
+
+    private func setConfidence(_ kind: MemoryKind, _ projectId: String, _ id: String, _ confidence: Double) throws -> Bool {
+        try Validation.id(projectId, field: "project_id")
+        try Validation.id(id)
+        try Validation.confidence(confidence)
+        return try pool.transaction { c in
+            try c.run("UPDATE \(table(kind)) SET confidence = $1 WHERE project_id = $2 AND id = $3",
+                      [.float8(confidence), .text(projectId), .text(id)]).affected > 0
+        }
+    }
+
+    public func delete(_ key: RecordKey) throws -> Bool {
+        try Validation.key(key)
+        let t = PGTable.of(key.kind)
+        return try pool.transaction { c in
+            try c.run("DELETE FROM \(t.qualified(schema)) WHERE \(t.scope) = $1 AND id = $2", [.text(key.scope), .text(key.id)]).affected > 0
+        }
+    }
+
+    private func pruneSQL(agent: String?) -> String {
+        "DELETE FROM \(table(.outcome)) WHERE project_id = $1 AND \"timestamp\" < $2" + (agent == nil ? "" : " AND agent = $3")
+    }
+
+    public func deleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
+        try Validation.id(projectId, field: "project_id")
+        return try pool.transaction { c in
+            try c.run(pruneSQL(agent: agent), [.text(projectId), .timestamp(olderThan)] + (agent.map { [.text($0)] } ?? [])).affected
+        }
+    }
+
+    public func deleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
+        try Validation.id(projectId, field: "project_id")
+        try Validation.threshold(confidenceBelow, field: "below")
+        let sql = "DELETE FROM \(table(.heuristic)) WHERE project_id = $1 AND confidence < $2" + (agent == nil ? "" : " AND agent = $3")
+        return try pool.transaction { c in
+            try c.run(sql, [.text(projectId), .float8(confidenceBelow)] + (agent.map { [.text($0)] } ?? [])).affected
+        }
+    }
+
+    // MARK: reads
+
+    public func get(_ key: RecordKey) throws -> MemoryRecord? {
+        try Validation.key(key)
+        let t = PGTable.of(key.kind)
+        return try pool.transaction { c in
+            let res = try c.run("SELECT \(t.columnList) FROM \(t.qualified(schema)) WHERE \(t.scope) = $1 AND id = $2", [.text(key.scope), .text(key.id)])
+            return res.rows == 1 ? try t.decode(res, 0) : nil
+        }
+    }
+
+    private func filterClause(_ q: MemoryQuery) -> (sql: String, values: [PGValue]) {
+        var sql = "project_id = $1"
+        var values: [PGValue] = [.text(q.projectId)]
+        func param(_ v: PGValue) -> String {
+            values.append(v)
+            return "$\(values.count)"
+        }
+        if let agents = q.agents {
+            sql += " AND agent IN (" + agents.sorted().map { param(.text($0)) }.joined(separator: ", ") + ")"
+        }
+        if let t = q.taskType { sql += " AND task_type = \(param(.text(t)))" }
+        if let d = q.domain { sql += " AND domain = \(param(.text(d)))" }
+        if let m = q.minConfidence { sql += " AND confidence >= \(param(.float8(m)))" }
+        if q.successOnly { sql += " AND success" }
+        return (sql, values)
+    }
+
+    public func query(_ q: MemoryQuery) throws -> [ScoredRecord] {
+        try Validation.query(q, dimension: embeddingDimension)
+        if let agents = q.agents, agents.isEmpty { return [] }
+        let t = PGTable.of(q.kind)
+        var (filter, values) = filterClause(q)
+        guard let vector = q.vector else {
+            let sql = "SELECT \(t.columnList) FROM \(t.qualified(schema)) WHERE \(filter) ORDER BY \(t.orderBy) LIMIT $\(values.count + 1)"
+            return try pool.transaction { c in
+                let res = try c.run(sql, values + [.int8(Int64(q.topK))])
+                return try (0..<res.rows).map { ScoredRecord(record: try t.decode(res, $0), score: nil) }
+            }
+        }
+        filter += " AND embedding IS NOT NULL"
+        values.append(.vector(vector))
+        let qv = "$\(values.count)"
+        let limit = "$\(values.count + 1)"
+        return try pool.transaction { c in
+            var exact = configuration.hnsw == nil
+            if !exact {
+                let count = try c.run("SELECT count(*) FROM (SELECT 1 FROM \(t.qualified(schema)) WHERE \(filter) LIMIT \(configuration.exactSearchLimit + 1)) m", Array(values.dropLast()))
+                exact = (count.value(0, 0)?.int8 ?? 0) <= Int64(configuration.exactSearchLimit)
+            }
+            let res: PGResult
+            if exact {
+                // A sort by distance then id: exact, and deterministic on ties.
+                res = try c.run("SELECT \(t.columnList), (embedding <=> \(qv))::float8 FROM \(t.qualified(schema)) WHERE \(filter) ORDER BY embedding <=> \(qv), id COLLATE \"C\" LIMIT \(limit)",
+                                values + [.int8(Int64(q.topK))])
+            } else {
+                try c.simple("SET LOCAL hnsw.iterative_scan = strict_order; SET LOCAL hnsw.ef_search = \(max(40, min(1000, q.topK + 1)))")
+                res = try c.run("SELECT \(t.columnList), (embedding <=> \(qv))::float8 FROM \(t.qualified(schema)) WHERE \(filter) ORDER BY embedding <=> \(qv) LIMIT \(limit)",
+                                values + [.int8(Int64(q.topK + 1))])
+            }
+            let scored = try (0..<res.rows).map { r in
+                ScoredRecord(record: try t.decode(res, r), score: 1 - (res.value(r, t.columns.count)?.float8 ?? 1))
+            }
+            return Array(scored.sorted(by: MemoryKind.scoreOrder).prefix(q.topK))
+        }
+    }
+
+    public func queryPreferences(userId: String, category: String?) throws -> [UserPreference] {
+        try Validation.id(userId, field: "user_id")
+        if let category { try Validation.text(category, field: "category") }
+        let t = PGTable.preferences
+        let sql = "SELECT \(t.columnList) FROM \(t.qualified(schema)) WHERE user_id = $1" + (category == nil ? "" : " AND category = $2") + " ORDER BY \(t.orderBy)"
+        return try pool.transaction { c in
+            let res = try c.run(sql, [.text(userId)] + (category.map { [.text($0)] } ?? []))
+            return try (0..<res.rows).compactMap { try t.decode(res, $0).userPreference }
+        }
+    }
+
+    public func stats(projectId: String, agent: String?) throws -> StoreStats {
+        try Validation.id(projectId, field: "project_id")
+        return try pool.transaction { c in
+            var stats = StoreStats()
+            for kind in MemoryKind.vectorKinds {
+                let res = try c.run("SELECT count(*), count(embedding) FROM \(table(kind)) WHERE project_id = $1" + (agent == nil ? "" : " AND agent = $2"),
+                                    [.text(projectId)] + (agent.map { [.text($0)] } ?? []))
+                stats.records[kind] = Int(res.value(0, 0)?.int8 ?? 0)
+                stats.vectors[kind] = Int(res.value(0, 1)?.int8 ?? 0)
+            }
+            return stats
+        }
+    }
+
+    public func close() throws { pool.close() }
+
+    /// Drops the store's schema and everything in it (test and benchmark cleanup).
+    public func dropSchema() throws {
+        try pool.with { c in try c.simple("DROP SCHEMA IF EXISTS \(quoteIdent(schema)) CASCADE") }
+    }
+}
+
+extension PostgresStore: VectorIntrospecting {
+    /// Vectors live in the rows' `embedding` column: the count of non-NULL embeddings, all scopes.
+    public func vectorsHeld() throws -> [MemoryKind: Int] {
+        try pool.with { c in
+            var out: [MemoryKind: Int] = [:]
+            for kind in MemoryKind.vectorKinds {
+                out[kind] = Int(try c.run("SELECT count(embedding) FROM \(table(kind))").value(0, 0)?.int8 ?? 0)
+            }
+            return out
+        }
+    }
+
+    public func recordsWithEmbedding() throws -> [MemoryKind: Int] {
+        try pool.with { c in
+            var out: [MemoryKind: Int] = [:]
+            for kind in MemoryKind.vectorKinds {
+                out[kind] = Int(try c.run("SELECT count(*) FROM \(table(kind)) WHERE embedding IS NOT NULL").value(0, 0)?.int8 ?? 0)
+            }
+            return out
+        }
+    }
+}
+
+extension PostgresStore: QueryPlanIntrospecting {
+    public var outcomeTimestampIndexName: String { PGTable.outcomeTimestampIndexName }
+
+    /// `EXPLAIN (FORMAT JSON)` of the prune, planned with its actual parameters.
+    public func explainDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> QueryPlan {
+        let text = try pool.with { c in
+            try c.explain("EXPLAIN (FORMAT JSON) " + pruneSQL(agent: agent), [.text(projectId), .timestamp(olderThan)] + (agent.map { [.text($0)] } ?? []))
+        }
+        var index: String?
+        var seqScan = false
+        func walk(_ node: JSONValue) {
+            guard let o = node.objectValue else { return }
+            if case .string(let type)? = o["Node Type"] {
+                if type == "Seq Scan" { seqScan = true }
+                if ["Index Scan", "Index Only Scan", "Bitmap Index Scan"].contains(type), index == nil, case .string(let name)? = o["Index Name"] {
+                    index = name
+                }
+            }
+            if case .object? = o["Plan"] { walk(o["Plan"]!) }
+            if case .array(let children)? = o["Plans"] { children.forEach(walk) }
+        }
+        let json = try JSONValue.parse(text)
+        if case .array(let top) = json { top.forEach(walk) }
+        return QueryPlan(indexUsed: index, fullScan: seqScan, detail: text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " "))
+    }
+}
+
+extension PGConnection {
+    /// EXPLAIN with bound parameters (unnamed statement, so it is planned with their values).
+    func explain(_ sql: String, _ params: [PGValue]) throws -> String {
+        let encoded = params.map(\.bytes)
+        let lengths = encoded.map { Int32($0?.count ?? 0) }
+        let formats = [Int32](repeating: 1, count: params.count)
+        let types: [Oid] = params.map {
+            switch $0 {
+            case .timestamp: 1184
+            case .float8: 701
+            default: 25
+            }
+        }
+        let res = try withBuffers(encoded) { pointers -> PGResult in
+            guard let r = PQexecParams(conn, sql, Int32(params.count), types, pointers, lengths, formats, 0) else {
+                throw EngramError(.unavailable, "PostgreSQL connection failed during EXPLAIN")
+            }
+            let result = PGResult(r)
+            guard PQresultStatus(r) == PGRES_TUPLES_OK else {
+                throw EngramError(.internal, "EXPLAIN failed: \(String(cString: PQresultErrorMessage(r)))")
+            }
+            return result
+        }
+        return (0..<res.rows).compactMap { res.string($0, 0) }.joined(separator: "\n")
+    }
+}
+
+extension PostgresStore {
+    /// Bytes on disk of the HNSW indexes (`pg_relation_size`), for capacity planning.
+    public func relationBytes() throws -> Int {
+        try pool.transaction { c in
+            let res = try c.run("SELECT coalesce(sum(pg_relation_size(indexrelid)), 0)::bigint FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ci.relnamespace WHERE n.nspname = $1 AND ci.relname LIKE '%embedding_hnsw'", [.text(schema)])
+            return Int(res.value(0, 0)?.int8 ?? 0)
+        }
+    }
+}
+
+extension PostgresStore {
+    /// Drops `schema` and everything in it on the server at `url`, without opening a store.
+    public static func dropSchema(url: String, schema: String) throws {
+        let c = try PGConnection(url: url, connectTimeout: 10, applicationName: "engram")
+        try c.simple("DROP SCHEMA IF EXISTS \(quoteIdent(schema)) CASCADE")
+    }
+}
