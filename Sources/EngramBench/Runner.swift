@@ -221,15 +221,19 @@ public final class BenchRunner {
     // MARK: batch
 
     private func runBatch() throws {
-        guard let variant = backend.variants(.batch, options.dimension).first else { return }
+        let variants = backend.variants(.batch, options.dimension)
         for size in options.batchSizes {
             progress.begin("batch size=\(size)")
             let records = (0..<size).map { workload.outcome($0, of: size, embedding: true) }
-            for rep in 1...options.repetitions {
-                let single = try withStore(variant) { store in try time { for r in records { try store.save(r) } } }
-                emit(.batch, "single", n: size, batch: 1, rep: rep, "records_per_s", Double(size) / (single / 1e9), "records/s")
-                let batch = try withStore(variant) { store in try time { _ = try store.save(records) } }
-                emit(.batch, "batch", n: size, batch: size, rep: rep, "records_per_s", Double(size) / (batch / 1e9), "records/s")
+            for variant in variants {
+                // One variant: rows `single` and `batch`; several: `<variant>.single`, `<variant>.batch`.
+                let prefix = variants.count == 1 ? "" : variant.name + "."
+                for rep in 1...options.repetitions {
+                    let single = try withStore(variant) { store in try time { for r in records { try store.save(r) } } }
+                    emit(.batch, prefix + "single", n: size, batch: 1, rep: rep, "records_per_s", Double(size) / (single / 1e9), "records/s")
+                    let batch = try withStore(variant) { store in try time { _ = try store.save(records) } }
+                    emit(.batch, prefix + "batch", n: size, batch: size, rep: rep, "records_per_s", Double(size) / (batch / 1e9), "records/s")
+                }
             }
             progress.end(weight: Double(size) * 8e-5 * Double(options.repetitions) * Double(options.dimension) / 384)
         }

@@ -31,9 +31,13 @@ public enum Summary {
                 out["prune.no_index_vs_index@\(n)"] = without / with
             }
         }
-        for n in Set(rows.filter { $0.scenario == "batch" }.map(\.n)) {
-            if let b = median("batch", "batch", n, "records_per_s"), let s = median("batch", "single", n, "records_per_s"), s > 0 {
-                out["batch.batch_vs_single@\(n)"] = b / s
+        let batchRows = rows.filter { $0.scenario == "batch" }
+        for n in Set(batchRows.map(\.n)) {
+            for v in Set(batchRows.map(\.variant)) where v == "batch" || v.hasSuffix(".batch") {
+                let prefix = String(v.dropLast("batch".count))
+                if let b = median("batch", v, n, "records_per_s"), let s = median("batch", prefix + "single", n, "records_per_s"), s > 0 {
+                    out["batch.\(prefix)batch_vs_single@\(n)"] = b / s
+                }
             }
         }
         for r in rows where r.scenario == "search" {

@@ -206,7 +206,11 @@ let postgresBench = BenchBackend(
                 variant("exact", "exact ranking (sort by distance), no vector index") { $0.hnsw = nil },
                 variant("hnsw", "HNSW (m 16, ef_construction 64) with iterative scans") { $0.exactSearchLimit = 0 },
             ]
-        case .batch, .scale: return [variant("engram", "COPY binary into a staging table, one upsert")]
+        case .batch, .scale:
+            return [
+                variant("hnsw", "Engram: COPY binary into a staging table, one upsert; HNSW maintained on insert"),
+                variant("no_vector_index", "the same without the HNSW indexes (exact search only)") { $0.hnsw = nil },
+            ]
         }
     },
     engramVariant: { scenario in
