@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "EngramSQLite", targets: ["EngramSQLite"]),
         .library(name: "EngramVectorIndex", targets: ["EngramVectorIndex"]),
         .library(name: "EngramPostgres", targets: ["EngramPostgres"]),
+        .library(name: "EngramExternal", targets: ["EngramExternal"]),
         .library(name: "Conformance", targets: ["Conformance"]),
         .executable(name: "engram", targets: ["engram"]),
     ],
@@ -44,6 +45,8 @@ let package = Package(
         ),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .target(name: "EngramPostgres", dependencies: ["EngramCore", "CLibPQ"], swiftSettings: strictSettings),
+        // A backend in another process and language, over the adapter protocol.
+        .target(name: "EngramExternal", dependencies: ["EngramCore"], swiftSettings: strictSettings),
         // The conformance suite: a library product that backend authors run over their own store.
         .target(name: "Conformance", dependencies: ["EngramCore"], path: "Conformance", swiftSettings: strictSettings),
         // Benchmark scenarios, statistics and report writers.
@@ -51,7 +54,7 @@ let package = Package(
         .executableTarget(
             name: "engram",
             dependencies: [
-                "EngramCore", "EngramReference", "EngramSQLite", "EngramVectorIndex", "EngramPostgres", "Conformance",
+                "EngramCore", "EngramReference", "EngramSQLite", "EngramVectorIndex", "EngramPostgres", "EngramExternal", "Conformance",
                 "EngramBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -72,6 +75,11 @@ let package = Package(
         .testTarget(
             name: "EngramPostgresTests",
             dependencies: ["EngramPostgres", "Conformance", "EngramCore", "CLibPQ"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EngramExternalTests",
+            dependencies: ["EngramExternal", "Conformance", "EngramCore"],
             swiftSettings: strictSettings
         ),
     ],

@@ -1,5 +1,6 @@
 import Conformance
 import EngramCore
+import EngramExternal
 import EngramPostgres
 import EngramReference
 import EngramSQLite
@@ -18,6 +19,21 @@ struct BackendCatalog {
         let fixture: @Sendable (_ workDir: URL, _ dimension: Int) -> StoreFixture
         /// Removes what the fixture's stores left behind (run when the command ends).
         var cleanup: @Sendable () -> Void = {}
+        /// The adapter command, for `external`.
+        var command = ""
+    }
+
+    /// A backend in another process: each store (each scenario) starts the adapter anew.
+    static func externalEntry(command: String, timeout: Double) -> Entry {
+        var entry = Entry(name: "external", summary: command) { _, _ in
+            StoreFixture(name: "external") {
+                var c = ExternalStore.Configuration(command: command)
+                c.timeout = timeout
+                return try ExternalStore(c)
+            }
+        }
+        entry.command = command
+        return entry
     }
 
     static let entries: [Entry] = [
@@ -128,6 +144,7 @@ extension BackendCatalog.Entry {
         switch name {
         case "sqlite": return sqliteBench
         case "postgres": return postgresBench
+        case "external": return externalBench(command)
         default: return referenceBench
         }
     }
@@ -250,4 +267,12 @@ final class DroppingPostgresStore: MemoryStore, IndexMemoryReporting, QueryPlanI
     func explainDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> QueryPlan {
         try inner.explainDeleteOutcomes(projectId: projectId, olderThan: olderThan, agent: agent)
     }
+}
+
+/// An external adapter measured as it is: one variant per scenario.
+func externalBench(_ command: String) -> BenchBackend {
+    BenchBackend(
+        name: "external", versions: ["adapter": command],
+        variants: { _, _ in [BenchVariant(name: "engram", summary: "the adapter as it is") { _ in try ExternalStore(command: command) }] },
+        engramVariant: { _ in "engram" })
 }

@@ -10,6 +10,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Backend to measure: \(BackendCatalog.names.joined(separator: ", ")).")
     var backend = "sqlite"
 
+    @Option(help: "Measure a backend in another process instead: the command that starts its adapter.")
+    var external: String?
+
     @Option(name: .customLong("scenario"), help: "Scenario to run (repeatable): delete, prune, batch, search, scale. Default: all.")
     var scenarios: [String] = []
 
@@ -58,7 +61,8 @@ struct Bench: ParsableCommand {
         guard allSizes.allSatisfy({ $0 >= 1 }), o.pruneSizes.allSatisfy({ $0 >= o.pruneCount * (o.repetitions + 1) }) else {
             throw ValidationError("sizes must be positive, and prune sizes at least \(o.pruneCount) × (repetitions + 1)")
         }
-        let entry = try BackendCatalog.entry(backend)
+        let entry = try external.map { BackendCatalog.externalEntry(command: $0, timeout: 30) } ?? BackendCatalog.entry(backend)
+        let backend = entry.name
         let scratch = ScratchDirectory(prefix: "engram-bench")
         let runner = BenchRunner(backend: entry.bench, options: o, scratch: scratch.url)
         let result = try runner.run()

@@ -11,6 +11,12 @@ struct Conform: ParsableCommand {
     @Option(help: "Backend to check: \(BackendCatalog.names.joined(separator: ", ")).")
     var backend = "sqlite"
 
+    @Option(help: "Check a backend in another process instead: the command that starts its adapter.")
+    var external: String?
+
+    @Option(help: "Seconds to wait for each adapter response (with --external).")
+    var timeout: Double = 30
+
     @Option(name: .customLong("only"), help: "Run only scenarios with this id or id prefix (repeatable), e.g. --only delete.")
     var only: [String] = []
 
@@ -31,7 +37,8 @@ struct Conform: ParsableCommand {
             }
             return
         }
-        let entry = try BackendCatalog.entry(backend)
+        let entry = try external.map { BackendCatalog.externalEntry(command: $0, timeout: timeout) } ?? BackendCatalog.entry(backend)
+        let backend = entry.name
         defer { entry.cleanup() }
         let scratch = ScratchDirectory(prefix: "engram-conform")
         let suite = ConformanceSuite(fixture: entry.fixture(scratch.url, dimension), only: only.isEmpty ? nil : only)

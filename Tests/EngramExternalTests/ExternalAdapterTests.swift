@@ -1,0 +1,103 @@
+import Conformance
+import EngramCore
+import EngramExternal
+import Foundation
+import Testing
+
+/// `python3 adapters/reference_adapter.py [--misbehave MODE]`, from this repository.
+func adapterCommand(_ misbehave: String? = nil) -> String {
+    let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let script = repo.appendingPathComponent("adapters/reference_adapter.py").path
+    return "python3 '\(script)'" + (misbehave.map { " --misbehave \($0)" } ?? "")
+}
+
+func fixture(_ misbehave: String? = nil, timeout: Double = 30) -> StoreFixture {
+    StoreFixture(name: "external") {
+        var c = ExternalStore.Configuration(command: adapterCommand(misbehave))
+        c.timeout = timeout
+        c.log = { _ in }  // keep the test output clean; stderr handling has its own test
+        return try ExternalStore(c)
+    }
+}
+
+@Suite struct ReferenceAdapterConformance {
+    @Test func passesEveryScenario() {
+        let results = ConformanceSuite(fixture: fixture()).run()
+        let failed = results.filter { $0.status == .failed }
+        #expect(failed.isEmpty, "\(failed.map { "\($0.id): \($0.reason)" })")
+        // It declares introspection; durability and query plans need ops the protocol lacks.
+        let skipped = Set(results.filter { $0.status == .skipped }.map(\.id))
+        #expect(skipped == ["durability.reopen", "query-plan.prune-uses-timestamp-index"])
+    }
+
+    @Test func adapterStderrReachesTheLog() throws {
+        let lines = LogLines()
+        var c = ExternalStore.Configuration(command: "python3 -c \"import sys; print('hello from the adapter', file=sys.stderr); sys.exit(1)\"")
+        c.log = { lines.add($0) }
+        c.timeout = 5
+        #expect(throws: EngramError.self) { try ExternalStore(c) }
+        Thread.sleep(forTimeInterval: 0.2)
+        #expect(lines.all.contains("hello from the adapter"))
+    }
+}
+
+final class LogLines: @unchecked Sendable {
+    // @unchecked: guarded by `lock`.
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func add(_ s: String) { lock.lock(); lines.append(s); lock.unlock() }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
+}
+
+/// Bad adapters give failed scenarios with the right reason, never a hang or a crash.
+@Suite struct BadAdapters {
+    func run(_ mode: String, only: [String], timeout: Double = 3) -> [ScenarioResult] {
+        ConformanceSuite(fixture: fixture(mode, timeout: timeout), only: only).run()
+    }
+
+    @Test func crashOnStart() {
+        let r = run("crash-on-start", only: ["roundtrip.heuristic"])
+        #expect(r.count == 1 && r[0].status == .failed && r[0].reason.contains("exited before answering 'hello'"), "\(r.map(\.reason))")
+    }
+
+    @Test func garbageOutput() {
+        let r = run("garbage", only: ["roundtrip.heuristic"])
+        #expect(r[0].status == .failed && r[0].reason.contains("not JSON"), "\(r.map(\.reason))")
+    }
+
+    @Test func wrongId() {
+        let r = run("wrong-id", only: ["roundtrip.heuristic"])
+        #expect(r[0].status == .failed && r[0].reason.contains("has id"), "\(r.map(\.reason))")
+    }
+
+    @Test func hangIsCutByTheTimeout() {
+        let start = Date()
+        let r = run("hang", only: ["query.top-k"], timeout: 1)
+        #expect(r[0].status == .failed && r[0].reason.contains("did not answer within"), "\(r.map(\.reason))")
+        #expect(Date().timeIntervalSince(start) < 10)
+    }
+
+    @Test func exitMidScenario() {
+        // The adapter dies at its first query; the next scenario gets a new adapter and passes.
+        let r = Dictionary(uniqueKeysWithValues: run("exit-mid", only: ["query.order.heuristic", "query.order.outcome"]).map { ($0.id, $0) })
+        #expect(r["query.order.heuristic"]?.status == .failed && r["query.order.heuristic"]?.reason.contains("exited") == true, "\(r.values.map(\.reason))")
+        #expect(r["query.order.outcome"]?.status == .failed, "a new adapter again dies at its first query")
+        let after = run("exit-mid", only: ["query.order.heuristic", "delete.missing"])  // suite order: the crash first
+        #expect(after.map(\.status) == [.failed, .passed], "the scenario after the crash gets a new adapter: \(after.map(\.reason))")
+    }
+
+    @Test func deletedRecordComingBack() {
+        let r = run("ghost", only: ["delete.vector-slot-reclaimed"])
+        #expect(r[0].status == .failed && r[0].reason.contains("top 10 after deleting"), "\(r.map(\.reason))")
+    }
+
+    @Test func extraResult() {
+        let r = run("extra", only: ["query.top-k"])
+        #expect(r[0].status == .failed && r[0].reason.contains("count for topK"), "\(r.map(\.reason))")
+    }
+
+    @Test func roundedTimestamp() {
+        let r = run("round-timestamps", only: ["roundtrip.microsecond-timestamps"])
+        #expect(r[0].status == .failed && r[0].reason.contains("differs"), "\(r.map(\.reason))")
+    }
+}

@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""Engram adapter protocol v1: a reference adapter, in-memory, standard library only.
+
+Engram starts this program, writes one JSON request per line to its stdin and reads one
+JSON response per line from its stdout (docs/adapter-protocol.md). Run the conformance
+suite through it with:
+
+    engram conform --external "python3 adapters/reference_adapter.py"
+
+It keeps every record as the dict it received, so values round-trip exactly, and answers
+queries by filtering first, then ranking. `--misbehave MODE` turns it into one of the bad
+adapters of Engram's test bench (see MISBEHAVIOURS).
+"""
+import json
+import math
+import sys
+import time
+
+DIMENSION = 384
+KINDS = ("heuristic", "outcome", "domain_knowledge", "anti_pattern", "user_preference")
+VECTOR_KINDS = KINDS[:4]
+MISBEHAVIOURS = ("crash-on-start", "garbage", "wrong-id", "hang", "exit-mid", "ghost", "extra", "round-timestamps")
+
+
+class InvalidInput(Exception):
+    def __init__(self, field, message):
+        super().__init__(message)
+        self.field = field
+
+
+def micros(ts):
+    """RFC 3339 'YYYY-MM-DDTHH:MM:SS.ffffffZ' to microseconds since the epoch (for ordering)."""
+    date, clock = ts.rstrip("Z").split("T")
+    y, mo, d = (int(x) for x in date.split("-"))
+    hms, _, frac = clock.partition(".")
+    h, mi, s = (int(x) for x in hms.split(":"))
+    # days from civil (proleptic Gregorian), as in Howard Hinnant's algorithm
+    y -= mo <= 2
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (mo + (-3 if mo > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = era * 146097 + doe - 719468
+    return ((days * 86400 + h * 3600 + mi * 60 + s) * 1_000_000) + int((frac + "000000")[:6])
+
+
+def scope_of(kind, record):
+    return record["user_id"] if kind == "user_preference" else record["project_id"]
+
+
+def validate(kind, r):
+    for field in ("id", "user_id" if kind == "user_preference" else "project_id"):
+        v = r.get(field)
+        if not isinstance(v, str) or not v or len(v.encode()) > 256:
+            raise InvalidInput(field, f"{field} must be 1 to 256 UTF-8 bytes")
+    for field in ("confidence",):
+        if field in r and not (isinstance(r[field], (int, float)) and 0 <= r[field] <= 1):
+            raise InvalidInput(field, "confidence must be in [0, 1]")
+    for field in ("occurrence_count", "success_count", "duration_ms"):
+        if r.get(field) is not None and r[field] < 0:
+            raise InvalidInput(field, f"{field} must not be negative")
+    if kind == "heuristic" and r["success_count"] > r["occurrence_count"]:
+        raise InvalidInput("success_count", "success_count exceeds occurrence_count")
+    e = r.get("embedding")
+    if e is not None:
+        if len(e) != DIMENSION or not all(math.isfinite(x) for x in e) or not any(e):
+            raise InvalidInput("embedding", f"embedding must have {DIMENSION} finite components, not all zero")
+    if not isinstance(r.get("metadata", {}), dict):
+        raise InvalidInput("metadata", "metadata must be a JSON object")
+
+
+def cosine(a, b):
+    dot = sum(x * y for x, y in zip(a, b))
+    na = math.sqrt(sum(x * x for x in a))
+    nb = math.sqrt(sum(y * y for y in b))
+    return dot / (na * nb)
+
+
+DEFAULT_ORDER = {
+    "heuristic": lambda r: (-r["confidence"], r["id"]),
+    "domain_knowledge": lambda r: (-r["confidence"], r["id"]),
+    "outcome": lambda r: (-micros(r["timestamp"]), r["id"]),
+    "anti_pattern": lambda r: (-r["occurrence_count"], r["id"]),
+    "user_preference": lambda r: (-micros(r["timestamp"]), r["id"]),
+}
+
+
+class Store:
+    def __init__(self, misbehave=None):
+        self.records = {}  # (kind, scope, id) -> record dict
+        self.deleted = {}  # only kept by the "ghost" misbehaviour
+        self.misbehave = misbehave
+
+    # --- operations -----------------------------------------------------------------
+    def hello(self, args):
+        return {"name": "python-reference", "version": "1.0", "embedding_dim": DIMENSION,
+                "capabilities": ["introspection"]}
+
+    def reset(self, args):
+        self.records.clear()
+        self.deleted.clear()
+
+    def save(self, args):
+        return self.save_batch({"kind": args["kind"], "records": [args["record"]]})[0]
+
+    def save_batch(self, args):
+        kind = args["kind"]
+        for r in args["records"]:
+            validate(kind, r)  # all or nothing: check everything first
+        for r in args["records"]:
+            self.records[(kind, scope_of(kind, r), r["id"])] = r
+        return [r["id"] for r in args["records"]]
+
+    def get(self, args):
+        r = self.records.get((args["kind"], args["scope"], args["id"]))
+        if r is not None and self.misbehave == "round-timestamps":
+            r = dict(r)
+            for k in ("timestamp", "last_validated", "created_at", "last_verified", "last_seen"):
+                if k in r:
+                    r[k] = r[k][:23] + "000Z"  # milliseconds only
+        return r
+
+    def matches(self, kind, r, args):
+        if r["project_id"] != args["project_id"]:
+            return False
+        if "agents" in args and r["agent"] not in args["agents"]:
+            return False
+        if "task_type" in args and r.get("task_type") != args["task_type"]:
+            return False
+        if "domain" in args and r.get("domain") != args["domain"]:
+            return False
+        if "min_confidence" in args and not r["confidence"] >= args["min_confidence"]:
+            return False
+        if args.get("success_only") and not r.get("success"):
+            return False
+        return True
+
+    def query(self, args):
+        kind, k, q = args["kind"], args["top_k"], args.get("embedding")
+        pool = [r for (kk, _, _), r in self.records.items() if kk == kind and self.matches(kind, r, args)]
+        if self.misbehave == "ghost":
+            pool += [r for (kk, _, _), r in self.deleted.items() if kk == kind and self.matches(kind, r, args)]
+        if self.misbehave == "extra":
+            k += 1
+        if q is None:
+            return [{"record": r, "score": None} for r in sorted(pool, key=DEFAULT_ORDER[kind])[:k]]
+        scored = [(cosine(q, r["embedding"]), r) for r in pool if r.get("embedding") is not None]
+        scored.sort(key=lambda p: (-p[0], p[1]["id"]))
+        return [{"record": r, "score": s} for s, r in scored[:k]]
+
+    def query_preferences(self, args):
+        prefs = [r for (kind, scope, _), r in self.records.items()
+                 if kind == "user_preference" and scope == args["user_id"]
+                 and ("category" not in args or r["category"] == args["category"])]
+        return sorted(prefs, key=DEFAULT_ORDER["user_preference"])
+
+    def _heuristic(self, args, kind="heuristic"):
+        return self.records.get((kind, args["project_id"], args["id"]))
+
+    def update_heuristic(self, args):
+        h = self._heuristic(args)
+        if h is None:
+            return False
+        updated = dict(h, **args["patch"])
+        validate("heuristic", updated)
+        self.records[("heuristic", h["project_id"], h["id"])] = updated
+        return True
+
+    def increment_heuristic_occurrence(self, args):
+        h = self._heuristic(args)
+        if h is None:
+            return False
+        h["occurrence_count"] += 1
+        if args["success"]:
+            h["success_count"] += 1
+        now = time.time()
+        h["last_validated"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%06dZ" % int((now % 1) * 1e6)
+        return True
+
+    def update_heuristic_confidence(self, args):
+        return self._set_confidence(args, "heuristic")
+
+    def update_knowledge_confidence(self, args):
+        return self._set_confidence(args, "domain_knowledge")
+
+    def _set_confidence(self, args, kind):
+        if not 0 <= args["confidence"] <= 1:
+            raise InvalidInput("confidence", "confidence must be in [0, 1]")
+        r = self._heuristic(args, kind)
+        if r is None:
+            return False
+        r["confidence"] = args["confidence"]
+        return True
+
+    def delete(self, args):
+        key = (args["kind"], args["scope"], args["id"])
+        r = self.records.pop(key, None)
+        if r is not None and self.misbehave == "ghost":
+            self.deleted[key] = r
+        return r is not None
+
+    def _delete_where(self, kind, pred):
+        doomed = [key for key, r in self.records.items() if key[0] == kind and pred(r)]
+        for key in doomed:
+            del self.records[key]
+        return len(doomed)
+
+    def delete_outcomes_older_than(self, args):
+        cut = micros(args["older_than"])
+        return self._delete_where("outcome", lambda r: r["project_id"] == args["project_id"]
+                                  and args.get("agent", r["agent"]) == r["agent"] and micros(r["timestamp"]) < cut)
+
+    def delete_low_confidence_heuristics(self, args):
+        return self._delete_where("heuristic", lambda r: r["project_id"] == args["project_id"]
+                                  and args.get("agent", r["agent"]) == r["agent"] and r["confidence"] < args["below"])
+
+    def stats(self, args):
+        out = {k: 0 for k in VECTOR_KINDS}
+        out["vectors"] = {k: 0 for k in VECTOR_KINDS}
+        for (kind, scope, _), r in self.records.items():
+            if kind in VECTOR_KINDS and scope == args["project_id"] and args.get("agent", r["agent"]) == r["agent"]:
+                out[kind] += 1
+                out["vectors"][kind] += r.get("embedding") is not None
+        return out
+
+    def introspect(self, args):
+        held = {k: 0 for k in VECTOR_KINDS}
+        for (kind, _, _), r in self.records.items():
+            if kind in VECTOR_KINDS and r.get("embedding") is not None:
+                held[kind] += 1
+        return {"vectors_held": held, "records_with_embedding": dict(held)}
+
+
+def main():
+    misbehave = None
+    if len(sys.argv) == 3 and sys.argv[1] == "--misbehave" and sys.argv[2] in MISBEHAVIOURS:
+        misbehave = sys.argv[2]
+    if misbehave == "crash-on-start":
+        print("reference adapter: crashing on start as asked", file=sys.stderr)
+        sys.exit(3)
+    store = Store(misbehave)
+    for n, line in enumerate(sys.stdin):
+        request = json.loads(line)
+        rid, op = request["id"], request["op"]
+        if misbehave == "exit-mid" and op == "query":
+            sys.exit(4)  # in the middle of a scenario: after its saves, at its first query
+        if misbehave == "hang" and op == "query":
+            time.sleep(3600)
+        try:
+            handler = getattr(store, op, None) if op in OPS else None
+            if handler is None:
+                response = {"id": rid, "ok": False, "error": {"code": "not_supported", "message": f"unknown op {op}"}}
+            else:
+                response = {"id": rid, "ok": True, "result": handler(request.get("args", {}))}
+        except InvalidInput as e:
+            response = {"id": rid, "ok": False, "error": {"code": "invalid_input", "field": e.field, "message": str(e)}}
+        except Exception as e:  # a bug in the adapter: report it, keep serving
+            response = {"id": rid, "ok": False, "error": {"code": "internal", "message": repr(e)}}
+        if misbehave == "wrong-id":
+            response["id"] = rid + 1
+        if misbehave == "garbage" and n >= 2:
+            sys.stdout.write("this is not JSON\n")
+        else:
+            sys.stdout.write(json.dumps(response, allow_nan=False) + "\n")
+        sys.stdout.flush()
+        if op == "shutdown":
+            return
+
+
+OPS = {"hello", "reset", "save", "save_batch", "get", "query", "query_preferences", "update_heuristic",
+       "increment_heuristic_occurrence", "update_heuristic_confidence", "update_knowledge_confidence",
+       "delete", "delete_outcomes_older_than", "delete_low_confidence_heuristics", "stats", "introspect",
+       "shutdown"}
+Store.shutdown = lambda self, args: None
+
+if __name__ == "__main__":
+    main()
