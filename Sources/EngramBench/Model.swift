@@ -3,7 +3,7 @@ import Foundation
 
 /// The benchmark scenarios of BENCHMARKS.md.
 public enum BenchScenario: String, CaseIterable, Sendable, Codable {
-    case delete, prune, batch, search, scale
+    case delete, prune, batch, search, get, scale
 }
 
 /// One way of running a backend that a scenario compares (a delete strategy, an index
@@ -63,7 +63,9 @@ public struct BenchBackend: Sendable {
 
 /// The run's configuration. Sizes default to BENCHMARKS.md's; `quick` shrinks them for CI.
 public struct BenchOptions: Sendable, Codable {
-    public var scenarios: [BenchScenario] = [.delete, .prune, .batch, .search, .scale]
+    public var scenarios: [BenchScenario] = [.delete, .prune, .batch, .search, .get, .scale]
+    /// Records saved, then read back one `get` each, in the `get` scenario.
+    public var getCount = 1_000
     public var deleteSizes = [1_000, 10_000, 100_000]
     public var pruneSizes = [10_000, 100_000, 1_000_000]
     public var batchSizes = [100, 1_000, 10_000]

@@ -56,6 +56,7 @@ public final class BenchRunner {
             case .prune: try runPrune()
             case .batch: try runBatch()
             case .search: try runSearch()
+            case .get: try runGet()
             case .scale: runScale()
             }
         }
@@ -123,6 +124,7 @@ public final class BenchRunner {
                 w += options.batchSizes.reduce(0) { $0 + Double($1) * 8e-5 * r * d }
             case .search:
                 for n in options.searchSizes { w += searchWeight(n) * Double(backend.variants(.search, options.dimension).count) }
+            case .get: w += Double(options.getCount) * 4e-4
             case .scale: break
             }
         }
@@ -291,6 +293,30 @@ public final class BenchRunner {
             total += truth.count
         }
         return total > 0 ? Double(found) / Double(total) : .nan
+    }
+
+    // MARK: get
+
+    /// The cost of one point read: saves `getCount` outcomes, then reads each back once.
+    private func runGet() throws {
+        guard let variant = backend.variants(.get, options.dimension).first else { return }
+        let n = options.getCount
+        progress.begin("get n=\(n)")
+        try withStore(variant) { store in
+            try workload.load(store, n: n, embedding: true, chunk: 500)
+            try variant.settle(store)
+            for rep in 1...options.repetitions {
+                var latencies: [Double] = []
+                for i in workload.permutation(n, salt: UInt64(rep)) {
+                    let key = RecordKey(.outcome, scope: workload.project, id: "o\(i)")
+                    var found = false
+                    latencies.append(try time { found = try store.get(key) != nil })
+                    guard found else { throw EngramError(.internal, "benchmark get of \(key) found nothing") }
+                }
+                emitLatencies(.get, variant.name, n: n, rep: rep, "get", latencies)
+            }
+        }
+        progress.end(weight: Double(n) * 4e-4)
     }
 
     // MARK: scale

@@ -6,6 +6,7 @@
 /// - `batch.batch_vs_single@size`: records/s of one batch save over single saves;
 /// - `search.recall_at_10.<variant>/<filter>@n`, `search.scan_bandwidth_fraction.<variant>/unfiltered@n`,
 ///   `search.qps.<variant>/<filter>@n`;
+/// - `get.p50_us.<variant>`: the median point-read latency (an absolute figure, not a ratio);
 /// - `scale.b.<scenario>.<variant>.<metric>@<min n>-<max n>`: the fitted exponent of cost ≈ a·n^b.
 public enum Summary {
     public static func ratios(_ run: BenchRun, engramVariant: (BenchScenario) -> String) -> [String: Double] {
@@ -46,6 +47,9 @@ public enum Summary {
                 out["search.\(r.metric).\(r.variant)@\(r.n)"] = median("search", r.variant, r.n, r.metric)
             default: break
             }
+        }
+        for r in rows where r.scenario == "get" && r.metric == "get_p50_us" {
+            out["get.p50_us.\(r.variant)"] = median("get", r.variant, r.n, "get_p50_us")
         }
         for r in rows where r.scenario == "scale" && r.metric == "exponent_b" {
             out["scale.b.\(r.variant)"] = r.value

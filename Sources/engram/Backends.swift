@@ -185,7 +185,7 @@ let sqliteBench = BenchBackend(
                 variant("exact", "Engram: exact cosine over the FAISS flat codes with the shim's SIMD kernel"),
                 variant("exact_faiss_kernel", "exact cosine with FAISS's own flat search (Debian build)") { $0.vectorScan = .faiss },
             ]
-        case .batch, .scale:
+        case .batch, .get, .scale:
             return [variant("engram", "default configuration")]
         }
     },
@@ -194,7 +194,7 @@ let sqliteBench = BenchBackend(
         case .delete: "swap_remove"
         case .prune: "index"
         case .search: "exact"
-        case .batch, .scale: "engram"
+        case .batch, .get, .scale: "engram"
         }
     })
 
@@ -223,6 +223,7 @@ let postgresBench = BenchBackend(
                 variant("exact", "exact ranking (sort by distance), no vector index") { $0.hnsw = nil },
                 variant("hnsw", "HNSW (m 16, ef_construction 64) with iterative scans") { $0.exactSearchLimit = 0 },
             ]
+        case .get: return [variant("engram", "point read by primary key")]
         case .batch, .scale:
             return [
                 variant("hnsw", "Engram: COPY binary into a staging table, one upsert; HNSW maintained on insert"),
