@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "EngramVectorIndex", targets: ["EngramVectorIndex"]),
         .library(name: "EngramPostgres", targets: ["EngramPostgres"]),
         .library(name: "EngramExternal", targets: ["EngramExternal"]),
+        .library(name: "EngramFiles", targets: ["EngramFiles"]),
         .library(name: "Conformance", targets: ["Conformance"]),
         .executable(name: "engram", targets: ["engram"]),
     ],
@@ -45,6 +46,8 @@ let package = Package(
         ),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .target(name: "EngramPostgres", dependencies: ["EngramCore", "CLibPQ"], swiftSettings: strictSettings),
+        // JSON files in one directory: a snapshot plus one log file per call.
+        .target(name: "EngramFiles", dependencies: ["EngramCore"], swiftSettings: strictSettings),
         // A backend in another process and language, over the adapter protocol.
         .target(name: "EngramExternal", dependencies: ["EngramCore"], swiftSettings: strictSettings),
         // The conformance suite: a library product that backend authors run over their own store.
@@ -54,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "engram",
             dependencies: [
-                "EngramCore", "EngramReference", "EngramSQLite", "EngramVectorIndex", "EngramPostgres", "EngramExternal", "Conformance",
+                "EngramCore", "EngramReference", "EngramSQLite", "EngramVectorIndex", "EngramPostgres", "EngramExternal", "EngramFiles", "Conformance",
                 "EngramBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -80,6 +83,11 @@ let package = Package(
         .testTarget(
             name: "EngramExternalTests",
             dependencies: ["EngramExternal", "Conformance", "EngramCore"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EngramFilesTests",
+            dependencies: ["EngramFiles", "Conformance", "EngramCore"],
             swiftSettings: strictSettings
         ),
     ],

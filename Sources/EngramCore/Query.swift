@@ -144,3 +144,32 @@ extension MemoryKind {
         return a.record.id.utf8.lexicographicallyPrecedes(b.record.id.utf8)
     }
 }
+
+extension MemoryQuery {
+    /// Ranks records that already pass this query's filters, by scanning them: the default
+    /// order without a vector; with one, records with an embedding by cosine desc, then id.
+    /// Stores that keep records in memory use it as their whole ranking.
+    public func rank(_ matching: [MemoryRecord]) -> [ScoredRecord] {
+        if let vector {
+            let scored = matching.compactMap { r in r.embedding.map { ScoredRecord(record: r, score: cosineSimilarity(vector, $0)) } }
+            return Array(scored.sorted(by: MemoryKind.scoreOrder).prefix(topK))
+        }
+        return matching.sorted(by: MemoryKind.defaultOrder).prefix(topK).map { ScoredRecord(record: $0, score: nil) }
+    }
+}
+
+extension StoreStats {
+    /// Counts `records` in a project (and agent), by scanning them.
+    public static func counting(_ records: some Sequence<MemoryRecord>, projectId: String, agent: String?) -> StoreStats {
+        var stats = StoreStats()
+        for kind in MemoryKind.vectorKinds {
+            stats.records[kind] = 0
+            stats.vectors[kind] = 0
+        }
+        for r in records where !r.kind.isUserScoped && r.scope == projectId && (agent == nil || r.agent == agent) {
+            stats.records[r.kind, default: 0] += 1
+            if r.embedding != nil { stats.vectors[r.kind, default: 0] += 1 }
+        }
+        return stats
+    }
+}

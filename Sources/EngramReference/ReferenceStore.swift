@@ -41,14 +41,7 @@ public final class ReferenceStore: MemoryStore {
 
     public func query(_ q: MemoryQuery) throws -> [ScoredRecord] {
         try Validation.query(q, dimension: embeddingDimension)
-        let matching = try withState { s in s.records.values.filter { q.matches($0) } }
-        if let vector = q.vector {
-            let scored = matching.compactMap { r in
-                r.embedding.map { ScoredRecord(record: r, score: cosineSimilarity(vector, $0)) }
-            }
-            return Array(scored.sorted(by: MemoryKind.scoreOrder).prefix(q.topK))
-        }
-        return matching.sorted(by: MemoryKind.defaultOrder).prefix(q.topK).map { ScoredRecord(record: $0, score: nil) }
+        return q.rank(try withState { s in s.records.values.filter { q.matches($0) } })
     }
 
     public func queryPreferences(userId: String, category: String?) throws -> [UserPreference] {
@@ -142,19 +135,7 @@ public final class ReferenceStore: MemoryStore {
 
     public func stats(projectId: String, agent: String?) throws -> StoreStats {
         try Validation.id(projectId, field: "project_id")
-        return try withState { s in
-            var stats = StoreStats()
-            for kind in MemoryKind.vectorKinds {
-                stats.records[kind] = 0
-                stats.vectors[kind] = 0
-            }
-            for r in s.records.values where !r.kind.isUserScoped && r.scope == projectId {
-                if let agent, r.agent != agent { continue }
-                stats.records[r.kind, default: 0] += 1
-                if r.embedding != nil { stats.vectors[r.kind, default: 0] += 1 }
-            }
-            return stats
-        }
+        return try withState { s in StoreStats.counting(s.records.values, projectId: projectId, agent: agent) }
     }
 
     public func close() throws {

@@ -1,6 +1,7 @@
 import Conformance
 import EngramCore
 import EngramExternal
+import EngramFiles
 import EngramPostgres
 import EngramReference
 import EngramSQLite
@@ -48,6 +49,16 @@ struct BackendCatalog {
                     let path = (old as! SQLiteStore).configuration.path
                     try old.close()
                     return try SQLiteStore(path: path, embeddingDimension: dim)
+                })
+        },
+        Entry(name: "files", summary: "JSON files: a snapshot plus one log file per call") { dir, dim in
+            StoreFixture(
+                name: "files",
+                makeEmpty: { try FileStore(directory: URL(fileURLWithPath: uniqueFile(in: dir, "files")), embeddingDimension: dim) },
+                reopen: { old in
+                    let directory = (old as! FileStore).directory
+                    try old.close()
+                    return try FileStore(directory: directory, embeddingDimension: dim)
                 })
         },
         Entry(name: "postgres", summary: "PostgreSQL + pgvector (ENGRAM_POSTGRES_URL, or the project's own server)") { _, dim in
@@ -145,6 +156,7 @@ extension BackendCatalog.Entry {
         case "sqlite": return sqliteBench
         case "postgres": return postgresBench
         case "external": return externalBench(command)
+        case "files": return filesBench
         default: return referenceBench
         }
     }
@@ -277,3 +289,13 @@ func externalBench(_ command: String) -> BenchBackend {
         variants: { _, _ in [BenchVariant(name: "engram", summary: "the adapter as it is") { _ in try ExternalStore(command: command) }] },
         engramVariant: { _ in "engram" })
 }
+
+/// The file store measured as it is: one variant per scenario.
+let filesBench = BenchBackend(
+    name: "files", versions: [:],
+    variants: { scenario, dim in
+        [BenchVariant(name: scenario == .search ? "exact" : "engram", summary: "snapshot + one log file per call") { dir in
+            try FileStore(directory: dir.appendingPathComponent("store"), embeddingDimension: dim)
+        }]
+    },
+    engramVariant: { $0 == .search ? "exact" : "engram" })
