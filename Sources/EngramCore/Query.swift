@@ -173,3 +173,19 @@ extension StoreStats {
         return stats
     }
 }
+
+extension MemoryRecord {
+    /// Whether `deleteOutcomes(projectId:olderThan:agent:)` removes this record: an outcome of
+    /// the project (and agent) strictly older than the cut-off.
+    public func isPrunedOutcome(projectId: String, olderThan: Timestamp, agent: String?) -> Bool {
+        guard let o = outcome else { return false }
+        return o.projectId == projectId && (agent == nil || o.agent == agent) && o.timestamp < olderThan
+    }
+
+    /// Whether `deleteHeuristics(projectId:confidenceBelow:agent:)` removes this record: a
+    /// heuristic of the project (and agent) with confidence strictly below the bound.
+    public func isPrunedHeuristic(projectId: String, confidenceBelow: Double, agent: String?) -> Bool {
+        guard let h = heuristic else { return false }
+        return h.projectId == projectId && (agent == nil || h.agent == agent) && h.confidence < confidenceBelow
+    }
+}

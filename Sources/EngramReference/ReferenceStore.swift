@@ -118,19 +118,13 @@ public final class ReferenceStore: MemoryStore {
 
     public func deleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
         try Validation.id(projectId, field: "project_id")
-        return try deleteWhere { r in
-            guard let o = r.outcome else { return false }
-            return o.projectId == projectId && (agent == nil || o.agent == agent) && o.timestamp < olderThan
-        }
+        return try deleteWhere { $0.isPrunedOutcome(projectId: projectId, olderThan: olderThan, agent: agent) }
     }
 
     public func deleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
         try Validation.id(projectId, field: "project_id")
         try Validation.threshold(confidenceBelow, field: "below")
-        return try deleteWhere { r in
-            guard let h = r.heuristic else { return false }
-            return h.projectId == projectId && (agent == nil || h.agent == agent) && h.confidence < confidenceBelow
-        }
+        return try deleteWhere { $0.isPrunedHeuristic(projectId: projectId, confidenceBelow: confidenceBelow, agent: agent) }
     }
 
     public func stats(projectId: String, agent: String?) throws -> StoreStats {
