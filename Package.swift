@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "EngramPostgres", targets: ["EngramPostgres"]),
         .library(name: "EngramExternal", targets: ["EngramExternal"]),
         .library(name: "EngramFiles", targets: ["EngramFiles"]),
+        .library(name: "EngramCosmos", targets: ["EngramCosmos"]),
         .library(name: "Conformance", targets: ["Conformance"]),
         .executable(name: "engram", targets: ["engram"]),
     ],
@@ -48,6 +49,9 @@ let package = Package(
         .target(name: "EngramPostgres", dependencies: ["EngramCore", "CLibPQ"], swiftSettings: strictSettings),
         // JSON files in one directory: a snapshot plus one log file per call.
         .target(name: "EngramFiles", dependencies: ["EngramCore"], swiftSettings: strictSettings),
+        // Azure Cosmos DB for NoSQL over its REST API.
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev", "libssl-dev"])]),
+        .target(name: "EngramCosmos", dependencies: ["EngramCore", "CCurl"], swiftSettings: strictSettings),
         // A backend in another process and language, over the adapter protocol.
         .target(name: "EngramExternal", dependencies: ["EngramCore"], swiftSettings: strictSettings),
         // The conformance suite: a library product that backend authors run over their own store.
@@ -57,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "engram",
             dependencies: [
-                "EngramCore", "EngramReference", "EngramSQLite", "EngramVectorIndex", "EngramPostgres", "EngramExternal", "EngramFiles", "Conformance",
+                "EngramCore", "EngramReference", "EngramSQLite", "EngramVectorIndex", "EngramPostgres", "EngramExternal", "EngramFiles", "EngramCosmos", "Conformance",
                 "EngramBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -88,6 +92,11 @@ let package = Package(
         .testTarget(
             name: "EngramFilesTests",
             dependencies: ["EngramFiles", "Conformance", "EngramCore"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EngramCosmosTests",
+            dependencies: ["EngramCosmos", "Conformance", "EngramCore"],
             swiftSettings: strictSettings
         ),
     ],

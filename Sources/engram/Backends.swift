@@ -1,5 +1,6 @@
 import Conformance
 import EngramCore
+import EngramCosmos
 import EngramExternal
 import EngramFiles
 import EngramPostgres
@@ -60,6 +61,21 @@ struct BackendCatalog {
                     try old.close()
                     return try FileStore(directory: directory, embeddingDimension: dim)
                 })
+        },
+        Entry(name: "cosmos", summary: "Azure Cosmos DB (ENGRAM_COSMOS_ENDPOINT/KEY, or the in-repo REST stand-in)") { _, dim in
+            StoreFixture(
+                name: "cosmos",
+                makeEmpty: {
+                    let (endpoint, key) = try cosmosAccount()
+                    return try CosmosStore(CosmosStore.Configuration(endpoint: endpoint, key: key, database: scratchSchema(), embeddingDimension: dim))
+                },
+                reopen: { old in
+                    let config = (old as! CosmosStore).configuration
+                    try old.close()
+                    return try CosmosStore(config)
+                })
+        } cleanup: {
+            stopCosmosStandIn()
         },
         Entry(name: "postgres", summary: "PostgreSQL + pgvector (ENGRAM_POSTGRES_URL, or the project's own server)") { _, dim in
             StoreFixture(
@@ -129,6 +145,63 @@ struct BackendCatalog {
     }
 }
 
+/// The Cosmos DB account: ENGRAM_COSMOS_ENDPOINT and ENGRAM_COSMOS_KEY when set (a real
+/// account), else the in-repo REST stand-in, started on first use.
+func cosmosAccount() throws -> (String, String) {
+    let env = ProcessInfo.processInfo.environment
+    if let endpoint = env["ENGRAM_COSMOS_ENDPOINT"], let key = env["ENGRAM_COSMOS_KEY"], !endpoint.isEmpty, !key.isEmpty {
+        return (endpoint, key)
+    }
+    return try cosmosStandIn.withLock { state in
+        if let endpoint = state.endpoint { return (endpoint, standInKey) }
+        let here = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        guard let repo = ProjectPostgres.repository(from: here) ?? ProjectPostgres.repository(from: URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()) else {
+            throw EngramError(.unavailable, "no ENGRAM_COSMOS_ENDPOINT/KEY and no repository found to start the Cosmos DB stand-in")
+        }
+        FileHandle.standardError.write(Data("no Cosmos DB account configured: starting the REST stand-in (Tests/CosmosStandIn)\n".utf8))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", repo.appendingPathComponent("Tests/CosmosStandIn/cosmos_standin.py").path, "--port", "0", "--key", standInKey, "--exit-on-stdin-eof"]
+        let out = Pipe(), input = Pipe()
+        p.standardOutput = out
+        p.standardInput = input
+        try p.run()
+        var line = Data()
+        while true {
+            let byte = out.fileHandleForReading.readData(ofLength: 1)
+            if byte.isEmpty || byte == Data("\n".utf8) { break }
+            line.append(byte)
+        }
+        guard let port = String(decoding: line, as: UTF8.self).split(separator: " ").last, Int(port) != nil else {
+            throw EngramError(.unavailable, "the Cosmos DB stand-in did not start")
+        }
+        state.endpoint = "http://127.0.0.1:\(port)"
+        state.process = p
+        state.input = input
+        return (state.endpoint!, standInKey)
+    }
+}
+
+/// Cosmos DB's public emulator key, used by the stand-in.
+let standInKey = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU9DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
+
+final class StandInState: @unchecked Sendable {
+    // @unchecked: only touched inside `cosmosStandIn.withLock`.
+    var endpoint: String?
+    var process: Process?
+    var input: Pipe?
+}
+let cosmosStandIn = Mutex(StandInState())
+
+func stopCosmosStandIn() {
+    cosmosStandIn.withLock { state in
+        try? state.input?.fileHandleForWriting.close()
+        state.process?.terminate()
+        state.endpoint = nil
+        state.process = nil
+    }
+}
+
 struct PostgresState {
     var url: String?
     var startedIn: URL?
@@ -157,6 +230,7 @@ extension BackendCatalog.Entry {
         case "postgres": return postgresBench
         case "external": return externalBench(command)
         case "files": return filesBench
+        case "cosmos": return cosmosBench
         default: return referenceBench
         }
     }
@@ -299,3 +373,15 @@ let filesBench = BenchBackend(
         }]
     },
     engramVariant: { $0 == .search ? "exact" : "engram" })
+
+/// Cosmos DB measured as it is (against the stand-in unless an account is configured).
+let cosmosBench = BenchBackend(
+    name: "cosmos", versions: [:],
+    variants: { scenario, dim in
+        [BenchVariant(name: scenario == .search ? "exact" : "engram", summary: "REST, point operations, transactional batch") { _ in
+            let (endpoint, key) = try cosmosAccount()
+            return try CosmosStore(CosmosStore.Configuration(endpoint: endpoint, key: key, database: scratchSchema(), embeddingDimension: dim))
+        }]
+    },
+    engramVariant: { $0 == .search ? "exact" : "engram" },
+    finish: { stopCosmosStandIn() })

@@ -1,0 +1,449 @@
+import EngramCore
+import Foundation
+import Synchronization
+
+/// Engram on Azure Cosmos DB for NoSQL, over its REST API (libcurl, master-key auth).
+///
+/// One container per kind, partitioned by the record's scope (`/project_id`, `/user_id` for
+/// preferences), so every single-record call (get, update, increment, both confidence
+/// updates, delete) is a point operation in one partition — never a cross-partition query
+/// (review MED-007) — and both confidence updates exist (NEW-002). Document ids are the
+/// SHA-256 of the record id (record ids may hold characters and lengths Cosmos ids cannot);
+/// the record id itself is stored as `record_id`. Read-modify-write calls use `If-Match` on
+/// the ETag and retry on 412, so concurrent increments add up exactly. Batches use the
+/// transactional batch per partition key (100 operations per request). A 429 is retried
+/// after `x-ms-retry-after-ms`, a bounded number of times. Every response's request charge
+/// is added to `requestCharge`.
+public final class CosmosStore: MemoryStore, @unchecked Sendable {
+    // @unchecked: the only mutable state is `charges`, behind its mutex.
+    public struct Configuration: Sendable {
+        /// The account endpoint, e.g. `https://myaccount.documents.azure.com:443`.
+        public var endpoint: String
+        /// The account's master key (base64).
+        public var key: String
+        public var database = "engram"
+        public var embeddingDimension = 384
+        /// Retries of a throttled (429) request before giving up.
+        public var maxThrottleRetries = 9
+        /// Seconds per HTTP request.
+        public var timeout = 30
+        public init(endpoint: String, key: String, database: String = "engram", embeddingDimension: Int = 384) {
+            self.endpoint = endpoint
+            self.key = key
+            self.database = database
+            self.embeddingDimension = embeddingDimension
+        }
+    }
+
+    public let backendName = "cosmos"
+    public let configuration: Configuration
+    public var embeddingDimension: Int { configuration.embeddingDimension }
+    public var capabilities: Set<Capability> { [.durability, .vectorIntrospection, .requestCharge] }
+    private let charges = Mutex((total: 0.0, requests: 0))
+
+    /// Request units used by this store so far, and the number of requests.
+    public var requestCharge: (total: Double, requests: Int) { charges.withLock { $0 } }
+
+    /// Connects and creates the database and containers when missing.
+    public init(_ configuration: Configuration) throws {
+        self.configuration = configuration
+        let db = configuration.database
+        try ensure(try send("POST", path: "dbs", type: "dbs", link: "", body: JSONValue.object(["id": .string(db)]).jsonText))
+        for kind in MemoryKind.allCases {
+            let container = JSONValue.object([
+                "id": .string(Self.container(kind)),
+                "partitionKey": .object(["paths": .array([.string(kind.isUserScoped ? "/user_id" : "/project_id")]), "kind": .string("Hash")]),
+                "vectorEmbeddingPolicy": .object(["vectorEmbeddings": .array(kind.isUserScoped ? [] : [.object([
+                    "path": .string("/embedding"), "dataType": .string("float32"), "distanceFunction": .string("cosine"),
+                    "dimensions": .int(Int64(configuration.embeddingDimension))])])]),
+            ])
+            try ensure(try send("POST", path: "dbs/\(db)/colls", type: "colls", link: "dbs/\(db)", body: container.jsonText))
+        }
+    }
+
+    private func ensure(_ r: HTTPResponse) throws {
+        guard (200..<300).contains(r.status) || r.status == 409 else { throw error(r, "creating the database and containers") }
+    }
+
+    static func container(_ kind: MemoryKind) -> String {
+        switch kind {
+        case .heuristic: "heuristics"
+        case .outcome: "outcomes"
+        case .domainKnowledge: "domain_knowledge"
+        case .antiPattern: "anti_patterns"
+        case .userPreference: "preferences"
+        }
+    }
+
+    // MARK: HTTP
+
+    private func send(_ verb: String, path: String, type: String, link: String, partition: String? = nil,
+                      headers extra: [(String, String)] = [], body: String? = nil) throws -> HTTPResponse {
+        for attempt in 0... {
+            let date = CosmosAuth.date()
+            var headers: [(String, String)] = [
+                ("x-ms-date", date), ("x-ms-version", "2018-12-31"), ("Accept", "application/json"),
+                ("authorization", try CosmosAuth.authorization(verb: verb, resourceType: type, resourceLink: link, date: date, key: configuration.key)),
+            ]
+            if let partition { headers.append(("x-ms-documentdb-partitionkey", Self.asciiJSON(JSONValue.array([.string(partition)]).jsonText))) }
+            if body != nil && !extra.contains(where: { $0.0 == "Content-Type" }) { headers.append(("Content-Type", "application/json")) }
+            headers += extra
+            let r = try CurlHTTP.perform(method: verb, url: configuration.endpoint + "/" + path, headers: headers,
+                                         body: body.map { Data($0.utf8) }, timeout: configuration.timeout)
+            let charge = Double(r.headers["x-ms-request-charge"] ?? "") ?? 0
+            charges.withLock { $0.total += charge; $0.requests += 1 }
+            guard r.status == 429, attempt < configuration.maxThrottleRetries else { return r }
+            let wait = min(Double(r.headers["x-ms-retry-after-ms"] ?? "") ?? 10, 5_000) * Double(attempt + 1)
+            usleep(UInt32(wait * 1_000))
+        }
+        fatalError("unreachable")
+    }
+
+    /// JSON text with every non-ASCII character as a \\u escape (HTTP header values are ASCII).
+    static func asciiJSON(_ text: String) -> String {
+        var out = ""
+        for u in text.utf16 {
+            if u < 0x80 { out.unicodeScalars.append(Unicode.Scalar(u)!) } else { out += String(format: "\\u%04x", u) }
+        }
+        return out
+    }
+
+    private func error(_ r: HTTPResponse, _ what: String) -> EngramError {
+        let text = String(decoding: r.body.prefix(300), as: UTF8.self)
+        let code: EngramError.Code = switch r.status {
+        case 400: .invalidInput
+        case 401, 403: .unavailable
+        case 409, 412: .conflict
+        case 429, 503: .unavailable
+        default: .internal
+        }
+        return EngramError(code, "Cosmos DB answered \(r.status) while \(what)", nativeCode: String(r.status), nativeMessage: text)
+    }
+
+    private func docsPath(_ kind: MemoryKind) -> (path: String, link: String) {
+        let link = "dbs/\(configuration.database)/colls/\(Self.container(kind))"
+        return (link + "/docs", link)
+    }
+
+    private func docPath(_ key: RecordKey) -> (path: String, link: String) {
+        let p = docsPath(key.kind).path + "/" + CosmosAuth.documentId(key.id)
+        return (p, p)
+    }
+
+    // MARK: documents
+
+    private static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
+    /// The record's snake_case JSON, with the Cosmos id, `record_id` and (for ordering and
+    /// pruning by time) `ts_us`, the timestamp in microseconds.
+    func document(_ r: MemoryRecord) throws -> JSONValue {
+        let data: Data = switch r {
+        case .heuristic(let x): try Self.encoder.encode(x)
+        case .outcome(let x): try Self.encoder.encode(x)
+        case .domainKnowledge(let x): try Self.encoder.encode(x)
+        case .antiPattern(let x): try Self.encoder.encode(x)
+        case .userPreference(let x): try Self.encoder.encode(x)
+        }
+        guard case .object(var o) = try JSONValue.parse(String(decoding: data, as: UTF8.self)) else { throw EngramError(.internal, "record did not encode to an object") }
+        o["record_id"] = .string(r.id)
+        o["id"] = .string(CosmosAuth.documentId(r.id))
+        if let e = r.embedding { o["embedding"] = .array(e.map { .double(Double($0)) }) }
+        switch r {
+        case .outcome(let x): o["ts_us"] = .int(x.timestamp.microsecondsSinceEpoch)
+        case .userPreference(let x): o["ts_us"] = .int(x.timestamp.microsecondsSinceEpoch)
+        default: break
+        }
+        return .object(o)
+    }
+
+    func record(_ kind: MemoryKind, _ doc: JSONValue) throws -> MemoryRecord {
+        guard case .object(var o) = doc, case .string(let rid)? = o["record_id"] else {
+            throw EngramError(.corrupt, "a \(kind.rawValue) document without record_id")
+        }
+        o["id"] = .string(rid)
+        for k in ["record_id", "ts_us", "_rid", "_self", "_etag", "_attachments", "_ts"] { o[k] = nil }
+        struct Wrapper: Decodable {
+            let record: MemoryRecord
+            init(from decoder: any Decoder) throws {
+                record = try MemoryRecord.decode(kind: decoder.userInfo[CodingUserInfoKey(rawValue: "kind")!] as! MemoryKind, from: decoder)
+            }
+        }
+        let decoder = JSONDecoder()
+        decoder.userInfo[CodingUserInfoKey(rawValue: "kind")!] = kind
+        do { return try decoder.decode(Wrapper.self, from: Data(JSONValue.object(o).jsonText.utf8)).record } catch {
+            throw EngramError(.corrupt, "a \(kind.rawValue) document does not decode: \(error)")
+        }
+    }
+
+    private func parse(_ r: HTTPResponse) throws -> JSONValue {
+        do { return try JSONValue.parse(String(decoding: r.body, as: UTF8.self)) } catch {
+            throw EngramError(.internal, "Cosmos DB sent a body that is not JSON (status \(r.status))")
+        }
+    }
+
+    /// A query in one partition; returns `Documents`.
+    private func query(_ kind: MemoryKind, partition: String?, _ sql: String, _ params: [(String, JSONValue)]) throws -> [JSONValue] {
+        let (path, link) = docsPath(kind)
+        let body = JSONValue.object(["query": .string(sql), "parameters": .array(params.map { .object(["name": .string($0.0), "value": $0.1]) })])
+        var headers = [("x-ms-documentdb-isquery", "True"), ("Content-Type", "application/query+json")]
+        if partition == nil { headers.append(("x-ms-documentdb-query-enablecrosspartition", "True")) }
+        // Pages of up to 1,000 items; follow x-ms-continuation until the last one.
+        var documents: [JSONValue] = []
+        var continuation: String?
+        repeat {
+            var pageHeaders = headers + [("x-ms-max-item-count", "1000")]
+            if let continuation { pageHeaders.append(("x-ms-continuation", continuation)) }
+            let r = try send("POST", path: path, type: "docs", link: link, partition: partition, headers: pageHeaders, body: body.jsonText)
+            guard r.status == 200 else { throw error(r, "querying \(Self.container(kind))") }
+            guard case .array(let docs)? = try parse(r).objectValue?["Documents"] else { throw EngramError(.internal, "a query answer without Documents") }
+            documents += docs
+            continuation = r.headers["x-ms-continuation"].flatMap { $0.isEmpty ? nil : $0 }
+        } while continuation != nil
+        return documents
+    }
+
+    // MARK: MemoryStore
+
+    public func save(_ records: [MemoryRecord]) throws -> [String] {
+        try Validation.batch(records, dimension: embeddingDimension)
+        if records.count == 1 {
+            try upsert(records[0])
+            return [records[0].id]
+        }
+        // One transactional batch per partition (kind, scope), 100 operations a request; the
+        // last duplicate of a key wins. Cosmos has no transaction across partitions.
+        var order: [RecordKey] = []
+        var groups: [String: (kind: MemoryKind, scope: String, docs: [String: JSONValue], order: [String])] = [:]
+        for r in records {
+            let g = "\(r.kind.rawValue)\u{1}\(r.scope)"
+            if groups[g] == nil { groups[g] = (r.kind, r.scope, [:], []); order.append(r.key) }
+            let doc = try document(r)
+            if groups[g]!.docs[r.id] == nil { groups[g]!.order.append(r.id) }
+            groups[g]!.docs[r.id] = doc
+        }
+        for first in order {
+            let g = groups["\(first.kind.rawValue)\u{1}\(first.scope)"]!
+            let ops = g.order.map { JSONValue.object(["operationType": .string("Upsert"), "resourceBody": g.docs[$0]!]) }
+            for chunk in stride(from: 0, to: ops.count, by: 100) {
+                let (path, link) = docsPath(g.kind)
+                let body = JSONValue.array(Array(ops[chunk..<min(chunk + 100, ops.count)])).jsonText
+                let r = try send("POST", path: path, type: "docs", link: link, partition: g.scope,
+                                 headers: [("x-ms-cosmos-is-batch-request", "True"), ("x-ms-cosmos-batch-atomic", "True")], body: body)
+                guard r.status == 200 else { throw error(r, "saving a batch into \(Self.container(g.kind))") }
+            }
+        }
+        return records.map(\.id)
+    }
+
+    private func upsert(_ r: MemoryRecord) throws {
+        let (path, link) = docsPath(r.kind)
+        let resp = try send("POST", path: path, type: "docs", link: link, partition: r.scope,
+                            headers: [("x-ms-documentdb-is-upsert", "True")], body: try document(r).jsonText)
+        guard resp.status == 200 || resp.status == 201 else { throw error(resp, "saving \(r.key)") }
+    }
+
+    /// A point read: the record and its ETag, or nil.
+    private func read(_ key: RecordKey) throws -> (MemoryRecord, String)? {
+        let (path, link) = docPath(key)
+        let r = try send("GET", path: path, type: "docs", link: link, partition: key.scope)
+        if r.status == 404 { return nil }
+        guard r.status == 200 else { throw error(r, "reading \(key)") }
+        let doc = try parse(r)
+        guard case .string(let etag)? = doc.objectValue?["_etag"] else { throw EngramError(.internal, "a document without _etag") }
+        return (try record(key.kind, doc), etag)
+    }
+
+    public func get(_ key: RecordKey) throws -> MemoryRecord? {
+        try Validation.key(key)
+        return try read(key)?.0
+    }
+
+    /// Read, change, replace with If-Match; a 412 (someone else wrote first) starts over.
+    private func modify(_ key: RecordKey, _ change: (MemoryRecord) throws -> MemoryRecord?) throws -> Bool {
+        try Validation.key(key)
+        for _ in 0..<100 {
+            guard let (current, etag) = try read(key) else { return false }
+            guard let next = try change(current) else { return false }
+            let (path, link) = docPath(key)
+            let r = try send("PUT", path: path, type: "docs", link: link, partition: key.scope, headers: [("If-Match", etag)], body: try document(next).jsonText)
+            if r.status == 200 { return true }
+            if r.status == 404 { return false }
+            guard r.status == 412 else { throw error(r, "replacing \(key)") }
+            usleep(UInt32.random(in: 100...2_000))
+        }
+        throw EngramError(.conflict, "\(key) kept changing under 100 attempts to update it")
+    }
+
+    public func updateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
+        try Validation.patch(patch, dimension: embeddingDimension)
+        return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { r in
+            guard let h = r.heuristic else { return nil }
+            let next = patch.applied(to: h)
+            try Validation.patched(next)
+            return .heuristic(next)
+        }
+    }
+
+    public func incrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
+        try modify(RecordKey(.heuristic, scope: projectId, id: id)) { r in
+            guard var h = r.heuristic else { return nil }
+            h.occurrenceCount += 1
+            if success { h.successCount += 1 }
+            h.lastValidated = .now()
+            return .heuristic(h)
+        }
+    }
+
+    public func updateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+        try Validation.confidence(confidence)
+        return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { r in
+            guard var h = r.heuristic else { return nil }
+            h.confidence = confidence
+            return .heuristic(h)
+        }
+    }
+
+    public func updateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+        try Validation.confidence(confidence)
+        return try modify(RecordKey(.domainKnowledge, scope: projectId, id: id)) { r in
+            guard var d = r.domainKnowledge else { return nil }
+            d.confidence = confidence
+            return .domainKnowledge(d)
+        }
+    }
+
+    public func delete(_ key: RecordKey) throws -> Bool {
+        try Validation.key(key)
+        let (path, link) = docPath(key)
+        let r = try send("DELETE", path: path, type: "docs", link: link, partition: key.scope)
+        if r.status == 404 { return false }
+        guard r.status == 204 || r.status == 200 else { throw error(r, "deleting \(key)") }
+        return true
+    }
+
+    /// Deletes the partition's documents matching `conds`, with point deletes (one partition).
+    private func deleteMatching(_ kind: MemoryKind, _ projectId: String, _ conds: [String], _ params: [(String, JSONValue)]) throws -> Int {
+        let docs = try query(kind, partition: projectId, "SELECT * FROM c WHERE " + conds.joined(separator: " AND "), params)
+        var count = 0
+        for d in docs {
+            guard case .string(let rid)? = d.objectValue?["record_id"] else { continue }
+            if try delete(RecordKey(kind, scope: projectId, id: rid)) { count += 1 }
+        }
+        return count
+    }
+
+    public func deleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
+        try Validation.id(projectId, field: "project_id")
+        var conds = ["c.project_id = @p", "c.ts_us < @t"]
+        var params: [(String, JSONValue)] = [("@p", .string(projectId)), ("@t", .int(olderThan.microsecondsSinceEpoch))]
+        if let agent { conds.append("c.agent = @a"); params.append(("@a", .string(agent))) }
+        return try deleteMatching(.outcome, projectId, conds, params)
+    }
+
+    public func deleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
+        try Validation.id(projectId, field: "project_id")
+        try Validation.threshold(confidenceBelow, field: "below")
+        var conds = ["c.project_id = @p", "c.confidence < @b"]
+        var params: [(String, JSONValue)] = [("@p", .string(projectId)), ("@b", .double(confidenceBelow))]
+        if let agent { conds.append("c.agent = @a"); params.append(("@a", .string(agent))) }
+        return try deleteMatching(.heuristic, projectId, conds, params)
+    }
+
+    private func filters(_ q: MemoryQuery) -> ([String], [(String, JSONValue)]) {
+        var conds = ["c.project_id = @p"]
+        var params: [(String, JSONValue)] = [("@p", .string(q.projectId))]
+        if let a = q.agents { conds.append("ARRAY_CONTAINS(@agents, c.agent)"); params.append(("@agents", .array(a.sorted().map(JSONValue.string)))) }
+        if let t = q.taskType { conds.append("c.task_type = @tt"); params.append(("@tt", .string(t))) }
+        if let d = q.domain { conds.append("c.domain = @d"); params.append(("@d", .string(d))) }
+        if let m = q.minConfidence { conds.append("c.confidence >= @mc"); params.append(("@mc", .double(m))) }
+        if q.successOnly { conds.append("c.success = true") }
+        return (conds, params)
+    }
+
+    public func query(_ q: MemoryQuery) throws -> [ScoredRecord] {
+        try Validation.query(q, dimension: embeddingDimension)
+        if let agents = q.agents, agents.isEmpty { return [] }
+        var (conds, params) = filters(q)
+        guard let vector = q.vector else {
+            let order = switch q.kind {
+            case .heuristic, .domainKnowledge: "c.confidence DESC"
+            case .outcome, .userPreference: "c.ts_us DESC"
+            case .antiPattern: "c.occurrence_count DESC"
+            }
+            params += [("@o", .int(0)), ("@k", .int(Int64(q.topK)))]
+            let sql = "SELECT * FROM c WHERE \(conds.joined(separator: " AND ")) ORDER BY \(order), c.record_id ASC OFFSET @o LIMIT @k"
+            return try query(q.kind, partition: q.projectId, sql, params).map { ScoredRecord(record: try record(q.kind, $0), score: nil) }
+        }
+        conds += ["IS_DEFINED(c.embedding)", "NOT IS_NULL(c.embedding)"]
+        params.append(("@q", .array(vector.map { .double(Double($0)) })))
+        // TOP k+1 shows a tie at the boundary; widen until it is resolved, then order ties by record id.
+        var k = q.topK + 1
+        while true {
+            let sql = "SELECT TOP @k c AS doc, VectorDistance(c.embedding, @q) AS score FROM c WHERE \(conds.joined(separator: " AND ")) ORDER BY VectorDistance(c.embedding, @q)"
+            let rows = try query(q.kind, partition: q.projectId, sql, params + [("@k", .int(Int64(k)))])
+            let scored = try rows.map { row -> ScoredRecord in
+                guard let o = row.objectValue, let doc = o["doc"] else { throw EngramError(.internal, "a vector query row without doc") }
+                let score: Double? = switch o["score"] {
+                case .double(let d)?: d
+                case .int(let i)?: Double(i)
+                default: nil
+                }
+                return ScoredRecord(record: try record(q.kind, doc), score: score)
+            }
+            if scored.count == k, scored.count > q.topK, scored[k - 1].score == scored[q.topK - 1].score, k < 10_001 {
+                k = min(k * 2, 10_001)
+                continue
+            }
+            return Array(scored.sorted(by: MemoryKind.scoreOrder).prefix(q.topK))
+        }
+    }
+
+    public func queryPreferences(userId: String, category: String?) throws -> [UserPreference] {
+        try Validation.id(userId, field: "user_id")
+        var conds = ["c.user_id = @u"]
+        var params: [(String, JSONValue)] = [("@u", .string(userId))]
+        if let category { conds.append("c.category = @c"); params.append(("@c", .string(category))) }
+        let sql = "SELECT * FROM c WHERE \(conds.joined(separator: " AND ")) ORDER BY c.ts_us DESC, c.record_id ASC"
+        return try query(.userPreference, partition: userId, sql, params).compactMap { try record(.userPreference, $0).userPreference }
+    }
+
+    private func count(_ kind: MemoryKind, partition: String?, _ conds: [String], _ params: [(String, JSONValue)]) throws -> Int {
+        let sql = "SELECT VALUE COUNT(1) FROM c" + (conds.isEmpty ? "" : " WHERE " + conds.joined(separator: " AND "))
+        guard case .int(let n)? = try query(kind, partition: partition, sql, params).first else { return 0 }
+        return Int(n)
+    }
+
+    public func stats(projectId: String, agent: String?) throws -> StoreStats {
+        try Validation.id(projectId, field: "project_id")
+        var conds = ["c.project_id = @p"]
+        var params: [(String, JSONValue)] = [("@p", .string(projectId))]
+        if let agent { conds.append("c.agent = @a"); params.append(("@a", .string(agent))) }
+        var stats = StoreStats()
+        for kind in MemoryKind.vectorKinds {
+            stats.records[kind] = try count(kind, partition: projectId, conds, params)
+            stats.vectors[kind] = try count(kind, partition: projectId, conds + ["IS_DEFINED(c.embedding)", "NOT IS_NULL(c.embedding)"], params)
+        }
+        return stats
+    }
+
+    public func close() throws {}
+}
+
+extension CosmosStore: VectorIntrospecting {
+    /// Documents with an embedding, all partitions: the one cross-partition query the store
+    /// makes, and only for introspection. Counted by the client, since the gateway refuses
+    /// cross-partition aggregates.
+    public func vectorsHeld() throws -> [MemoryKind: Int] {
+        var out: [MemoryKind: Int] = [:]
+        for kind in MemoryKind.vectorKinds {
+            out[kind] = try query(kind, partition: nil, "SELECT * FROM c WHERE IS_DEFINED(c.embedding) AND NOT IS_NULL(c.embedding)", []).count
+        }
+        return out
+    }
+
+    public func recordsWithEmbedding() throws -> [MemoryKind: Int] { try vectorsHeld() }
+}

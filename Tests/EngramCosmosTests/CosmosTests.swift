@@ -1,0 +1,120 @@
+import Conformance
+import EngramCore
+@testable import EngramCosmos
+import Foundation
+import Testing
+
+/// The REST stand-in (Tests/CosmosStandIn), started once per test process; it exits when
+/// this process closes its stdin. Its key is Cosmos DB's public emulator key.
+struct StandIn: Sendable {
+    let endpoint: String
+    static let key = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU9DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
+
+    static let shared: StandIn = {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("CosmosStandIn/cosmos_standin.py")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", script.path, "--port", "0", "--key", key, "--exit-on-stdin-eof"]
+        let out = Pipe(), input = Pipe()
+        p.standardOutput = out
+        p.standardInput = input
+        try! p.run()
+        keepAlive.append(input)
+        var line = Data()
+        while true {
+            let byte = out.fileHandleForReading.readData(ofLength: 1)
+            if byte.isEmpty || byte == Data("\n".utf8) { break }
+            line.append(byte)
+        }
+        let port = String(decoding: line, as: UTF8.self).split(separator: " ").last.map(String.init) ?? "0"
+        return StandIn(endpoint: "http://127.0.0.1:\(port)")
+    }()
+
+    nonisolated(unsafe) static var keepAlive: [Pipe] = []
+
+    func store(database: String = "db_" + UUID().uuidString.prefix(8).lowercased(), key: String = StandIn.key) throws -> CosmosStore {
+        try CosmosStore(CosmosStore.Configuration(endpoint: endpoint, key: key, database: database))
+    }
+
+    func admin(_ method: String, _ path: String, _ body: String? = nil) throws -> JSONValue {
+        let r = try CurlHTTP.perform(method: method, url: endpoint + path, headers: [("Content-Type", "application/json")], body: body.map { Data($0.utf8) }, timeout: 10)
+        return r.body.isEmpty ? .null : try JSONValue.parse(String(decoding: r.body, as: UTF8.self))
+    }
+}
+
+@Suite struct CosmosAuthTests {
+    /// The example in Microsoft's REST documentation (access control on Cosmos DB resources).
+    @Test func signatureMatchesTheDocumentedExample() throws {
+        let auth = try CosmosAuth.authorization(
+            verb: "GET", resourceType: "dbs", resourceLink: "dbs/ToDoList", date: "Thu, 27 Apr 2017 00:51:12 GMT",
+            key: "dsZQi3KtZmCv1ljt3VNWNm7sQUF1y5rJfC6kv5JiwvW0EndXdDku/dkKBp8/ufDToSxLzR4y+O/0H/t4bQtVNw==")
+        #expect(auth == "type%3dmaster%26ver%3d1.0%26sig%3dc09PEVJrgp2uQRkr934kFbTqhByc7TVr3OHyqlu%2bc%2bc%3d")
+    }
+
+    @Test func documentIdsAreValidForAnyRecordId() {
+        let id = CosmosAuth.documentId("a/b?c#d\\e " + String(repeating: "é", count: 128))
+        #expect(id.count == 64 && id.allSatisfy { $0.isHexDigit })
+    }
+}
+
+@Suite(.serialized) struct CosmosAgainstTheStandIn {
+    @Test func passesEveryScenario() {
+        let standIn = StandIn.shared
+        let fixture = StoreFixture(
+            name: "cosmos",
+            makeEmpty: { try standIn.store() },
+            reopen: { old in
+                let db = (old as! CosmosStore).configuration.database
+                try old.close()
+                return try standIn.store(database: db)
+            })
+        let results = ConformanceSuite(fixture: fixture).run()
+        let failed = results.filter { $0.status == .failed }
+        #expect(failed.isEmpty, "\(failed.map { "\($0.id): \($0.reason)" })")
+        // Cosmos DB has no query plan to show; every other scenario runs.
+        #expect(results.filter { $0.status == .skipped }.map(\.id) == ["query-plan.prune-uses-timestamp-index"])
+    }
+
+    @Test func singleRecordOperationsNeverQueryAcrossPartitions() throws {
+        let standIn = StandIn.shared
+        let store = try standIn.store()
+        let t = Timestamp(microsecondsSinceEpoch: 0)
+        try store.save(Heuristic(id: "h", agent: "a", projectId: "p", condition: "c", strategy: "s", confidence: 0.5,
+                                 occurrenceCount: 1, successCount: 0, lastValidated: t, createdAt: t))
+        try store.save(DomainKnowledge(id: "d", agent: "a", projectId: "p", domain: "x", fact: "f", source: "s", lastVerified: t))
+        _ = try standIn.admin("POST", "/_standin/reset-stats")
+        _ = try store.get(RecordKey(.heuristic, scope: "p", id: "h"))
+        _ = try store.updateHeuristic(projectId: "p", id: "h", patch: HeuristicPatch(strategy: "s2"))
+        _ = try store.incrementHeuristicOccurrence(projectId: "p", id: "h", success: true)
+        _ = try store.updateHeuristicConfidence(projectId: "p", id: "h", confidence: 0.9)
+        _ = try store.updateKnowledgeConfidence(projectId: "p", id: "d", confidence: 0.2)
+        _ = try store.delete(RecordKey(.heuristic, scope: "p", id: "h"))
+        let stats = try standIn.admin("GET", "/_standin/stats").objectValue
+        #expect(stats?["cross_partition_queries"] == .int(0))
+        #expect(stats?["requests_by_kind"]?.objectValue?["query"] == .int(0), "single-record calls are point operations")
+        #expect((stats?["requests"].flatMap { if case .int(let n) = $0 { n } else { nil } } ?? 0) >= 6)
+    }
+
+    @Test func aBadKeyIsRefused() {
+        #expect {
+            try StandIn.shared.store(key: Data(repeating: 7, count: 64).base64EncodedString())
+        } throws: { error in
+            guard let e = error as? EngramError else { return false }
+            return e.nativeCode == "401"
+        }
+    }
+
+    @Test func throttlingIsRetriedAndNothingIsLost() throws {
+        let standIn = StandIn.shared
+        let store = try standIn.store()
+        let t = Timestamp(microsecondsSinceEpoch: 0)
+        _ = try standIn.admin("POST", "/_standin/throttle", "{\"count\": 3, \"retry_after_ms\": 5}")
+        try store.save(Outcome(id: "o", agent: "a", projectId: "p", taskType: "t", taskDescription: "d", success: true, strategyUsed: "s", timestamp: t))
+        #expect(try store.get(RecordKey(.outcome, scope: "p", id: "o")) != nil)
+        _ = try standIn.admin("POST", "/_standin/throttle", "{\"count\": 50, \"retry_after_ms\": 1}")
+        #expect { try store.get(RecordKey(.outcome, scope: "p", id: "o")) } throws: { ($0 as? EngramError)?.nativeCode == "429" }
+        _ = try standIn.admin("POST", "/_standin/throttle", "{\"count\": 0}")
+        #expect(store.requestCharge.total > 0 && store.requestCharge.requests > 0)
+    }
+}
