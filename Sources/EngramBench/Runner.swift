@@ -305,8 +305,10 @@ public final class BenchRunner {
         try withStore(variant) { store in
             try workload.load(store, n: n, embedding: true, chunk: 500)
             try variant.settle(store)
+            let charges = store as? any RequestChargeReporting
             for rep in 1...options.repetitions {
                 var latencies: [Double] = []
+                let before = charges?.requestCharge.total
                 for i in workload.permutation(n, salt: UInt64(rep)) {
                     let key = RecordKey(.outcome, scope: workload.project, id: "o\(i)")
                     var found = false
@@ -314,6 +316,9 @@ public final class BenchRunner {
                     guard found else { throw EngramError(.internal, "benchmark get of \(key) found nothing") }
                 }
                 emitLatencies(.get, variant.name, n: n, rep: rep, "get", latencies)
+                if let before, let after = charges?.requestCharge.total {
+                    emit(.get, variant.name, n: n, rep: rep, "request_units_per_get", (after - before) / Double(n), "RU")
+                }
             }
         }
         progress.end(weight: Double(n) * 4e-4)

@@ -117,3 +117,9 @@ public protocol IndexMemoryReporting {
     /// Approximate heap bytes held by all vector indexes.
     func vectorIndexMemoryBytes() throws -> Int
 }
+
+/// A store that counts what its requests cost (Cosmos DB request units), capability `request_charge`.
+public protocol RequestChargeReporting {
+    /// Request units charged so far, and the number of requests.
+    var requestCharge: (total: Double, requests: Int) { get }
+}

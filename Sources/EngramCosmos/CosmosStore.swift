@@ -433,6 +433,8 @@ public final class CosmosStore: MemoryStore, @unchecked Sendable {
     public func close() throws {}
 }
 
+extension CosmosStore: RequestChargeReporting {}
+
 extension CosmosStore: VectorIntrospecting {
     /// Documents with an embedding, all partitions: the one cross-partition query the store
     /// makes, and only for introspection. Counted by the client, since the gateway refuses

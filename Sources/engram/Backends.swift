@@ -374,7 +374,8 @@ let filesBench = BenchBackend(
     },
     engramVariant: { $0 == .search ? "exact" : "engram" })
 
-/// Cosmos DB measured as it is (against the stand-in unless an account is configured).
+/// Cosmos DB measured as it is (against the stand-in unless an account is configured); each
+/// store gets its own database, removed with the stand-in.
 let cosmosBench = BenchBackend(
     name: "cosmos", versions: [:],
     variants: { scenario, dim in
