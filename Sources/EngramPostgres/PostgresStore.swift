@@ -407,3 +407,8 @@ extension PostgresStore {
         try c.simple("DROP SCHEMA IF EXISTS \(quoteIdent(schema)) CASCADE")
     }
 }
+
+extension PostgresStore {
+    /// The libpq client library's version, e.g. "150014".
+    public static var libpqVersion: String { String(PQlibVersion()) }
+}

@@ -288,7 +288,7 @@ let sqliteBench = BenchBackend(
 /// delete scenario has one variant; prune compares the timestamp index; search compares
 /// exact ranking with HNSW. Each store gets its own schema, dropped after the measurement.
 let postgresBench = BenchBackend(
-    name: "postgres", versions: ["pgvector_server": "see SELECT extversion FROM pg_extension"],
+    name: "postgres", versions: ["libpq": PostgresStore.libpqVersion],
     variants: { scenario, dim in
         func variant(_ name: String, _ summary: String, _ change: @escaping @Sendable (inout PostgresStore.Configuration) -> Void = { _ in }) -> BenchVariant {
             BenchVariant(name: name, summary: summary) { _ in

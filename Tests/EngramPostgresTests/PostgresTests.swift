@@ -19,6 +19,7 @@ func freshSchema() -> String { "test_" + UUID().uuidString.prefix(12).lowercased
 func adminSQL(_ sql: String) throws -> [String] {
     guard let conn = PQconnectdb(serverURL), PQstatus(conn) == CONNECTION_OK else { throw EngramError(.unavailable, "admin connect failed") }
     defer { PQfinish(conn) }
+    engram_pq_silence(conn)  // DROP ... CASCADE sends NOTICEs
     guard let res = PQexec(conn, sql) else { throw EngramError(.internal, "no result") }
     defer { PQclear(res) }
     let status = PQresultStatus(res)
