@@ -8,7 +8,7 @@ public enum BenchReports {
     public static func csv(_ run: BenchRun) -> String {
         var out = csvHeader + "\n"
         for m in run.measurements {
-            let fields: [String] = [run.runId, run.startedAt, run.gitCommit, run.host, m.backend, m.scenario, m.variant,
+            let fields: [String] = [run.manifest.runId, run.manifest.startedAt, run.manifest.gitCommit, run.manifest.host, m.backend, m.scenario, m.variant,
                                     String(m.n), String(m.dim), String(m.batchSize), String(m.repetition), m.metric,
                                     format(m.value), m.unit]
             out += fields.map(csvField).joined(separator: ",") + "\n"
@@ -35,7 +35,7 @@ public enum BenchReports {
     public static func manifestJSON(_ run: BenchRun) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return try encoder.encode(Manifest(run))
+        return try encoder.encode(run.manifest)
     }
 
     public static func readManifest(_ data: Data) throws -> Manifest {
@@ -45,11 +45,11 @@ public enum BenchReports {
     /// Writes `bench.csv`, `bench-manifest.json` and the charts into `directory`.
     public static func write(_ run: BenchRun, to directory: URL) throws -> [URL] {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let csvURL = directory.appendingPathComponent("bench-\(run.backend).csv")
-        let manifestURL = directory.appendingPathComponent("bench-\(run.backend)-manifest.json")
+        let csvURL = directory.appendingPathComponent("bench-\(run.manifest.backend).csv")
+        let manifestURL = directory.appendingPathComponent("bench-\(run.manifest.backend)-manifest.json")
         try csv(run).write(to: csvURL, atomically: true, encoding: .utf8)
         try manifestJSON(run).write(to: manifestURL, options: .atomic)
-        let charts = try Charts.write(run.measurements, backend: run.backend, to: directory.appendingPathComponent("charts"))
+        let charts = try Charts.write(run.measurements, backend: run.manifest.backend, to: directory.appendingPathComponent("charts"))
         return [csvURL, manifestURL] + charts
     }
 
@@ -96,13 +96,6 @@ public struct Manifest: Codable, Sendable {
     public var summary: [String: Double]
     public var durationSeconds: Double
     public var measurementCount: Int
-
-    init(_ run: BenchRun) {
-        runId = run.runId; startedAt = run.startedAt; gitCommit = run.gitCommit; host = run.host; backend = run.backend
-        options = run.options; versions = run.versions; machine = run.machine; plans = run.plans
-        summary = run.summary.filter { $0.value.isFinite }; durationSeconds = run.durationSeconds
-        measurementCount = run.measurements.count
-    }
 }
 
 public struct BenchError: Error, CustomStringConvertible {

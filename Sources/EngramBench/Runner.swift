@@ -1,22 +1,10 @@
 import EngramCore
 import Foundation
 
-/// The result of one `engram bench` run: every measurement plus what it ran on.
-public struct BenchRun: Sendable, Codable {
-    public var runId: String
-    public var startedAt: String
-    public var gitCommit: String
-    public var host: String
-    public var backend: String
-    public var options: BenchOptions
-    public var versions: [String: String]
-    public var machine: [String: String]
+/// The result of one `engram bench` run: what it ran on (the manifest) and every measurement.
+public struct BenchRun: Sendable {
+    public var manifest: Manifest
     public var measurements: [Measurement]
-    /// The query plan each prune variant used, keyed `variant@n`.
-    public var plans: [String: String]
-    /// Every comparison of the run as one number (see `Summary`).
-    public var summary: [String: Double]
-    public var durationSeconds: Double
 }
 
 /// Runs the selected scenarios over one backend, side by side in one process.
@@ -61,12 +49,13 @@ public final class BenchRunner {
             }
         }
         progress.finish()
-        var run = BenchRun(
+        let manifest = Manifest(
             runId: Self.runId(started, seed: options.seed), startedAt: Timestamp(started).rfc3339,
             gitCommit: Machine.gitCommit(), host: Machine.hostname(), backend: backend.name, options: options,
             versions: backend.versions.merging(Machine.toolVersions()) { a, _ in a }, machine: Machine.describe(),
-            measurements: rows, plans: plans, summary: [:], durationSeconds: Double(now() - startNs) / 1e9)
-        run.summary = Summary.ratios(run, engramVariant: backend.engramVariant)
+            plans: plans, summary: [:], durationSeconds: Double(now() - startNs) / 1e9, measurementCount: rows.count)
+        var run = BenchRun(manifest: manifest, measurements: rows)
+        run.manifest.summary = Summary.ratios(run, engramVariant: backend.engramVariant).filter { $0.value.isFinite }
         return run
     }
 

@@ -67,11 +67,12 @@ struct Bench: ParsableCommand {
         let runner = BenchRunner(backend: entry.bench, options: o, scratch: scratch.url)
         let result = try runner.run()
         let files = try BenchReports.write(result, to: URL(fileURLWithPath: output))
-        print("benchmark run \(result.runId) on \(backend): \(result.measurements.count) measurements in \(String(format: "%.1f", result.durationSeconds)) s")
-        for (key, value) in result.summary.sorted(by: { $0.key < $1.key }) {
+        let manifest = result.manifest
+        print("benchmark run \(manifest.runId) on \(backend): \(result.measurements.count) measurements in \(String(format: "%.1f", manifest.durationSeconds)) s")
+        for (key, value) in manifest.summary.sorted(by: { $0.key < $1.key }) {
             print("  \(key.padding(toLength: 62, withPad: " ", startingAt: 0)) \(String(format: "%.4g", value))")
         }
-        for (key, plan) in result.plans.sorted(by: { $0.key < $1.key }) { print("  plan \(key): \(plan)") }
+        for (key, plan) in manifest.plans.sorted(by: { $0.key < $1.key }) { print("  plan \(key): \(plan)") }
         print("reports:\n" + files.map { "  " + $0.path }.joined(separator: "\n"))
     }
 }
