@@ -189,3 +189,36 @@ extension MemoryRecord {
         return h.projectId == projectId && (agent == nil || h.agent == agent) && h.confidence < confidenceBelow
     }
 }
+
+extension MemoryRecord {
+    /// The heuristic with `patch` applied and its cross-field rules checked; nil for other kinds.
+    public func patched(_ patch: HeuristicPatch) throws -> MemoryRecord? {
+        guard let h = heuristic else { return nil }
+        let next = patch.applied(to: h)
+        try Validation.patched(next)
+        return .heuristic(next)
+    }
+
+    /// The heuristic with one more occurrence (and success) and `lastValidated` now; nil for other kinds.
+    public func incrementingOccurrence(success: Bool) -> MemoryRecord? {
+        guard var h = heuristic else { return nil }
+        h.occurrenceCount += 1
+        if success { h.successCount += 1 }
+        h.lastValidated = .now()
+        return .heuristic(h)
+    }
+
+    /// The heuristic or domain knowledge with `confidence` set; nil for other kinds.
+    public func settingConfidence(_ confidence: Double) -> MemoryRecord? {
+        switch self {
+        case .heuristic(var h):
+            h.confidence = confidence
+            return .heuristic(h)
+        case .domainKnowledge(var d):
+            d.confidence = confidence
+            return .domainKnowledge(d)
+        default:
+            return nil
+        }
+    }
+}

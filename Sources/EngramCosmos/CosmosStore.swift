@@ -280,40 +280,21 @@ public final class CosmosStore: MemoryStore, @unchecked Sendable {
 
     public func updateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
         try Validation.patch(patch, dimension: embeddingDimension)
-        return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { r in
-            guard let h = r.heuristic else { return nil }
-            let next = patch.applied(to: h)
-            try Validation.patched(next)
-            return .heuristic(next)
-        }
+        return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { try $0.patched(patch) }
     }
 
     public func incrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
-        try modify(RecordKey(.heuristic, scope: projectId, id: id)) { r in
-            guard var h = r.heuristic else { return nil }
-            h.occurrenceCount += 1
-            if success { h.successCount += 1 }
-            h.lastValidated = .now()
-            return .heuristic(h)
-        }
+        try modify(RecordKey(.heuristic, scope: projectId, id: id)) { $0.incrementingOccurrence(success: success) }
     }
 
     public func updateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         try Validation.confidence(confidence)
-        return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { r in
-            guard var h = r.heuristic else { return nil }
-            h.confidence = confidence
-            return .heuristic(h)
-        }
+        return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { $0.settingConfidence(confidence) }
     }
 
     public func updateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         try Validation.confidence(confidence)
-        return try modify(RecordKey(.domainKnowledge, scope: projectId, id: id)) { r in
-            guard var d = r.domainKnowledge else { return nil }
-            d.confidence = confidence
-            return .domainKnowledge(d)
-        }
+        return try modify(RecordKey(.domainKnowledge, scope: projectId, id: id)) { $0.settingConfidence(confidence) }
     }
 
     public func delete(_ key: RecordKey) throws -> Bool {

@@ -228,52 +228,34 @@ public final class FileStore: MemoryStore, @unchecked Sendable {
         return prefs.map(MemoryRecord.userPreference).sorted(by: MemoryKind.defaultOrder).compactMap(\.userPreference)
     }
 
-    private func modify(_ key: RecordKey, _ change: (inout MemoryRecord) throws -> Void) throws -> Bool {
+    /// Applies `change` to one stored record and logs the result; false if it is missing
+    /// (or `change` returns nil).
+    private func modify(_ key: RecordKey, _ change: (MemoryRecord) throws -> MemoryRecord?) throws -> Bool {
         try Validation.key(key)
         return try withState { s in
-            guard var r = s.records[key] else { return false }
-            try change(&r)
-            try commit(&s, [.put(r)])
+            guard let current = s.records[key], let next = try change(current) else { return false }
+            try commit(&s, [.put(next)])
             return true
         }
     }
 
     public func updateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
         try Validation.patch(patch, dimension: embeddingDimension)
-        return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { r in
-            guard let h = r.heuristic else { return }
-            let next = patch.applied(to: h)
-            try Validation.patched(next)
-            r = .heuristic(next)
-        }
+        return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { try $0.patched(patch) }
     }
 
     public func incrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
-        try modify(RecordKey(.heuristic, scope: projectId, id: id)) { r in
-            guard var h = r.heuristic else { return }
-            h.occurrenceCount += 1
-            if success { h.successCount += 1 }
-            h.lastValidated = .now()
-            r = .heuristic(h)
-        }
+        try modify(RecordKey(.heuristic, scope: projectId, id: id)) { $0.incrementingOccurrence(success: success) }
     }
 
     public func updateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         try Validation.confidence(confidence)
-        return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { r in
-            guard var h = r.heuristic else { return }
-            h.confidence = confidence
-            r = .heuristic(h)
-        }
+        return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { $0.settingConfidence(confidence) }
     }
 
     public func updateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         try Validation.confidence(confidence)
-        return try modify(RecordKey(.domainKnowledge, scope: projectId, id: id)) { r in
-            guard var d = r.domainKnowledge else { return }
-            d.confidence = confidence
-            r = .domainKnowledge(d)
-        }
+        return try modify(RecordKey(.domainKnowledge, scope: projectId, id: id)) { $0.settingConfidence(confidence) }
     }
 
     public func delete(_ key: RecordKey) throws -> Bool {

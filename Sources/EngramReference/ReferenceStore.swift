@@ -55,52 +55,33 @@ public final class ReferenceStore: MemoryStore {
         return prefs.sorted(by: MemoryKind.defaultOrder).compactMap(\.userPreference)
     }
 
-    /// Applies `change` to one stored heuristic under the lock; false if it is missing.
-    private func modifyHeuristic(projectId: String, id: String, _ change: (inout Heuristic) throws -> Void) throws -> Bool {
-        try Validation.id(projectId, field: "project_id")
-        try Validation.id(id)
+    /// Applies `change` to one stored record under the lock; false if it is missing.
+    private func modify(_ key: RecordKey, _ change: (MemoryRecord) throws -> MemoryRecord?) throws -> Bool {
+        try Validation.key(key)
         return try withState { s in
-            let key = RecordKey(.heuristic, scope: projectId, id: id)
-            guard var h = s.records[key]?.heuristic else { return false }
-            try change(&h)
-            s.records[key] = .heuristic(h)
+            guard let current = s.records[key], let next = try change(current) else { return false }
+            s.records[key] = next
             return true
         }
     }
 
     public func updateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
         try Validation.patch(patch, dimension: embeddingDimension)
-        return try modifyHeuristic(projectId: projectId, id: id) { h in
-            let updated = patch.applied(to: h)
-            try Validation.patched(updated)
-            h = updated
-        }
+        return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { try $0.patched(patch) }
     }
 
     public func incrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
-        try modifyHeuristic(projectId: projectId, id: id) { h in
-            h.occurrenceCount += 1
-            if success { h.successCount += 1 }
-            h.lastValidated = .now()
-        }
+        try modify(RecordKey(.heuristic, scope: projectId, id: id)) { $0.incrementingOccurrence(success: success) }
     }
 
     public func updateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         try Validation.confidence(confidence)
-        return try modifyHeuristic(projectId: projectId, id: id) { $0.confidence = confidence }
+        return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { $0.settingConfidence(confidence) }
     }
 
     public func updateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         try Validation.confidence(confidence)
-        try Validation.id(projectId, field: "project_id")
-        try Validation.id(id)
-        return try withState { s in
-            let key = RecordKey(.domainKnowledge, scope: projectId, id: id)
-            guard var d = s.records[key]?.domainKnowledge else { return false }
-            d.confidence = confidence
-            s.records[key] = .domainKnowledge(d)
-            return true
-        }
+        return try modify(RecordKey(.domainKnowledge, scope: projectId, id: id)) { $0.settingConfidence(confidence) }
     }
 
     public func delete(_ key: RecordKey) throws -> Bool {
