@@ -220,7 +220,7 @@ let isolationScenarios: [Scenario] = [
             let hits = try c.store.query(vectorQuery(kind, "p1", q, topK: 50))
             try check(hits.count == 5 && hits.allSatisfy { $0.record.scope == "p1" }, "\(kind) search in p1 returned \(hits.map { $0.record.key })")
         }
-        _ = try c.store.deleteOutcomes(projectId: "p1", olderThan: Timestamp(microsecondsSinceEpoch: .max), agent: nil)
+        _ = try c.store.deleteOutcomes(projectId: "p1", olderThan: Timestamp.contractRange.upperBound, agent: nil)
         _ = try c.store.deleteHeuristics(projectId: "p1", confidenceBelow: 1.0, agent: nil)
         _ = try c.store.updateHeuristicConfidence(projectId: "p1", id: "x1", confidence: 0.9)
         _ = try c.store.updateKnowledgeConfidence(projectId: "p1", id: "x1", confidence: 0.9)

@@ -97,8 +97,9 @@ let roundTripScenarios: [Scenario] = [
         let hits = try c.store.query(vectorQuery(.heuristic, "p1", h.embedding!, topK: 1))
         try checkEqual(hits.first?.record.metadata, h.metadata, "metadata of a vector search hit (score must be beside it, not inside)")
     },
-    Scenario("roundtrip.microsecond-timestamps", "timestamps round-trip to the microsecond (before 1970, far future, .000001)") { c in
-        let instants: [Int64] = [0, 1, -1, -86_400_000_001, 1_769_567_190_000_001, 253_402_300_799_999_999, 946_684_799_999_999]
+    Scenario("roundtrip.microsecond-timestamps", "timestamps round-trip to the microsecond (before 1970, year 1 and 9999, .000001)") { c in
+        let instants: [Int64] = [0, 1, -1, -86_400_000_001, 1_769_567_190_000_001, 253_402_300_799_999_999, 946_684_799_999_999,
+                                 -62_135_596_799_999_999]  // up to the contract's bounds, 9999-12-31T23:59:59.999999Z and 0001-01-01 (+1 µs: created_at is 1 µs earlier)
         var records: [MemoryRecord] = []
         for (i, us) in instants.enumerated() {
             var o = c.make.outcome("t\(i)")

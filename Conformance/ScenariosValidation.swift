@@ -107,6 +107,104 @@ let validationScenarios: [Scenario] = [
     },
 ]
 
+/// Metadata nested `depth` levels deep (the outer object is level 1), built without recursion.
+private func nested(_ depth: Int) -> JSONValue {
+    var v = JSONValue.object(["leaf": .int(1)])
+    for i in 1..<depth { v = i % 2 == 1 && i < depth - 1 ? .array([v]) : .object(["n": v]) }  // one level each, an object on top
+    return v
+}
+
+let moreValidationScenarios: [Scenario] = [
+    Scenario("validation.timestamps", "timestamps outside 0001-01-01 ... 9999-12-31T23:59:59.999999Z are rejected, in records, patches and prunes") { c in
+        let before = Timestamp(microsecondsSinceEpoch: Timestamp.contractRange.lowerBound.microsecondsSinceEpoch - 1)
+        let after = Timestamp(microsecondsSinceEpoch: Timestamp.contractRange.upperBound.microsecondsSinceEpoch + 1)
+        var o = c.make.outcome("o")
+        o.timestamp = after
+        var h = c.make.heuristic("h")
+        h.createdAt = Timestamp(microsecondsSinceEpoch: .min)
+        var k = c.make.knowledge("k")
+        k.lastVerified = Timestamp(microsecondsSinceEpoch: .max)
+        var a = c.make.antiPattern("a")
+        a.lastSeen = before
+        var p = c.make.preference("p")
+        p.timestamp = after
+        try rejectsAll(c, [("timestamp", .outcome(o)), ("created_at", .heuristic(h)), ("last_verified", .domainKnowledge(k)),
+                           ("last_seen", .antiPattern(a)), ("timestamp", .userPreference(p))])
+        try checkUnchanged(c.store, projects: ["p1"], users: ["u1"], "rejected prune and patch") {
+            try checkRejects(field: "older_than", "prune with a cut-off after 9999") { _ = try c.store.deleteOutcomes(projectId: "p1", olderThan: after, agent: nil) }
+            try checkRejects(field: "last_validated", "patch with a date before year 1") {
+                _ = try c.store.updateHeuristic(projectId: "p1", id: "seed", patch: HeuristicPatch(lastValidated: before))
+            }
+        }
+    },
+    Scenario("validation.metadata-limits", "metadata nested deeper than 64 levels (65 and 600) or larger than 1 MiB is rejected; 64 levels round-trip") { c in
+        var deep = c.make.heuristic("deep")
+        deep.metadata = nested(Validation.maxMetadataDepth + 1)
+        var abyss = c.make.outcome("abyss")
+        abyss.metadata = nested(600)  // saved fine and then unreadable, before the limit
+        var big = c.make.knowledge("big")
+        big.metadata = .object(["text": .string(String(repeating: "m", count: Validation.maxMetadataBytes))])
+        try rejectsAll(c, [("metadata", .heuristic(deep)), ("metadata", .outcome(abyss)), ("metadata", .domainKnowledge(big))])
+        try checkUnchanged(c.store, projects: ["p1"], "rejected patch") {
+            try checkRejects(field: "metadata", "patch with metadata 65 levels deep") {
+                _ = try c.store.updateHeuristic(projectId: "p1", id: "seed", patch: HeuristicPatch(metadata: nested(Validation.maxMetadataDepth + 1)))
+            }
+        }
+        var ok = c.make.heuristic("ok")
+        ok.metadata = nested(Validation.maxMetadataDepth)
+        try c.store.save(ok)
+        try checkSameRecord(try c.store.get(RecordKey(.heuristic, scope: "p1", id: "ok")), .heuristic(ok), "metadata 64 levels deep")
+        try checkEqual(try c.store.query(MemoryQuery(kind: .heuristic, projectId: "p1", topK: 10)).count, 2, "list query after saving deep metadata")
+    },
+    Scenario("validation.preference-query", "query_preferences rejects an empty user id and a category with NUL, naming the field") { c in
+        try seeded(c)
+        try checkRejects(field: "user_id", "empty user id") { _ = try c.store.queryPreferences(userId: "", category: nil) }
+        try checkRejects(field: "category", "category with NUL") { _ = try c.store.queryPreferences(userId: "u1", category: "sty\u{0}le") }
+        try checkEqual(try c.store.queryPreferences(userId: "u1", category: "style").map(\.id), ["seed"], "the valid query")
+    },
+    Scenario("validation.agent-filters", "an agent filter naming more than 10,000 agents, and agents with NUL in filters and prunes, are rejected") { c in
+        try seeded(c)
+        let many = Set((0...Validation.maxAgentsPerFilter).map { "agent-\($0)" })
+        try checkRejects(field: "agents", "10,001 agents") { _ = try c.store.query(MemoryQuery(kind: .outcome, projectId: "p1", agents: many, topK: 5)) }
+        try checkRejects(field: "agents", "10,001 agents with a vector") {
+            _ = try c.store.query(MemoryQuery(kind: .outcome, projectId: "p1", agents: many, topK: 5, vector: c.make.vector(3)))
+        }
+        try checkUnchanged(c.store, projects: ["p1"], "rejected prunes") {
+            try checkRejects(field: "agent", "outcome prune for an agent with NUL") {
+                _ = try c.store.deleteOutcomes(projectId: "p1", olderThan: c.make.t0.adding(microseconds: 1_000_000), agent: "a\u{0}")
+            }
+            try checkRejects(field: "agent", "heuristic prune for an agent with NUL") { _ = try c.store.deleteHeuristics(projectId: "p1", confidenceBelow: 1, agent: "a\u{0}") }
+        }
+        let most = Set((1..<Validation.maxAgentsPerFilter).map { "agent-\($0)" } + ["a1"])
+        try checkEqual(try c.store.query(MemoryQuery(kind: .outcome, projectId: "p1", agents: most, topK: 5, vector: c.make.vector(3))).count,
+                       try c.store.query(MemoryQuery(kind: .outcome, projectId: "p1", agents: ["a1"], topK: 5)).count, "a filter of exactly 10,000 agents")
+    },
+    Scenario("lifecycle.closed", "after close, every call fails with unavailable, and closing again is harmless") { c in
+        try seeded(c)
+        try c.store.close()
+        try c.store.close()
+        let calls: [(String, () throws -> Void)] = [
+            ("save", { _ = try c.store.save(c.make.outcome("late")) }),
+            ("get", { _ = try c.store.get(RecordKey(.outcome, scope: "p1", id: "seed")) }),
+            ("query", { _ = try c.store.query(MemoryQuery(kind: .outcome, projectId: "p1", topK: 5)) }),
+            ("vector query", { _ = try c.store.query(vectorQuery(.outcome, "p1", c.make.vector(2))) }),
+            ("query_preferences", { _ = try c.store.queryPreferences(userId: "u1", category: nil) }),
+            ("update_heuristic_confidence", { _ = try c.store.updateHeuristicConfidence(projectId: "p1", id: "seed", confidence: 0.5) }),
+            ("delete", { _ = try c.store.delete(RecordKey(.outcome, scope: "p1", id: "seed")) }),
+            ("delete_outcomes_older_than", { _ = try c.store.deleteOutcomes(projectId: "p1", olderThan: c.make.t0, agent: nil) }),
+            ("stats", { _ = try c.store.stats(projectId: "p1", agent: nil) }),
+        ]
+        for (name, call) in calls {
+            do {
+                try call()
+                throw ConformanceFailure("\(name) after close succeeded; expected unavailable")
+            } catch let e as EngramError {
+                try check(e.code == .unavailable, "\(name) after close: expected unavailable, got \(e)")
+            }
+        }
+    },
+]
+
 let capabilityScenarios: [Scenario] = [
     Scenario("durability.reopen", "after reopening, saves, deletes, prunes and updates are all as they were", requires: .durability) { c in
         let q = c.make.vector(31)

@@ -96,7 +96,7 @@ public struct ConformanceSuite: Sendable {
     /// Every scenario, in a stable order.
     public static var scenarios: [Scenario] {
         roundTripScenarios + upsertScenarios + batchScenarios + queryScenarios + deleteScenarios + pruneScenarios
-            + updateScenarios + statsScenarios + isolationScenarios + validationScenarios + concurrencyScenarios
+            + updateScenarios + statsScenarios + isolationScenarios + validationScenarios + moreValidationScenarios + concurrencyScenarios
             + capabilityScenarios
     }
 

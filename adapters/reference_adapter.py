@@ -19,7 +19,13 @@ import time
 DIMENSION = 384
 KINDS = ("heuristic", "outcome", "domain_knowledge", "anti_pattern", "user_preference")
 VECTOR_KINDS = KINDS[:4]
-MISBEHAVIOURS = ("crash-on-start", "garbage", "wrong-id", "hang", "exit-mid", "ghost", "extra", "round-timestamps")
+MISBEHAVIOURS = ("crash-on-start", "garbage", "wrong-id", "hang", "exit-mid", "ghost", "extra", "round-timestamps",
+                 "close-stdin", "stop-reading", "huge-line", "fork-and-exit")
+# close-stdin: after `reset`, closes its stdin and sleeps (Engram's next write meets a closed pipe).
+# stop-reading: after `reset`, never reads again (a large request fills the pipe and blocks the writer).
+# huge-line: answers `stats` with a 100 MB line (an extra "padding" key).
+# fork-and-exit: forks a child that holds stdout/stderr and sleeps (its pid on stderr), and exits at
+# the first `query`: the child keeps the pipe open after the adapter is gone.
 
 
 class InvalidInput(Exception):
@@ -239,10 +245,17 @@ def main():
         print("reference adapter: crashing on start as asked", file=sys.stderr)
         sys.exit(3)
     store = Store(misbehave)
+    if misbehave == "fork-and-exit":
+        import os
+        child = os.fork()
+        if child == 0:
+            time.sleep(120)
+            os._exit(0)
+        print(f"forked child {child}", file=sys.stderr, flush=True)
     for n, line in enumerate(sys.stdin):
         request = json.loads(line)
         rid, op = request["id"], request["op"]
-        if misbehave == "exit-mid" and op == "query":
+        if misbehave in ("exit-mid", "fork-and-exit") and op == "query":
             sys.exit(4)  # in the middle of a scenario: after its saves, at its first query
         if misbehave == "hang" and op == "query":
             time.sleep(3600)
@@ -258,6 +271,8 @@ def main():
             response = {"id": rid, "ok": False, "error": {"code": "internal", "message": repr(e)}}
         if misbehave == "wrong-id":
             response["id"] = rid + 1
+        if misbehave == "huge-line" and op == "stats":
+            response["padding"] = "x" * 100_000_000
         if misbehave == "garbage" and n >= 2:
             sys.stdout.write("this is not JSON\n")
         else:
@@ -265,6 +280,13 @@ def main():
         sys.stdout.flush()
         if op == "shutdown":
             return
+        if op == "reset" and misbehave == "close-stdin":
+            import os
+            os.close(0)
+            time.sleep(60)
+            return
+        if op == "reset" and misbehave == "stop-reading":
+            time.sleep(3600)
 
 
 OPS = {"hello", "reset", "save", "save_batch", "get", "query", "query_preferences", "update_heuristic",

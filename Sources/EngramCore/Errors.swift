@@ -19,6 +19,9 @@ public struct EngramError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let conflict = Code(rawValue: "conflict")
         /// The backend cannot be reached or is not ready (network, lock, missing server).
         public static let unavailable = Code(rawValue: "unavailable")
+        /// The device or quota is full (ENOSPC, EDQUOT, SQLITE_FULL): nothing of the call was
+        /// written, reads still work, and writes work again once space is freed.
+        public static let storageFull = Code(rawValue: "storage_full")
         /// Stored data cannot be read back (a corrupt file, an unexpected column).
         public static let corrupt = Code(rawValue: "corrupt")
         /// A bug or an unexpected failure inside the backend.

@@ -18,6 +18,12 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
         microsecondsSinceEpoch = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
     }
 
+    /// The instants the contract accepts: 0001-01-01T00:00:00Z ... 9999-12-31T23:59:59.999999Z,
+    /// the years RFC 3339 can write with four digits.
+    public static let contractRange: ClosedRange<Timestamp> =
+        Timestamp(microsecondsSinceEpoch: days(fromCivil: 1, 1, 1) * 86_400_000_000)
+        ... Timestamp(microsecondsSinceEpoch: days(fromCivil: 10_000, 1, 1) * 86_400_000_000 - 1)
+
     /// The current instant.
     public static func now() -> Timestamp { Timestamp(Date()) }
 

@@ -3,6 +3,30 @@
 public enum Validation {
     /// The longest id (and project or user id) in UTF-8 bytes.
     public static let maxIdBytes = 256
+    /// The deepest metadata nesting accepted (the top-level object is depth 1). Deeper
+    /// values could not be read back by every store's JSON reader, or would overflow a stack.
+    public static let maxMetadataDepth = 64
+    /// The largest metadata accepted, as compact JSON text in UTF-8 bytes.
+    public static let maxMetadataBytes = 1 << 20
+    /// The most agents one query filter may name (each is a bound parameter or a set lookup).
+    public static let maxAgentsPerFilter = 10_000
+    /// The embedding dimensions a store accepts.
+    public static let dimensionRange = 1...16_000
+
+    /// A store's configured embedding dimension.
+    public static func embeddingDimension(_ value: Int) throws {
+        guard dimensionRange.contains(value) else {
+            throw EngramError.invalid("embedding_dimension", "embedding_dimension must be in \(dimensionRange.lowerBound)...\(dimensionRange.upperBound), got \(value)")
+        }
+    }
+
+    /// A timestamp inside the contract's range, 0001-01-01T00:00:00Z ... 9999-12-31T23:59:59.999999Z
+    /// (four-digit RFC 3339 years, which every backend's date type can hold).
+    public static func timestamp(_ value: Timestamp, field: String) throws {
+        guard Timestamp.contractRange.contains(value) else {
+            throw EngramError.invalid(field, "\(field) must be within \(Timestamp.contractRange.lowerBound) ... \(Timestamp.contractRange.upperBound), got \(value.microsecondsSinceEpoch) µs since 1970")
+        }
+    }
 
     public static func id(_ value: String, field: String = "id") throws {
         guard !value.isEmpty else { throw EngramError.invalid(field, "\(field) must not be empty") }
@@ -39,24 +63,46 @@ public enum Validation {
         guard norm > 0 else { throw EngramError.invalid(field, "\(field) has zero norm") }
     }
 
+    /// A JSON object of at most `maxMetadataDepth` levels and `maxMetadataBytes` bytes, with
+    /// finite numbers and no NUL. Walked with an explicit stack: no recursion to overflow.
     public static func metadata(_ value: JSONValue, field: String = "metadata") throws {
         guard case .object = value else { throw EngramError.invalid(field, "\(field) must be a JSON object") }
-        try jsonContent(value, field: field)
+        var stack: [(JSONValue, Int)] = [(value, 1)]
+        var bytes = 0
+        while let (v, depth) = stack.popLast() {
+            switch v {
+            case .double(let d) where !d.isFinite:
+                throw EngramError.invalid(field, "\(field) holds a non-finite number, which JSON cannot represent")
+            case .string(let s):
+                try text(s, field: field)
+                bytes += s.utf8.count + 2
+            case .array(let a):
+                guard depth <= maxMetadataDepth else { throw tooDeep(field) }
+                bytes += 2 + a.count
+                for x in a { stack.append((x, depth + 1)) }
+            case .object(let o):
+                guard depth <= maxMetadataDepth else { throw tooDeep(field) }
+                bytes += 2 + o.count * 2
+                for (k, x) in o {
+                    try text(k, field: field)
+                    bytes += k.utf8.count + 2
+                    stack.append((x, depth + 1))
+                }
+            default: bytes += 8
+            }
+            guard bytes <= maxMetadataBytes else {
+                throw EngramError.invalid(field, "\(field) is larger than \(maxMetadataBytes) bytes of JSON")
+            }
+        }
+        // The walk above estimated; the limit is on the exact text (safe to build now: depth is bounded).
+        let exact = value.jsonText.utf8.count
+        guard exact <= maxMetadataBytes else {
+            throw EngramError.invalid(field, "\(field) is \(exact) bytes of JSON; at most \(maxMetadataBytes) allowed")
+        }
     }
 
-    static func jsonContent(_ value: JSONValue, field: String) throws {
-        switch value {
-        case .double(let d) where !d.isFinite:
-            throw EngramError.invalid(field, "\(field) holds a non-finite number, which JSON cannot represent")
-        case .string(let s): try text(s, field: field)
-        case .array(let a): for v in a { try jsonContent(v, field: field) }
-        case .object(let o):
-            for (k, v) in o {
-                try text(k, field: field)
-                try jsonContent(v, field: field)
-            }
-        default: break
-        }
+    private static func tooDeep(_ field: String) -> EngramError {
+        EngramError.invalid(field, "\(field) is nested deeper than \(maxMetadataDepth) levels")
     }
 
     public static func topK(_ value: Int) throws {
@@ -80,6 +126,8 @@ public enum Validation {
                 throw EngramError.invalid(
                     "success_count", "success_count (\(h.successCount)) exceeds occurrence_count (\(h.occurrenceCount))")
             }
+            try timestamp(h.lastValidated, field: "last_validated")
+            try timestamp(h.createdAt, field: "created_at")
         case .outcome(let o):
             try scope(o.projectId, agent: o.agent)
             try text(o.taskType, field: "task_type")
@@ -88,24 +136,29 @@ public enum Validation {
             if let d = o.durationMs { try count(d, field: "duration_ms") }
             if let e = o.errorMessage { try text(e, field: "error_message") }
             if let f = o.userFeedback { try text(f, field: "user_feedback") }
+            try timestamp(o.timestamp, field: "timestamp")
         case .domainKnowledge(let d):
             try scope(d.projectId, agent: d.agent)
             try text(d.domain, field: "domain")
             try text(d.fact, field: "fact")
             try text(d.source, field: "source")
             try confidence(d.confidence)
+            try timestamp(d.lastVerified, field: "last_verified")
         case .antiPattern(let a):
             try scope(a.projectId, agent: a.agent)
             try text(a.pattern, field: "pattern")
             try text(a.whyBad, field: "why_bad")
             try text(a.betterAlternative, field: "better_alternative")
             try count(a.occurrenceCount, field: "occurrence_count")
+            try timestamp(a.lastSeen, field: "last_seen")
+            try timestamp(a.createdAt, field: "created_at")
         case .userPreference(let p):
             try id(p.userId, field: "user_id")
             try text(p.category, field: "category")
             try text(p.preference, field: "preference")
             try text(p.source, field: "source")
             try confidence(p.confidence)
+            try timestamp(p.timestamp, field: "timestamp")
         }
         if let e = record.embedding { try embedding(e, dimension: dimension) }
         try metadata(record.metadata)
@@ -137,7 +190,7 @@ public enum Validation {
         }
         try id(q.projectId, field: "project_id")
         try topK(q.topK)
-        if let agents = q.agents { for a in agents { try text(a, field: "agents") } }
+        if let agents = q.agents { try self.agents(agents) }
         if let t = q.taskType {
             guard q.kind == .outcome else { throw EngramError.invalid("task_type", "task_type filters outcomes only") }
             try text(t, field: "task_type")
@@ -167,6 +220,7 @@ public enum Validation {
         if let o = p.occurrenceCount { try count(o, field: "occurrence_count") }
         if let s = p.successCount { try count(s, field: "success_count") }
         if let m = p.metadata { try metadata(m) }
+        if let t = p.lastValidated { try timestamp(t, field: "last_validated") }
         if let e = p.embedding, let v = e { try embedding(v, dimension: dimension) }
     }
 
@@ -180,5 +234,18 @@ public enum Validation {
 
     public static func threshold(_ value: Double, field: String) throws {
         guard value.isFinite else { throw EngramError.invalid(field, "\(field) must be finite, got \(value)") }
+    }
+
+    /// An agent filter: at most `maxAgentsPerFilter` names, none with NUL.
+    static func agents(_ agents: Set<String>) throws {
+        guard agents.count <= maxAgentsPerFilter else {
+            throw EngramError.invalid("agents", "agents names \(agents.count) agents; at most \(maxAgentsPerFilter) allowed")
+        }
+        for a in agents { try text(a, field: "agents") }
+    }
+
+    /// An optional agent narrowing a prune or stats call.
+    static func agent(_ agent: String?) throws {
+        if let agent { try text(agent, field: "agent") }
     }
 }

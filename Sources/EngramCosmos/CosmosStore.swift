@@ -14,8 +14,8 @@ import Synchronization
 /// transactional batch per partition key (100 operations per request). A 429 is retried
 /// after `x-ms-retry-after-ms`, a bounded number of times. Every response's request charge
 /// is added to `requestCharge`.
-public final class CosmosStore: MemoryStore, @unchecked Sendable {
-    // @unchecked: the only mutable state is `charges`, behind its mutex.
+public final class CosmosStore: StorageEngine, @unchecked Sendable {
+    // @unchecked: the only mutable state is `charges` and `closed`, behind their mutex and atomic.
     public struct Configuration: Sendable {
         /// The account endpoint, e.g. `https://myaccount.documents.azure.com:443`.
         public var endpoint: String
@@ -40,6 +40,7 @@ public final class CosmosStore: MemoryStore, @unchecked Sendable {
     public var embeddingDimension: Int { configuration.embeddingDimension }
     public var capabilities: Set<Capability> { [.durability, .vectorIntrospection, .requestCharge] }
     private let charges = Mutex((total: 0.0, requests: 0))
+    private let closed = Atomic<Bool>(false)
 
     /// Request units used by this store so far, and the number of requests.
     public var requestCharge: (total: Double, requests: Int) { charges.withLock { $0 } }
@@ -79,6 +80,7 @@ public final class CosmosStore: MemoryStore, @unchecked Sendable {
 
     private func send(_ verb: String, path: String, type: String, link: String, partition: String? = nil,
                       headers extra: [(String, String)] = [], body: String? = nil) throws -> HTTPResponse {
+        guard !closed.load(ordering: .acquiring) else { throw EngramError(.unavailable, "the store is closed") }
         for attempt in 0... {
             let date = CosmosAuth.date()
             var headers: [(String, String)] = [
@@ -208,8 +210,7 @@ public final class CosmosStore: MemoryStore, @unchecked Sendable {
 
     // MARK: MemoryStore
 
-    public func save(_ records: [MemoryRecord]) throws -> [String] {
-        try Validation.batch(records, dimension: embeddingDimension)
+    public func validatedSave(_ records: [MemoryRecord]) throws -> [String] {
         if records.count == 1 {
             try upsert(records[0])
             return [records[0].id]
@@ -257,14 +258,12 @@ public final class CosmosStore: MemoryStore, @unchecked Sendable {
         return (try record(key.kind, doc), etag)
     }
 
-    public func get(_ key: RecordKey) throws -> MemoryRecord? {
-        try Validation.key(key)
+    public func validatedGet(_ key: RecordKey) throws -> MemoryRecord? {
         return try read(key)?.0
     }
 
     /// Read, change, replace with If-Match; a 412 (someone else wrote first) starts over.
     private func modify(_ key: RecordKey, _ change: (MemoryRecord) throws -> MemoryRecord?) throws -> Bool {
-        try Validation.key(key)
         for _ in 0..<100 {
             guard let (current, etag) = try read(key) else { return false }
             guard let next = try change(current) else { return false }
@@ -278,27 +277,23 @@ public final class CosmosStore: MemoryStore, @unchecked Sendable {
         throw EngramError(.conflict, "\(key) kept changing under 100 attempts to update it")
     }
 
-    public func updateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
-        try Validation.patch(patch, dimension: embeddingDimension)
+    public func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
         return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { try $0.patched(patch) }
     }
 
-    public func incrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
+    public func validatedIncrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
         try modify(RecordKey(.heuristic, scope: projectId, id: id)) { $0.incrementingOccurrence(success: success) }
     }
 
-    public func updateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
-        try Validation.confidence(confidence)
+    public func validatedUpdateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { $0.settingConfidence(confidence) }
     }
 
-    public func updateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
-        try Validation.confidence(confidence)
+    public func validatedUpdateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         return try modify(RecordKey(.domainKnowledge, scope: projectId, id: id)) { $0.settingConfidence(confidence) }
     }
 
-    public func delete(_ key: RecordKey) throws -> Bool {
-        try Validation.key(key)
+    public func validatedDelete(_ key: RecordKey) throws -> Bool {
         let (path, link) = docPath(key)
         let r = try send("DELETE", path: path, type: "docs", link: link, partition: key.scope)
         if r.status == 404 { return false }
@@ -317,17 +312,14 @@ public final class CosmosStore: MemoryStore, @unchecked Sendable {
         return count
     }
 
-    public func deleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
-        try Validation.id(projectId, field: "project_id")
+    public func validatedDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
         var conds = ["c.project_id = @p", "c.ts_us < @t"]
         var params: [(String, JSONValue)] = [("@p", .string(projectId)), ("@t", .int(olderThan.microsecondsSinceEpoch))]
         if let agent { conds.append("c.agent = @a"); params.append(("@a", .string(agent))) }
         return try deleteMatching(.outcome, projectId, conds, params)
     }
 
-    public func deleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
-        try Validation.id(projectId, field: "project_id")
-        try Validation.threshold(confidenceBelow, field: "below")
+    public func validatedDeleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
         var conds = ["c.project_id = @p", "c.confidence < @b"]
         var params: [(String, JSONValue)] = [("@p", .string(projectId)), ("@b", .double(confidenceBelow))]
         if let agent { conds.append("c.agent = @a"); params.append(("@a", .string(agent))) }
@@ -345,8 +337,7 @@ public final class CosmosStore: MemoryStore, @unchecked Sendable {
         return (conds, params)
     }
 
-    public func query(_ q: MemoryQuery) throws -> [ScoredRecord] {
-        try Validation.query(q, dimension: embeddingDimension)
+    public func validatedQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
         if let agents = q.agents, agents.isEmpty { return [] }
         var (conds, params) = filters(q)
         guard let vector = q.vector else {
@@ -383,8 +374,7 @@ public final class CosmosStore: MemoryStore, @unchecked Sendable {
         }
     }
 
-    public func queryPreferences(userId: String, category: String?) throws -> [UserPreference] {
-        try Validation.id(userId, field: "user_id")
+    public func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference] {
         var conds = ["c.user_id = @u"]
         var params: [(String, JSONValue)] = [("@u", .string(userId))]
         if let category { conds.append("c.category = @c"); params.append(("@c", .string(category))) }
@@ -398,8 +388,7 @@ public final class CosmosStore: MemoryStore, @unchecked Sendable {
         return Int(n)
     }
 
-    public func stats(projectId: String, agent: String?) throws -> StoreStats {
-        try Validation.id(projectId, field: "project_id")
+    public func validatedStats(projectId: String, agent: String?) throws -> StoreStats {
         var conds = ["c.project_id = @p"]
         var params: [(String, JSONValue)] = [("@p", .string(projectId))]
         if let agent { conds.append("c.agent = @a"); params.append(("@a", .string(agent))) }
@@ -411,7 +400,8 @@ public final class CosmosStore: MemoryStore, @unchecked Sendable {
         return stats
     }
 
-    public func close() throws {}
+    /// Marks the store closed: later calls fail with `unavailable` (there is no connection to end).
+    public func close() throws { closed.store(true, ordering: .releasing) }
 }
 
 extension CosmosStore: RequestChargeReporting {}

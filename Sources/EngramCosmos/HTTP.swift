@@ -59,7 +59,8 @@ enum CurlHTTP {
             return curl_easy_perform(h)
         }
         guard rc == CURLE_OK else {
-            throw EngramError(.unavailable, "HTTP \(method) \(url) failed: \(String(cString: curl_easy_strerror(rc)))", nativeCode: "curl \(rc.rawValue)")
+            let redact = Redactor(connectionString: url)
+            throw EngramError(.unavailable, "HTTP \(method) \(redact(url)) failed: \(redact(String(cString: curl_easy_strerror(rc))))", nativeCode: "curl \(rc.rawValue)")
         }
         return HTTPResponse(status: Int(engram_curl_status(h)), headers: sink.headers, body: sink.body)
     }

@@ -10,13 +10,16 @@ import Synchronization
 /// JSON, answers with the wrong id, does not answer within `timeout`, or exits — becomes an
 /// `EngramError` (`unavailable` or `internal`) naming what went wrong; the adapter is then
 /// stopped, and a new store (a new scenario) starts a new one.
-public final class ExternalStore: MemoryStore, @unchecked Sendable {
+public final class ExternalStore: StorageEngine, @unchecked Sendable {
     // @unchecked: all mutable state (`nextId`, the process) is used under `lock`.
     public struct Configuration: Sendable {
         /// The shell command that starts the adapter.
         public var command: String
         /// Seconds to wait for each response (the protocol's default is 30).
         public var timeout: Double = 30
+        /// The longest response line accepted, in bytes (256 MiB); a longer one is a protocol
+        /// error and stops the adapter, instead of growing memory without bound.
+        public var maxResponseBytes = 256 << 20
         /// Where the adapter's stderr goes, line by line.
         public var log: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data("[adapter] \(line)\n".utf8)) }
         public init(command: String) { self.command = command }
@@ -34,7 +37,7 @@ public final class ExternalStore: MemoryStore, @unchecked Sendable {
     /// Starts the adapter, says hello and resets it to an empty store.
     public init(_ configuration: Configuration) throws {
         self.configuration = configuration
-        process = try AdapterProcess(command: configuration.command, log: configuration.log)
+        process = try AdapterProcess(command: configuration.command, maxLineBytes: configuration.maxResponseBytes, log: configuration.log)
         var hello: JSONValue = .null
         var dimension = 0
         var caps: Set<Capability> = []
@@ -51,7 +54,7 @@ public final class ExternalStore: MemoryStore, @unchecked Sendable {
             }
             _ = try Self.exchange(process!, id: 1, op: "reset", args: "{}", timeout: configuration.timeout)
         } catch {
-            process?.terminate()
+            process?.terminate(grace: 0)
             throw error
         }
         backendName = name
@@ -75,7 +78,7 @@ public final class ExternalStore: MemoryStore, @unchecked Sendable {
             do {
                 return try Self.exchange(p, id: next, op: op, args: args, timeout: configuration.timeout)
             } catch let e as EngramError where e.code == .unavailable || e.message.hasPrefix("protocol:") {
-                p.terminate()
+                p.terminate(grace: 0)
                 process = nil
                 throw e
             }
@@ -83,7 +86,7 @@ public final class ExternalStore: MemoryStore, @unchecked Sendable {
     }
 
     private static func exchange(_ p: AdapterProcess, id: Int, op: String, args: String, timeout: Double) throws -> JSONValue {
-        try p.send("{\"id\":\(id),\"op\":\"\(op)\",\"args\":\(args)}")
+        try p.send("{\"id\":\(id),\"op\":\"\(op)\",\"args\":\(args)}", timeout: timeout)
         guard let line = try p.receive(timeout: timeout) else {
             throw EngramError(.unavailable, "the adapter exited before answering '\(op)'")
         }
@@ -157,11 +160,10 @@ public final class ExternalStore: MemoryStore, @unchecked Sendable {
         return Int(i)
     }
 
-    // MARK: MemoryStore (validation happens here as well as in the adapter: a request
-    // that breaks the contract is never sent)
+    // MARK: MemoryStore (the core validates each call before it gets here, as well as the
+    // adapter: a request that breaks the contract is never sent)
 
-    public func save(_ records: [MemoryRecord]) throws -> [String] {
-        try Validation.batch(records, dimension: embeddingDimension)
+    public func validatedSave(_ records: [MemoryRecord]) throws -> [String] {
         guard !records.isEmpty else { return [] }
         // save_batch holds one kind: a mixed batch goes as one save_batch per kind, in order
         // of first appearance. Everything was validated above, so only an adapter failure
@@ -187,15 +189,13 @@ public final class ExternalStore: MemoryStore, @unchecked Sendable {
         return records.map(\.id)
     }
 
-    public func get(_ key: RecordKey) throws -> MemoryRecord? {
-        try Validation.key(key)
+    public func validatedGet(_ key: RecordKey) throws -> MemoryRecord? {
         let v = try call("get", "{\"kind\":\(str(key.kind.rawValue)),\"scope\":\(str(key.scope)),\"id\":\(str(key.id))}")
         if case .null = v { return nil }
         return try decodeRecord(key.kind, v)
     }
 
-    public func query(_ q: MemoryQuery) throws -> [ScoredRecord] {
-        try Validation.query(q, dimension: embeddingDimension)
+    public func validatedQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
         var args = "{\"kind\":\(str(q.kind.rawValue)),\"project_id\":\(str(q.projectId)),\"top_k\":\(q.topK)"
         if let a = q.agents { args += ",\"agents\":[\(a.sorted().map(str).joined(separator: ","))]" }
         if let t = q.taskType { args += ",\"task_type\":\(str(t))" }
@@ -217,17 +217,13 @@ public final class ExternalStore: MemoryStore, @unchecked Sendable {
         }
     }
 
-    public func queryPreferences(userId: String, category: String?) throws -> [UserPreference] {
-        try Validation.id(userId, field: "user_id")
+    public func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference] {
         let args = "{\"user_id\":\(str(userId))" + (category.map { ",\"category\":\(str($0))" } ?? "") + "}"
         guard case .array(let items) = try call("query_preferences", args) else { throw EngramError(.internal, "protocol: 'query_preferences' did not return a list") }
         return try items.compactMap { try decodeRecord(.userPreference, $0).userPreference }
     }
 
-    public func updateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
-        try Validation.id(projectId, field: "project_id")
-        try Validation.id(id)
-        try Validation.patch(patch, dimension: embeddingDimension)
+    public func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
         var fields: [String] = []
         if let v = patch.condition { fields.append("\"condition\":\(str(v))") }
         if let v = patch.strategy { fields.append("\"strategy\":\(str(v))") }
@@ -240,47 +236,37 @@ public final class ExternalStore: MemoryStore, @unchecked Sendable {
         return try bool(try call("update_heuristic", "{\"project_id\":\(str(projectId)),\"id\":\(str(id)),\"patch\":{\(fields.joined(separator: ","))}}"), "update_heuristic")
     }
 
-    public func incrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
-        try Validation.id(projectId, field: "project_id")
-        try Validation.id(id)
+    public func validatedIncrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
         return try bool(try call("increment_heuristic_occurrence", "{\"project_id\":\(str(projectId)),\"id\":\(str(id)),\"success\":\(success)}"), "increment_heuristic_occurrence")
     }
 
-    public func updateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+    public func validatedUpdateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         try confidenceCall("update_heuristic_confidence", projectId, id, confidence)
     }
 
-    public func updateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+    public func validatedUpdateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         try confidenceCall("update_knowledge_confidence", projectId, id, confidence)
     }
 
     private func confidenceCall(_ op: String, _ projectId: String, _ id: String, _ c: Double) throws -> Bool {
-        try Validation.id(projectId, field: "project_id")
-        try Validation.id(id)
-        try Validation.confidence(c)
         return try bool(try call(op, "{\"project_id\":\(str(projectId)),\"id\":\(str(id)),\"confidence\":\(JSONValue.double(c).jsonText)}"), op)
     }
 
-    public func delete(_ key: RecordKey) throws -> Bool {
-        try Validation.key(key)
+    public func validatedDelete(_ key: RecordKey) throws -> Bool {
         return try bool(try call("delete", "{\"kind\":\(str(key.kind.rawValue)),\"scope\":\(str(key.scope)),\"id\":\(str(key.id))}"), "delete")
     }
 
-    public func deleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
-        try Validation.id(projectId, field: "project_id")
+    public func validatedDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
         let args = "{\"project_id\":\(str(projectId)),\"older_than\":\(str(olderThan.rfc3339))" + (agent.map { ",\"agent\":\(str($0))" } ?? "") + "}"
         return try int(try call("delete_outcomes_older_than", args), "delete_outcomes_older_than")
     }
 
-    public func deleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
-        try Validation.id(projectId, field: "project_id")
-        try Validation.threshold(confidenceBelow, field: "below")
+    public func validatedDeleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
         let args = "{\"project_id\":\(str(projectId)),\"below\":\(JSONValue.double(confidenceBelow).jsonText)" + (agent.map { ",\"agent\":\(str($0))" } ?? "") + "}"
         return try int(try call("delete_low_confidence_heuristics", args), "delete_low_confidence_heuristics")
     }
 
-    public func stats(projectId: String, agent: String?) throws -> StoreStats {
-        try Validation.id(projectId, field: "project_id")
+    public func validatedStats(projectId: String, agent: String?) throws -> StoreStats {
         let v = try call("stats", "{\"project_id\":\(str(projectId))" + (agent.map { ",\"agent\":\(str($0))" } ?? "") + "}")
         guard let o = v.objectValue else { throw EngramError(.internal, "protocol: 'stats' did not return an object") }
         var stats = StoreStats()
@@ -294,7 +280,7 @@ public final class ExternalStore: MemoryStore, @unchecked Sendable {
     public func close() throws {
         lock.withLock { next in
             if let p = process {
-                try? p.send("{\"id\":\(next),\"op\":\"shutdown\",\"args\":{}}")
+                try? p.send("{\"id\":\(next),\"op\":\"shutdown\",\"args\":{}}", timeout: 2)
                 _ = try? p.receive(timeout: 2)
                 p.terminate()
             }

@@ -5,50 +5,79 @@ import Synchronization
 
 /// A store of human-readable JSON files in one directory.
 ///
-/// Layout and why: `snapshot.jsonl` holds every live record, one JSON object per line, and
-/// `log/<sequence>.jsonl` holds the changes since, one file per call (a save, a batch, a
-/// delete, a prune, an update). Each file is written once, whole, through a temporary file,
-/// fsync, rename and a directory fsync, so a process killed at any moment leaves either the
-/// old or the new state, never a torn file, and a call that returned is on disk. A save
-/// therefore costs one small file, not a rewrite of everything (the original rewrote a
-/// whole JSON array per save: O(n), and duplicated records on re-save, review MED-001).
-/// When the log holds more entries than the snapshot has records (and at least 1,000),
-/// the snapshot is rewritten and the log cleared, which keeps the amortised cost of a save
-/// constant. Reads and searches run on the records in memory (exact cosine scan).
+/// Layout and why: `snapshot.jsonl` holds every live record, one JSON object per line,
+/// after a header line naming the last log sequence it includes; `log/<sequence>.jsonl`
+/// holds the changes since, one file per call (a save, a batch, a delete, a prune, an
+/// update). Each file is written once, whole, through a temporary file, fsync, rename and a
+/// directory fsync, so a process killed at any moment leaves either the old or the new
+/// state, never a torn file, and a call that returned is on disk. A save therefore costs
+/// one small file, not a rewrite of everything (the original rewrote a whole JSON array per
+/// save: O(n), and duplicated records on re-save, review MED-001).
+///
+/// Recovery replays the snapshot, then only the log files with a sequence above the
+/// snapshot's; older ones are already in it and are removed at open. So a crash during
+/// compaction — or a power cut that kept some of compaction's unlinks and lost others —
+/// cannot replay an old put over a newer delete. When the log holds more entries than the
+/// snapshot has records (and at least `compactionMinimum`), the snapshot is rewritten and
+/// the log cleared, which keeps the amortised cost of a save constant. A compaction that
+/// fails (a full disk) does not fail the call that triggered it — that call's log file is
+/// already its commit — and is retried later; `lastCompactionError` reports it.
 ///
 /// One process at a time: an advisory lock (`flock`) on `.lock` refuses a second opener
-/// with a clear error instead of letting two writers lose each other's changes.
-public final class FileStore: MemoryStore, @unchecked Sendable {
+/// with a clear error instead of letting two writers lose each other's changes. The store
+/// touches only its own names: `store.json`, `snapshot.jsonl`, `.lock`, `log/NNN.jsonl`
+/// and `.engram-tmp-<UUID>` temporaries; a non-empty directory that is not a file store is
+/// refused.
+public final class FileStore: StorageEngine, @unchecked Sendable {
     // @unchecked: every mutable field is behind `state`.
     public let backendName = "files"
     public let directory: URL
     public let embeddingDimension: Int
     public var capabilities: Set<Capability> { [.durability, .vectorIntrospection] }
+    /// Compaction runs when the log holds at least this many entries (and more than the records).
+    let compactionMinimum: Int
 
     private struct State {
         var records: [RecordKey: MemoryRecord] = [:]
+        /// The last log sequence included in the snapshot.
+        var snapshotThrough = 0
         var nextSequence = 1
         var logEntries = 0
         var lockFD: Int32 = -1
         var closed = false
+        /// Why the last compaction failed, if it did; cleared by the next success.
+        var compactionError: String?
+        /// After a failed compaction, the next try waits until the log has grown this far.
+        var compactionRetryAt = 0
     }
     private let state: Mutex<State>
 
+    static let snapshotName = "snapshot.jsonl"
+    static let metaName = "store.json"
+    static let tmpPrefix = ".engram-tmp-"
+
     /// Opens (or creates) the store in `directory`.
-    public init(directory: URL, embeddingDimension: Int = 384) throws {
+    public convenience init(directory: URL, embeddingDimension: Int = 384) throws {
+        try self.init(directory: directory, embeddingDimension: embeddingDimension, compactionMinimum: 1_000)
+    }
+
+    package init(directory: URL, embeddingDimension: Int, compactionMinimum: Int) throws {
+        try Validation.embeddingDimension(embeddingDimension)
         self.directory = directory
         self.embeddingDimension = embeddingDimension
+        self.compactionMinimum = compactionMinimum
+        try Self.checkOwnDirectory(directory)
         let fm = FileManager.default
         do { try fm.createDirectory(at: directory.appendingPathComponent("log"), withIntermediateDirectories: true) } catch {
-            throw EngramError(.unavailable, "cannot create \(directory.path): \(error)")
+            throw EngramError(.unavailable, "cannot create \(directory.path)/log: \(error.localizedDescription)")
         }
         var s = State()
-        s.lockFD = try Self.lock(directory.appendingPathComponent(".lock").path)
+        s.lockFD = try FileLock.lock(directory.appendingPathComponent(".lock").path, busy: "the store directory \(directory.path) is in use by another process or store (its .lock is held)")
         do {
             try Self.checkDimension(directory, embeddingDimension)
             try Self.load(directory, into: &s)
         } catch {
-            Glibc.close(s.lockFD)
+            FileLock.unlock(s.lockFD)
             throw error
         }
         state = Mutex(s)
@@ -56,18 +85,22 @@ public final class FileStore: MemoryStore, @unchecked Sendable {
 
     deinit { try? close() }
 
-    private static func lock(_ path: String) throws -> Int32 {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw EngramError(.unavailable, "cannot open \(path): \(String(cString: strerror(errno)))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            Glibc.close(fd)
-            throw EngramError(.unavailable, "the store directory is in use by another process (lock \(path) is held)")
+    /// Refuses a directory that holds files but is not a file store: the store would mix its
+    /// files with the user's (and never removes what is not its own).
+    private static func checkOwnDirectory(_ dir: URL) throws {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir) else { return }
+        guard isDir.boolValue else { throw EngramError(.unavailable, "\(dir.path) is not a directory") }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        if names.contains(metaName) { return }
+        let foreign = names.filter { !["log", ".lock"].contains($0) && !isTemporary($0) }
+        guard foreign.isEmpty else {
+            throw EngramError(.unavailable, "\(dir.path) is not empty and holds no \(metaName): not an Engram file store (found \(foreign.sorted().prefix(3).joined(separator: ", ")))")
         }
-        return fd
     }
 
     private static func checkDimension(_ dir: URL, _ dimension: Int) throws {
-        let meta = dir.appendingPathComponent("store.json")
+        let meta = dir.appendingPathComponent(metaName)
         if let data = FileManager.default.contents(atPath: meta.path) {
             guard let v = try? JSONValue.parse(String(decoding: data, as: UTF8.self)), case .int(let d)? = v.objectValue?["embedding_dimension"] else {
                 throw EngramError(.corrupt, "\(meta.path) line 1: expected {\"embedding_dimension\": n}")
@@ -82,36 +115,66 @@ public final class FileStore: MemoryStore, @unchecked Sendable {
 
     // MARK: files
 
-    /// Replays the snapshot, then the log in sequence order. Leftover temporary files
-    /// (from a process killed mid-write) are removed: their calls never returned.
-    private static func load(_ dir: URL, into s: inout State) throws {
-        let fm = FileManager.default
-        for name in (try? fm.contentsOfDirectory(atPath: dir.path)) ?? [] where name.hasPrefix(".tmp-") {
-            try? fm.removeItem(at: dir.appendingPathComponent(name))
-        }
-        let logDir = dir.appendingPathComponent("log")
-        for name in (try? fm.contentsOfDirectory(atPath: logDir.path)) ?? [] where name.hasPrefix(".tmp-") {
-            try? fm.removeItem(at: logDir.appendingPathComponent(name))
-        }
-        try replay(dir.appendingPathComponent("snapshot.jsonl"), into: &s)
-        let segments = ((try? fm.contentsOfDirectory(atPath: logDir.path)) ?? [])
-            .compactMap { name -> (Int, String)? in
-                guard name.hasSuffix(".jsonl"), let n = Int(name.dropLast(6)) else { return nil }
-                return (n, name)
-            }.sorted { $0.0 < $1.0 }
-        for (n, name) in segments {
-            s.logEntries += try replay(logDir.appendingPathComponent(name), into: &s)
-            s.nextSequence = n + 1
-        }
+    /// Whether `name` is one of this store's temporaries (`.engram-tmp-<UUID>`).
+    static func isTemporary(_ name: String) -> Bool {
+        name.hasPrefix(tmpPrefix) && UUID(uuidString: String(name.dropFirst(tmpPrefix.count))) != nil
     }
 
-    /// Applies one file's lines: `{"put": {"kind", "record"}}` or `{"delete": {"kind", "scope", "id"}}`.
-    @discardableResult
-    private static func replay(_ file: URL, into s: inout State) throws -> Int {
+    /// The log files in `logDir` by sequence (`000000000042.jsonl`); other names are not ours.
+    private static func segments(_ logDir: URL) -> [(sequence: Int, name: String)] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: logDir.path)) ?? [])
+            .compactMap { name -> (Int, String)? in
+                guard name.hasSuffix(".jsonl"), name.count == 18, let n = Int(name.dropLast(6)), n > 0 else { return nil }
+                return (n, name)
+            }.sorted { $0.0 < $1.0 }
+    }
+
+    /// Replays the snapshot, then the log files newer than it in sequence order; log files
+    /// the snapshot already includes, and leftover temporaries (from a process killed
+    /// mid-write: their calls never returned), are removed.
+    private static func load(_ dir: URL, into s: inout State) throws {
+        let logDir = dir.appendingPathComponent("log")
+        s.snapshotThrough = try replay(dir.appendingPathComponent(snapshotName), into: &s, snapshot: true)
+        s.nextSequence = s.snapshotThrough + 1
+        var stale: [String] = []
+        for (n, name) in segments(logDir) {
+            if n <= s.snapshotThrough { stale.append(name); continue }
+            s.logEntries += try replay(logDir.appendingPathComponent(name), into: &s, snapshot: false)
+            s.nextSequence = n + 1
+        }
+        for (folder, names) in [(dir, (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []),
+                                (logDir, (try? FileManager.default.contentsOfDirectory(atPath: logDir.path)) ?? [])] {
+            for name in names where isTemporary(name) { unlink(folder.appendingPathComponent(name).path) }
+        }
+        removeLogFiles(stale, in: logDir)
+    }
+
+    /// Unlinks `names` in `logDir`, then fsyncs the directory. A power cut may keep any
+    /// subset of these unlinks; recovery ignores what is left (it is in the snapshot).
+    private static func removeLogFiles(_ names: [String], in logDir: URL) {
+        guard !names.isEmpty else { return }
+        for name in names {
+            unlink(logDir.appendingPathComponent(name).path)
+            CrashPoints.shared.step()
+        }
+        syncDirectory(logDir)
+    }
+
+    /// Applies one file's lines: `{"put": {"kind", "record"}}` or `{"delete": {"kind", "scope", "id"}}`;
+    /// a snapshot starts with `{"snapshot": {"through": n}}`. Returns the entries applied, or
+    /// for a snapshot the sequence it includes (0 for a snapshot written before the header).
+    private static func replay(_ file: URL, into s: inout State, snapshot: Bool) throws -> Int {
         guard let data = FileManager.default.contents(atPath: file.path) else { return 0 }
-        var count = 0
+        var count = 0, through = 0
         for (i, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
             do {
+                if snapshot, i == 0, line.hasPrefix("{\"snapshot\"") {
+                    guard case .int(let n)? = try JSONValue.parse(String(line)).objectValue?["snapshot"]?.objectValue?["through"], n >= 0 else {
+                        throw EngramError(.corrupt, "the header has no \"through\" sequence")
+                    }
+                    through = Int(n)
+                    continue
+                }
                 let entry = try JSONDecoder().decode(Entry.self, from: Data(line.utf8))
                 switch entry {
                 case .put(let r): s.records[r.key] = r
@@ -122,48 +185,77 @@ public final class FileStore: MemoryStore, @unchecked Sendable {
                 throw EngramError(.corrupt, "\(file.path) line \(i + 1): not a valid Engram entry (\(error))")
             }
         }
-        return count
+        return snapshot ? through : count
     }
 
     /// Writes `data` to `url` through a temporary file, fsync, rename and a directory fsync.
+    /// Throws `storage_full` when the device or quota is full; nothing is left behind then.
     static func atomicWrite(_ url: URL, _ data: Data, directory: URL) throws {
-        let tmp = directory.appendingPathComponent(".tmp-\(UUID().uuidString)")
+        let tmp = directory.appendingPathComponent(tmpPrefix + UUID().uuidString)
         let fd = open(tmp.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw EngramError(.unavailable, "cannot create \(tmp.path): \(String(cString: strerror(errno)))") }
-        var ok = data.withUnsafeBytes { buf -> Bool in
+        guard fd >= 0 else { throw osError("cannot create \(tmp.path)") }
+        CrashPoints.shared.step()
+        var failure: Int32 = 0
+        data.withUnsafeBytes { buf in
             var off = 0
             while off < buf.count {
                 let n = write(fd, buf.baseAddress! + off, buf.count - off)
-                if n <= 0 { return false }
+                if n < 0, errno == EINTR { continue }
+                if n <= 0 { failure = n < 0 ? errno : EIO; return }
                 off += n
             }
-            return true
         }
-        ok = ok && fsync(fd) == 0
+        CrashPoints.shared.step()
+        if failure == 0, fsync(fd) != 0 { failure = errno }
         Glibc.close(fd)
-        guard ok, rename(tmp.path, url.path) == 0 else {
-            let why = String(cString: strerror(errno))
+        CrashPoints.shared.step()
+        if failure == 0, rename(tmp.path, url.path) != 0 { failure = errno }
+        guard failure == 0 else {
             unlink(tmp.path)
-            throw EngramError(.unavailable, "cannot write \(url.path): \(why)")
+            errno = failure
+            throw osError("cannot write \(url.path)")
         }
+        CrashPoints.shared.step()
+        syncDirectory(directory)
+    }
+
+    private static func syncDirectory(_ directory: URL) {
         let dfd = open(directory.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 {
             fsync(dfd)
             Glibc.close(dfd)
         }
+        CrashPoints.shared.step()
     }
 
-    /// Commits `entries` as one log file, then applies them in memory; compacts when due.
-    private func commit(_ s: inout State, _ entries: [Entry]) throws {
-        guard !entries.isEmpty else { return }
-        guard !s.closed else { throw EngramError(.unavailable, "the store is closed") }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    /// An error for the current `errno`: `storage_full` for ENOSPC/EDQUOT, else `unavailable`.
+    private static func osError(_ what: String) -> EngramError {
+        let e = errno
+        let code: EngramError.Code = (e == ENOSPC || e == EDQUOT) ? .storageFull : .unavailable
+        return EngramError(code, "\(what): \(String(cString: strerror(e)))", nativeCode: "errno \(e)")
+    }
+
+    private static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
+    private static func lines(_ entries: some Sequence<Entry>, header: String? = nil) throws -> Data {
         var text = Data()
+        if let header { text.append(contentsOf: header.utf8); text.append(10) }
         for e in entries {
             text.append(try encoder.encode(e))
             text.append(10)
         }
+        return text
+    }
+
+    /// Commits `entries` as one log file, then applies them in memory; compacts when due.
+    /// When the log write fails nothing has changed; once it succeeded the call has committed.
+    private func commit(_ s: inout State, _ entries: [Entry]) throws {
+        guard !entries.isEmpty else { return }
+        let text = try Self.lines(entries)
         let logDir = directory.appendingPathComponent("log")
         try Self.atomicWrite(logDir.appendingPathComponent(String(format: "%012d.jsonl", s.nextSequence)), text, directory: logDir)
         s.nextSequence += 1
@@ -174,26 +266,34 @@ public final class FileStore: MemoryStore, @unchecked Sendable {
             }
         }
         s.logEntries += entries.count
-        if s.logEntries >= max(1_000, s.records.count) { try compact(&s) }
+        if s.logEntries >= max(compactionMinimum, s.records.count, s.compactionRetryAt) { compact(&s) }
     }
 
-    /// Rewrites the snapshot from memory and clears the log. A crash in between leaves the
-    /// new snapshot plus log files that replay to the same state (puts and deletes are idempotent).
-    private func compact(_ s: inout State) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var text = Data()
-        for r in s.records.values.sorted(by: { $0.key.description < $1.key.description }) {
-            text.append(try encoder.encode(Entry.put(r)))
-            text.append(10)
+    /// Rewrites the snapshot from memory (through the last log sequence), then removes the
+    /// log files it includes. Never throws: a failure leaves the log in charge, is reported
+    /// by `lastCompactionError`, and is retried once the log has grown by another quarter.
+    private func compact(_ s: inout State) {
+        let through = s.nextSequence - 1
+        do {
+            let header = JSONValue.object(["snapshot": .object(["through": .int(Int64(through)), "format": .string("engram-files-1")])]).jsonText
+            let text = try Self.lines(s.records.values.sorted(by: { $0.key.description < $1.key.description }).lazy.map(Entry.put), header: header)
+            try Self.atomicWrite(directory.appendingPathComponent(Self.snapshotName), text, directory: directory)
+        } catch {
+            s.compactionError = (error as? EngramError)?.description ?? "\(error)"
+            s.compactionRetryAt = s.logEntries + max(compactionMinimum, s.logEntries) / 4
+            return
         }
-        try Self.atomicWrite(directory.appendingPathComponent("snapshot.jsonl"), text, directory: directory)
-        let logDir = directory.appendingPathComponent("log")
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: logDir.path)) ?? [] where name.hasSuffix(".jsonl") {
-            unlink(logDir.appendingPathComponent(name).path)
-        }
+        s.snapshotThrough = through
+        s.compactionError = nil
+        s.compactionRetryAt = 0
         s.logEntries = 0
+        let logDir = directory.appendingPathComponent("log")
+        Self.removeLogFiles(Self.segments(logDir).filter { $0.sequence <= through }.map(\.name), in: logDir)
     }
+
+    /// Why the last compaction failed (say a full disk), or nil. The store stays correct
+    /// without compaction; its log only grows until a compaction succeeds.
+    public var lastCompactionError: String? { state.withLock { $0.compactionError } }
 
     private func withState<T>(_ body: (inout State) throws -> T) throws -> T {
         try state.withLock { s in
@@ -204,24 +304,20 @@ public final class FileStore: MemoryStore, @unchecked Sendable {
 
     // MARK: MemoryStore
 
-    public func save(_ records: [MemoryRecord]) throws -> [String] {
-        try Validation.batch(records, dimension: embeddingDimension)
+    public func validatedSave(_ records: [MemoryRecord]) throws -> [String] {
         try withState { s in try commit(&s, records.map(Entry.put)) }
         return records.map(\.id)
     }
 
-    public func get(_ key: RecordKey) throws -> MemoryRecord? {
-        try Validation.key(key)
+    public func validatedGet(_ key: RecordKey) throws -> MemoryRecord? {
         return try withState { $0.records[key] }
     }
 
-    public func query(_ q: MemoryQuery) throws -> [ScoredRecord] {
-        try Validation.query(q, dimension: embeddingDimension)
+    public func validatedQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
         return q.rank(try withState { s in s.records.values.filter { q.matches($0) } })
     }
 
-    public func queryPreferences(userId: String, category: String?) throws -> [UserPreference] {
-        try Validation.id(userId, field: "user_id")
+    public func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference] {
         let prefs = try withState { s in
             s.records.values.compactMap(\.userPreference).filter { $0.userId == userId && (category == nil || $0.category == category) }
         }
@@ -231,7 +327,6 @@ public final class FileStore: MemoryStore, @unchecked Sendable {
     /// Applies `change` to one stored record and logs the result; false if it is missing
     /// (or `change` returns nil).
     private func modify(_ key: RecordKey, _ change: (MemoryRecord) throws -> MemoryRecord?) throws -> Bool {
-        try Validation.key(key)
         return try withState { s in
             guard let current = s.records[key], let next = try change(current) else { return false }
             try commit(&s, [.put(next)])
@@ -239,27 +334,23 @@ public final class FileStore: MemoryStore, @unchecked Sendable {
         }
     }
 
-    public func updateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
-        try Validation.patch(patch, dimension: embeddingDimension)
+    public func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
         return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { try $0.patched(patch) }
     }
 
-    public func incrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
+    public func validatedIncrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
         try modify(RecordKey(.heuristic, scope: projectId, id: id)) { $0.incrementingOccurrence(success: success) }
     }
 
-    public func updateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
-        try Validation.confidence(confidence)
+    public func validatedUpdateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { $0.settingConfidence(confidence) }
     }
 
-    public func updateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
-        try Validation.confidence(confidence)
+    public func validatedUpdateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         return try modify(RecordKey(.domainKnowledge, scope: projectId, id: id)) { $0.settingConfidence(confidence) }
     }
 
-    public func delete(_ key: RecordKey) throws -> Bool {
-        try Validation.key(key)
+    public func validatedDelete(_ key: RecordKey) throws -> Bool {
         return try withState { s in
             guard s.records[key] != nil else { return false }
             try commit(&s, [.delete(key)])
@@ -275,19 +366,15 @@ public final class FileStore: MemoryStore, @unchecked Sendable {
         }
     }
 
-    public func deleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
-        try Validation.id(projectId, field: "project_id")
+    public func validatedDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
         return try deleteWhere { $0.isPrunedOutcome(projectId: projectId, olderThan: olderThan, agent: agent) }
     }
 
-    public func deleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
-        try Validation.id(projectId, field: "project_id")
-        try Validation.threshold(confidenceBelow, field: "below")
+    public func validatedDeleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
         return try deleteWhere { $0.isPrunedHeuristic(projectId: projectId, confidenceBelow: confidenceBelow, agent: agent) }
     }
 
-    public func stats(projectId: String, agent: String?) throws -> StoreStats {
-        try Validation.id(projectId, field: "project_id")
+    public func validatedStats(projectId: String, agent: String?) throws -> StoreStats {
         return try withState { s in StoreStats.counting(s.records.values, projectId: projectId, agent: agent) }
     }
 
@@ -296,7 +383,7 @@ public final class FileStore: MemoryStore, @unchecked Sendable {
             guard !s.closed else { return }
             s.closed = true
             s.records.removeAll()
-            if s.lockFD >= 0 { Glibc.close(s.lockFD) }
+            FileLock.unlock(s.lockFD)
             s.lockFD = -1
         }
     }
@@ -340,5 +427,24 @@ enum Entry: Codable {
         case .put(let r): try c.encode(r, forKey: .put)
         case .delete(let k): try c.encode(KeyFields(kind: k.kind, scope: k.scope, id: k.id), forKey: .delete)
         }
+    }
+}
+
+/// Numbered points where a file-store write can be cut short (after creating, writing,
+/// syncing and renaming a file, after each unlink and directory sync). The crash test sets
+/// `target` in a child process (`engram files-writer --crash-at k`), which then dies by
+/// SIGKILL at step k, so that every step of a save, a batch, a delete and a compaction is
+/// tried, not only random moments.
+package final class CrashPoints: Sendable {
+    package static let shared = CrashPoints()
+    private let counter = Atomic<Int>(0)
+    private let target = Atomic<Int>(0)
+
+    /// Sets the step to die at; 0 for never.
+    package func crash(atStep k: Int) { target.store(k, ordering: .relaxed) }
+    func step() {
+        let t = target.load(ordering: .relaxed)
+        guard t > 0 else { return }
+        if counter.add(1, ordering: .relaxed).newValue == t { kill(getpid(), SIGKILL) }
     }
 }

@@ -37,9 +37,10 @@ final class PGConnection {
         let conn = withCStrings(keys) { k in withCStrings(values) { v in PQconnectdbParams(k, v, 1) } }
         guard let conn else { throw EngramError(.unavailable, "libpq could not allocate a connection") }
         guard PQstatus(conn) == CONNECTION_OK else {
-            let message = String(cString: PQerrorMessage(conn)).trimmingTrailingNewlines
+            let redact = Redactor(connectionString: url)
+            let message = redact(String(cString: PQerrorMessage(conn)).trimmingTrailingNewlines)
             PQfinish(conn)
-            throw EngramError(.unavailable, "cannot connect to PostgreSQL at \(PGConnection.redact(url)): \(message)", nativeMessage: message)
+            throw EngramError(.unavailable, "cannot connect to PostgreSQL at \(redact(url)): \(message)", nativeMessage: message)
         }
         self.conn = conn
         engram_pq_silence(conn)
@@ -146,13 +147,6 @@ final class PGConnection {
         return EngramError(code, "PostgreSQL error \(state) in \(sql.prefix(160)): \(message)", nativeCode: state, nativeMessage: message)
     }
 
-    /// The URL without its password.
-    static func redact(_ url: String) -> String {
-        guard let at = url.firstIndex(of: "@"), let scheme = url.range(of: "://"), scheme.upperBound < at else { return url }
-        let userinfo = url[scheme.upperBound..<at]
-        guard let colon = userinfo.firstIndex(of: ":") else { return url }
-        return String(url[..<colon]) + ":***" + String(url[at...])
-    }
 }
 
 extension String {
@@ -174,40 +168,29 @@ extension String {
 
 /// Calls `body` with NUL-terminated C strings for `strings` plus a terminating NULL.
 func withCStrings<T>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) -> T) -> T {
-    let buffers = strings.map { Array($0.utf8CString) }
-    var pointers: [UnsafePointer<CChar>?] = []
-    func recurse(_ i: Int) -> T {
-        if i == buffers.count { return body(pointers + [nil]) }
-        return buffers[i].withUnsafeBufferPointer { buf in
-            pointers.append(buf.baseAddress)
-            return recurse(i + 1)
-        }
-    }
-    return recurse(0)
+    withBuffers(strings.map { Array($0.utf8CString).map { UInt8(bitPattern: $0) } } + [nil], body)
 }
 
-/// Calls `body` with pointers to each buffer (NULL for nil).
+/// Calls `body` with pointers to each buffer (NULL for nil; an empty buffer still gets a
+/// non-NULL pointer, or the server would read SQL NULL). The buffers are laid end to end in
+/// one allocation: no recursion or nesting per parameter, whatever their number.
 func withBuffers<T>(_ buffers: [[UInt8]?], _ body: ([UnsafePointer<CChar>?]) throws -> T) rethrows -> T {
-    var pointers: [UnsafePointer<CChar>?] = []
-    func recurse(_ i: Int) throws -> T {
-        if i == buffers.count { return try body(pointers) }
-        guard let b = buffers[i] else {
-            pointers.append(nil)
-            return try recurse(i + 1)
-        }
-        if b.isEmpty {
-            // An empty value must still be a non-NULL pointer, or the server reads SQL NULL.
-            return try [CChar(0)].withUnsafeBufferPointer { buf in
-                pointers.append(buf.baseAddress)
-                return try recurse(i + 1)
-            }
-        }
-        return try b.withUnsafeBufferPointer { buf in
-            try buf.withMemoryRebound(to: CChar.self) { c in
-                pointers.append(c.baseAddress)
-                return try recurse(i + 1)
-            }
+    var joined: [UInt8] = []
+    joined.reserveCapacity(buffers.reduce(1) { $0 + ($1?.count ?? 0) })
+    var offsets: [Int?] = []
+    offsets.reserveCapacity(buffers.count)
+    for b in buffers {
+        if let b {
+            offsets.append(joined.count)
+            joined += b
+        } else {
+            offsets.append(nil)
         }
     }
-    return try recurse(0)
+    joined.append(0)  // so that an empty last buffer still points inside the allocation
+    return try joined.withUnsafeBufferPointer { all in
+        try all.withMemoryRebound(to: CChar.self) { c in
+            try body(offsets.map { $0.map { c.baseAddress! + $0 } })
+        }
+    }
 }

@@ -12,7 +12,7 @@ import Foundation
 /// index runs with pgvector 0.8's iterative scan (`strict_order`), so a selective filter
 /// never returns fewer than k rows because the index scan stopped at `ef_search`.
 /// Batch saves are one COPY (binary) into a staging table and one upsert, in one transaction.
-public final class PostgresStore: MemoryStore {
+public final class PostgresStore: StorageEngine {
     public struct Configuration: Sendable {
         /// A libpq connection URL or key=value string.
         public var url: String
@@ -49,9 +49,7 @@ public final class PostgresStore: MemoryStore {
     /// A wrong URL, an unreachable server, a missing pgvector or a dimension that differs
     /// from the existing tables' each fail here with an error that names the cause.
     public init(_ configuration: Configuration) throws {
-        guard (1...16_000).contains(configuration.embeddingDimension) else {
-            throw EngramError.invalid("embedding_dimension", "embedding_dimension must be in 1...16000 (pgvector's limit)")
-        }
+        try Validation.embeddingDimension(configuration.embeddingDimension)
         guard !configuration.schema.isEmpty, !configuration.schema.utf8.contains(0) else {
             throw EngramError.invalid("schema", "schema must be a non-empty name without NUL")
         }
@@ -100,8 +98,7 @@ public final class PostgresStore: MemoryStore {
 
     // MARK: writes
 
-    public func save(_ records: [MemoryRecord]) throws -> [String] {
-        try Validation.batch(records, dimension: embeddingDimension)
+    public func validatedSave(_ records: [MemoryRecord]) throws -> [String] {
         guard !records.isEmpty else { return [] }
         if records.count == 1 {
             let t = PGTable.of(records[0].kind)
@@ -143,10 +140,7 @@ public final class PostgresStore: MemoryStore {
         return "INSERT INTO \(t.qualified(schema)) (\(t.columnList)) \(source) ON CONFLICT (\(t.scope), id) DO UPDATE SET \(updates)"
     }
 
-    public func updateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
-        try Validation.id(projectId, field: "project_id")
-        try Validation.id(id)
-        try Validation.patch(patch, dimension: embeddingDimension)
+    public func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
         let t = PGTable.heuristics
         return try pool.transaction { c in
             let res = try c.run("SELECT \(t.columnList) FROM \(t.qualified(schema)) WHERE project_id = $1 AND id = $2 FOR UPDATE", [.text(projectId), .text(id)])
@@ -158,35 +152,29 @@ public final class PostgresStore: MemoryStore {
         }
     }
 
-    public func incrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
-        try Validation.id(projectId, field: "project_id")
-        try Validation.id(id)
+    public func validatedIncrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
         return try pool.transaction { c in
             try c.run("UPDATE \(table(.heuristic)) SET occurrence_count = occurrence_count + 1, success_count = success_count + $1, last_validated = $2 WHERE project_id = $3 AND id = $4",
                       [.int8(success ? 1 : 0), .timestamp(.now()), .text(projectId), .text(id)]).affected > 0
         }
     }
 
-    public func updateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+    public func validatedUpdateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         try setConfidence(.heuristic, projectId, id, confidence)
     }
 
-    public func updateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+    public func validatedUpdateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         try setConfidence(.domainKnowledge, projectId, id, confidence)
     }
 
     private func setConfidence(_ kind: MemoryKind, _ projectId: String, _ id: String, _ confidence: Double) throws -> Bool {
-        try Validation.id(projectId, field: "project_id")
-        try Validation.id(id)
-        try Validation.confidence(confidence)
         return try pool.transaction { c in
             try c.run("UPDATE \(table(kind)) SET confidence = $1 WHERE project_id = $2 AND id = $3",
                       [.float8(confidence), .text(projectId), .text(id)]).affected > 0
         }
     }
 
-    public func delete(_ key: RecordKey) throws -> Bool {
-        try Validation.key(key)
+    public func validatedDelete(_ key: RecordKey) throws -> Bool {
         let t = PGTable.of(key.kind)
         return try pool.transaction { c in
             try c.run("DELETE FROM \(t.qualified(schema)) WHERE \(t.scope) = $1 AND id = $2", [.text(key.scope), .text(key.id)]).affected > 0
@@ -197,16 +185,13 @@ public final class PostgresStore: MemoryStore {
         "DELETE FROM \(table(.outcome)) WHERE project_id = $1 AND \"timestamp\" < $2" + (agent == nil ? "" : " AND agent = $3")
     }
 
-    public func deleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
-        try Validation.id(projectId, field: "project_id")
+    public func validatedDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
         return try pool.transaction { c in
             try c.run(pruneSQL(agent: agent), [.text(projectId), .timestamp(olderThan)] + (agent.map { [.text($0)] } ?? [])).affected
         }
     }
 
-    public func deleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
-        try Validation.id(projectId, field: "project_id")
-        try Validation.threshold(confidenceBelow, field: "below")
+    public func validatedDeleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
         let sql = "DELETE FROM \(table(.heuristic)) WHERE project_id = $1 AND confidence < $2" + (agent == nil ? "" : " AND agent = $3")
         return try pool.transaction { c in
             try c.run(sql, [.text(projectId), .float8(confidenceBelow)] + (agent.map { [.text($0)] } ?? [])).affected
@@ -215,8 +200,7 @@ public final class PostgresStore: MemoryStore {
 
     // MARK: reads
 
-    public func get(_ key: RecordKey) throws -> MemoryRecord? {
-        try Validation.key(key)
+    public func validatedGet(_ key: RecordKey) throws -> MemoryRecord? {
         let t = PGTable.of(key.kind)
         return try pool.transaction { c in
             let res = try c.run("SELECT \(t.columnList) FROM \(t.qualified(schema)) WHERE \(t.scope) = $1 AND id = $2", [.text(key.scope), .text(key.id)])
@@ -232,7 +216,8 @@ public final class PostgresStore: MemoryStore {
             return "$\(values.count)"
         }
         if let agents = q.agents {
-            sql += " AND agent IN (" + agents.sorted().map { param(.text($0)) }.joined(separator: ", ") + ")"
+            // One array parameter, whatever the set's size: one prepared statement per shape.
+            sql += " AND agent = ANY(\(param(.textArray(agents.sorted())))::text[])"
         }
         if let t = q.taskType { sql += " AND task_type = \(param(.text(t)))" }
         if let d = q.domain { sql += " AND domain = \(param(.text(d)))" }
@@ -241,8 +226,7 @@ public final class PostgresStore: MemoryStore {
         return (sql, values)
     }
 
-    public func query(_ q: MemoryQuery) throws -> [ScoredRecord] {
-        try Validation.query(q, dimension: embeddingDimension)
+    public func validatedQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
         if let agents = q.agents, agents.isEmpty { return [] }
         let t = PGTable.of(q.kind)
         var (filter, values) = filterClause(q)
@@ -280,9 +264,7 @@ public final class PostgresStore: MemoryStore {
         }
     }
 
-    public func queryPreferences(userId: String, category: String?) throws -> [UserPreference] {
-        try Validation.id(userId, field: "user_id")
-        if let category { try Validation.text(category, field: "category") }
+    public func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference] {
         let t = PGTable.preferences
         let sql = "SELECT \(t.columnList) FROM \(t.qualified(schema)) WHERE user_id = $1" + (category == nil ? "" : " AND category = $2") + " ORDER BY \(t.orderBy)"
         return try pool.transaction { c in
@@ -291,8 +273,7 @@ public final class PostgresStore: MemoryStore {
         }
     }
 
-    public func stats(projectId: String, agent: String?) throws -> StoreStats {
-        try Validation.id(projectId, field: "project_id")
+    public func validatedStats(projectId: String, agent: String?) throws -> StoreStats {
         return try pool.transaction { c in
             var stats = StoreStats()
             for kind in MemoryKind.vectorKinds {

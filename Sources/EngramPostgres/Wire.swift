@@ -13,6 +13,8 @@ enum PGValue {
     case timestamp(Timestamp)
     case jsonb(JSONValue)
     case vector([Float])
+    /// A one-dimensional `text[]` without NULLs.
+    case textArray([String])
 
     static func optional(_ s: String?) -> PGValue { s.map(PGValue.text) ?? .null }
     static func optional(_ v: [Float]?) -> PGValue { v.map(PGValue.vector) ?? .null }
@@ -40,6 +42,19 @@ enum PGValue {
             out.appendBE(UInt16(v.count))
             out.appendBE(UInt16(0))
             for x in v { out.appendBE(x.bitPattern) }
+        case .textArray(let items):
+            // Binary array: dimensions, has-nulls flag, element type (text = 25), then the
+            // dimension's length and lower bound, then each element as length + bytes.
+            out.appendBE(Int32(1))
+            out.appendBE(Int32(0))
+            out.appendBE(Int32(25))
+            out.appendBE(Int32(items.count))
+            out.appendBE(Int32(1))
+            for item in items {
+                let b = Array(item.utf8)
+                out.appendBE(Int32(b.count))
+                out += b
+            }
         }
         return out
     }

@@ -4,7 +4,7 @@ import Synchronization
 /// The in-memory reference store: the simplest correct implementation of the contract,
 /// and the yardstick for every other backend. Thread-safe through one mutex; every
 /// operation is a plain scan, so it favours obviousness over speed.
-public final class ReferenceStore: MemoryStore {
+public final class ReferenceStore: StorageEngine {
     public let backendName = "memory"
     public let embeddingDimension: Int
     public var capabilities: Set<Capability> { [.vectorIntrospection] }
@@ -26,26 +26,22 @@ public final class ReferenceStore: MemoryStore {
         }
     }
 
-    public func save(_ records: [MemoryRecord]) throws -> [String] {
-        try Validation.batch(records, dimension: embeddingDimension)
+    public func validatedSave(_ records: [MemoryRecord]) throws -> [String] {
         return try withState { s in
             for r in records { s.records[r.key] = r }
             return records.map(\.id)
         }
     }
 
-    public func get(_ key: RecordKey) throws -> MemoryRecord? {
-        try Validation.key(key)
+    public func validatedGet(_ key: RecordKey) throws -> MemoryRecord? {
         return try withState { $0.records[key] }
     }
 
-    public func query(_ q: MemoryQuery) throws -> [ScoredRecord] {
-        try Validation.query(q, dimension: embeddingDimension)
+    public func validatedQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
         return q.rank(try withState { s in s.records.values.filter { q.matches($0) } })
     }
 
-    public func queryPreferences(userId: String, category: String?) throws -> [UserPreference] {
-        try Validation.id(userId, field: "user_id")
+    public func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference] {
         let prefs = try withState { s in
             s.records.values.filter { r in
                 guard let p = r.userPreference, p.userId == userId else { return false }
@@ -57,7 +53,6 @@ public final class ReferenceStore: MemoryStore {
 
     /// Applies `change` to one stored record under the lock; false if it is missing.
     private func modify(_ key: RecordKey, _ change: (MemoryRecord) throws -> MemoryRecord?) throws -> Bool {
-        try Validation.key(key)
         return try withState { s in
             guard let current = s.records[key], let next = try change(current) else { return false }
             s.records[key] = next
@@ -65,27 +60,23 @@ public final class ReferenceStore: MemoryStore {
         }
     }
 
-    public func updateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
-        try Validation.patch(patch, dimension: embeddingDimension)
+    public func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
         return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { try $0.patched(patch) }
     }
 
-    public func incrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
+    public func validatedIncrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
         try modify(RecordKey(.heuristic, scope: projectId, id: id)) { $0.incrementingOccurrence(success: success) }
     }
 
-    public func updateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
-        try Validation.confidence(confidence)
+    public func validatedUpdateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { $0.settingConfidence(confidence) }
     }
 
-    public func updateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
-        try Validation.confidence(confidence)
+    public func validatedUpdateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         return try modify(RecordKey(.domainKnowledge, scope: projectId, id: id)) { $0.settingConfidence(confidence) }
     }
 
-    public func delete(_ key: RecordKey) throws -> Bool {
-        try Validation.key(key)
+    public func validatedDelete(_ key: RecordKey) throws -> Bool {
         return try withState { $0.records.removeValue(forKey: key) != nil }
     }
 
@@ -97,19 +88,15 @@ public final class ReferenceStore: MemoryStore {
         }
     }
 
-    public func deleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
-        try Validation.id(projectId, field: "project_id")
+    public func validatedDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
         return try deleteWhere { $0.isPrunedOutcome(projectId: projectId, olderThan: olderThan, agent: agent) }
     }
 
-    public func deleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
-        try Validation.id(projectId, field: "project_id")
-        try Validation.threshold(confidenceBelow, field: "below")
+    public func validatedDeleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
         return try deleteWhere { $0.isPrunedHeuristic(projectId: projectId, confidenceBelow: confidenceBelow, agent: agent) }
     }
 
-    public func stats(projectId: String, agent: String?) throws -> StoreStats {
-        try Validation.id(projectId, field: "project_id")
+    public func validatedStats(projectId: String, agent: String?) throws -> StoreStats {
         return try withState { s in StoreStats.counting(s.records.values, projectId: projectId, agent: agent) }
     }
 

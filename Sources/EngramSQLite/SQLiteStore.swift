@@ -16,7 +16,7 @@ import Synchronization
 /// select the matching row ids in SQL, then rank only those (filter-then-rank).
 /// One connection serves all calls behind a mutex; an advisory lock on `<path>.lock`
 /// keeps a second process from opening the same database (its index would go stale).
-public final class SQLiteStore: MemoryStore {
+public final class SQLiteStore: StorageEngine {
     /// How the vector index follows deletes. Engram uses `swapRemove`; the others exist so
     /// the benchmark runner can measure the original project's behaviours side by side.
     public enum VectorMaintenance: String, Sendable, CaseIterable {
@@ -70,16 +70,15 @@ public final class SQLiteStore: MemoryStore {
 
     /// Opens (or creates) the database at `configuration.path`.
     public init(_ configuration: Configuration) throws {
-        guard configuration.embeddingDimension >= 1, configuration.embeddingDimension <= 16_000 else {
-            throw EngramError.invalid("embedding_dimension", "embedding_dimension must be in 1...16000")
-        }
+        try Validation.embeddingDimension(configuration.embeddingDimension)
         self.configuration = configuration
         let s = State()
-        s.lockFD = try Self.lockFile(configuration.path + ".lock")
+        s.lockFD = try Self.lockFile(configuration.path)
         do {
             let c = try Connection(path: configuration.path)
             s.connection = c
             try c.execute("PRAGMA busy_timeout = 5000")
+            try Self.checkOwnership(c, configuration.path)
             let mode = try c.statement("PRAGMA journal_mode = WAL")
             if try mode.step(), mode.text(0).lowercased() != "wal", configuration.path != ":memory:" {
                 throw EngramError(.unavailable, "could not switch \(configuration.path) to WAL (got \(mode.text(0)))")
@@ -92,7 +91,7 @@ public final class SQLiteStore: MemoryStore {
             for kind in MemoryKind.vectorKinds { try Self.reload(c, s, kind, configuration.embeddingDimension) }
         } catch {
             s.connection?.close()
-            Glibc.close(s.lockFD)
+            FileLock.unlock(s.lockFD)
             throw error
         }
         state = Mutex(s)
@@ -105,19 +104,34 @@ public final class SQLiteStore: MemoryStore {
 
     deinit { try? close() }
 
+    /// Locks the database file itself (so a symlink or hard link to it finds it locked);
+    /// in-memory and temporary databases are private to their connection and need no lock.
     private static func lockFile(_ path: String) throws -> Int32 {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw EngramError(.unavailable, "cannot open lock file \(path)", nativeCode: "errno \(errno)", nativeMessage: String(cString: strerror(errno)))
+        guard path != ":memory:", !path.isEmpty, !path.hasPrefix("file:") else { return -1 }
+        return try FileLock.lock(path, busy: "the database \(path) is in use by another process or store (it is locked)")
+    }
+
+    /// 'Engr', in the database header's application_id: marks a file as an Engram database.
+    static let applicationId: Int64 = 0x456E_6772
+
+    /// Refuses, before anything is written, a database that holds another program's schema:
+    /// only an empty database or one with Engram's marker or meta table is changed (and it
+    /// is read first, so a file that is not a database at all fails here too, unchanged).
+    private static func checkOwnership(_ c: Connection, _ path: String) throws {
+        let objects = try c.statement("SELECT count(*), coalesce(sum(type = 'table' AND name = 'engram_meta'), 0) FROM sqlite_master")
+        guard try objects.step() else { return }
+        let (count, hasMeta) = (objects.int(0), objects.int(1) > 0)
+        try objects.run()
+        let app = try c.statement("PRAGMA application_id")
+        let marked = try app.step() && app.int(0) == applicationId
+        try app.run()
+        guard count == 0 || hasMeta || marked else {
+            throw EngramError.invalid("path", "\(path) is an SQLite database of another program (\(count) schema objects, no engram_meta table); Engram leaves it unchanged")
         }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            Glibc.close(fd)
-            throw EngramError(.unavailable, "the database is in use by another process (lock \(path) is held)")
-        }
-        return fd
     }
 
     private static func migrate(_ c: Connection, _ config: Configuration) throws {
+        try c.execute("PRAGMA application_id = \(applicationId)")
         try c.transaction {
             try c.execute("CREATE TABLE IF NOT EXISTS engram_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             let read = try c.statement("SELECT value FROM engram_meta WHERE key = 'embedding_dimension'")
@@ -204,8 +218,7 @@ public final class SQLiteStore: MemoryStore {
 
     // MARK: MemoryStore
 
-    public func save(_ records: [MemoryRecord]) throws -> [String] {
-        try Validation.batch(records, dimension: embeddingDimension)
+    public func validatedSave(_ records: [MemoryRecord]) throws -> [String] {
         guard !records.isEmpty else { return [] }
         return try locked { c, s in
             var changes: [IndexKey: [Int64: [Float]?]] = [:]
@@ -226,8 +239,7 @@ public final class SQLiteStore: MemoryStore {
         }
     }
 
-    public func get(_ key: RecordKey) throws -> MemoryRecord? {
-        try Validation.key(key)
+    public func validatedGet(_ key: RecordKey) throws -> MemoryRecord? {
         return try locked { c, _ in
             let t = Table.of(key.kind)
             let s = try c.statement("SELECT \(t.selectList) FROM \(t.name) WHERE \(t.scope) = ? AND id = ?")
@@ -252,8 +264,7 @@ public final class SQLiteStore: MemoryStore {
         return (sql, values)
     }
 
-    public func query(_ q: MemoryQuery) throws -> [ScoredRecord] {
-        try Validation.query(q, dimension: embeddingDimension)
+    public func validatedQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
         if let agents = q.agents, agents.isEmpty { return [] }
         let t = Table.of(q.kind)
         let (whereSQL, values) = filterClause(q)
@@ -296,9 +307,7 @@ public final class SQLiteStore: MemoryStore {
         }
     }
 
-    public func queryPreferences(userId: String, category: String?) throws -> [UserPreference] {
-        try Validation.id(userId, field: "user_id")
-        if let category { try Validation.text(category, field: "category") }
+    public func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference] {
         let t = Table.preferences
         return try locked { c, _ in
             let sql = "SELECT \(t.selectList) FROM preferences WHERE user_id = ?" + (category == nil ? "" : " AND category = ?") + " ORDER BY \(t.orderBy)"
@@ -307,10 +316,7 @@ public final class SQLiteStore: MemoryStore {
         }
     }
 
-    public func updateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
-        try Validation.id(projectId, field: "project_id")
-        try Validation.id(id)
-        try Validation.patch(patch, dimension: embeddingDimension)
+    public func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
         let t = Table.heuristics
         return try locked { c, s in
             var seq: Int64 = 0
@@ -333,9 +339,7 @@ public final class SQLiteStore: MemoryStore {
         }
     }
 
-    public func incrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
-        try Validation.id(projectId, field: "project_id")
-        try Validation.id(id)
+    public func validatedIncrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
         return try locked { c, _ in
             try c.statement("UPDATE heuristics SET occurrence_count = occurrence_count + 1, success_count = success_count + ?, last_validated = ? WHERE project_id = ? AND id = ?")
                 .bind([.int(success ? 1 : 0), .int(Timestamp.now().microsecondsSinceEpoch), .text(projectId), .text(id)]).run()
@@ -343,18 +347,15 @@ public final class SQLiteStore: MemoryStore {
         }
     }
 
-    public func updateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+    public func validatedUpdateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         try setConfidence(.heuristics, projectId: projectId, id: id, confidence: confidence)
     }
 
-    public func updateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+    public func validatedUpdateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         try setConfidence(.knowledge, projectId: projectId, id: id, confidence: confidence)
     }
 
     private func setConfidence(_ t: Table, projectId: String, id: String, confidence: Double) throws -> Bool {
-        try Validation.id(projectId, field: "project_id")
-        try Validation.id(id)
-        try Validation.confidence(confidence)
         return try locked { c, _ in
             try c.statement("UPDATE \(t.name) SET confidence = ? WHERE project_id = ? AND id = ?")
                 .bind([.double(confidence), .text(projectId), .text(id)]).run()
@@ -362,8 +363,7 @@ public final class SQLiteStore: MemoryStore {
         }
     }
 
-    public func delete(_ key: RecordKey) throws -> Bool {
-        try Validation.key(key)
+    public func validatedDelete(_ key: RecordKey) throws -> Bool {
         let t = Table.of(key.kind)
         let sql = "DELETE FROM \(t.name) WHERE \(t.scope) = ? AND id = ? RETURNING seq"
         return try deleteRows(IndexKey(kind: key.kind, project: key.scope), sql, [.text(key.scope), .text(key.id)]) > 0
@@ -382,22 +382,18 @@ public final class SQLiteStore: MemoryStore {
         "DELETE FROM outcomes WHERE project_id = ? AND timestamp < ?" + (agent == nil ? "" : " AND agent = ?") + " RETURNING seq"
     }
 
-    public func deleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
-        try Validation.id(projectId, field: "project_id")
+    public func validatedDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
         let values: [SQLValue] = [.text(projectId), .int(olderThan.microsecondsSinceEpoch)] + (agent.map { [.text($0)] } ?? [])
         return try deleteRows(IndexKey(kind: .outcome, project: projectId), pruneOutcomesSQL(agent: agent), values)
     }
 
-    public func deleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
-        try Validation.id(projectId, field: "project_id")
-        try Validation.threshold(confidenceBelow, field: "below")
+    public func validatedDeleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
         let sql = "DELETE FROM heuristics WHERE project_id = ? AND confidence < ?" + (agent == nil ? "" : " AND agent = ?") + " RETURNING seq"
         let values: [SQLValue] = [.text(projectId), .double(confidenceBelow)] + (agent.map { [.text($0)] } ?? [])
         return try deleteRows(IndexKey(kind: .heuristic, project: projectId), sql, values)
     }
 
-    public func stats(projectId: String, agent: String?) throws -> StoreStats {
-        try Validation.id(projectId, field: "project_id")
+    public func validatedStats(projectId: String, agent: String?) throws -> StoreStats {
         return try locked { c, _ in
             var stats = StoreStats()
             for kind in MemoryKind.vectorKinds {
@@ -418,10 +414,8 @@ public final class SQLiteStore: MemoryStore {
             s.connection?.close()
             s.connection = nil
             s.indexes.removeAll()
-            if s.lockFD >= 0 {
-                Glibc.close(s.lockFD)
-                s.lockFD = -1
-            }
+            FileLock.unlock(s.lockFD)
+            s.lockFD = -1
         }
     }
 

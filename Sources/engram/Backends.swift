@@ -210,6 +210,14 @@ let postgresState = Mutex(PostgresState())
 let createdSchemas = Mutex<[String]>([])
 
 /// A new schema name for one store under test.
+/// Redacts the credentials of the environment's connection settings (ENGRAM_POSTGRES_URL,
+/// ENGRAM_COSMOS_ENDPOINT and ENGRAM_COSMOS_KEY) from anything the CLI prints or writes.
+func environmentRedactor() -> Redactor {
+    let env = ProcessInfo.processInfo.environment
+    return Redactor(connectionStrings: [env["ENGRAM_POSTGRES_URL"], env["ENGRAM_COSMOS_ENDPOINT"]].compactMap { $0 },
+                    secrets: [env["ENGRAM_COSMOS_KEY"]].compactMap { $0 })
+}
+
 func scratchSchema() -> String { "engram_" + UUID().uuidString.prefix(8).lowercased() }
 
 /// A scratch directory removed when the command ends.

@@ -47,8 +47,13 @@ struct Conform: ParsableCommand {
         }
         print("Conformance of '\(backend)': \(suite.selected.count) scenarios")
         print(row("scenario", "status", "ms", "reason"))
+        let redact = environmentRedactor()
         let results = suite.run { r in
-            print(row(r.id, r.status.rawValue.uppercased(), String(format: "%.1f", r.durationMs), r.reason))
+            print(row(r.id, r.status.rawValue.uppercased(), String(format: "%.1f", r.durationMs), redact(r.reason)))
+        }.map { r in
+            var r = r
+            r.reason = redact(r.reason)
+            return r
         }
         let outDir = URL(fileURLWithPath: output)
         try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)

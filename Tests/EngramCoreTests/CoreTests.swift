@@ -137,3 +137,34 @@ import Testing
         #expect(try JSONDecoder().decode(MemoryRecord.self, from: data) == .outcome(o))
     }
 }
+
+@Suite struct RedactorTests {
+    @Test(arguments: [
+        ("host=127.0.0.1 port=1 user=u password=s3cret dbname=db", "s3cret"),
+        ("postgresql://u@127.0.0.1:1/db?password=s3cret", "s3cret"),
+        ("postgresql://u:s3cret@[::1:1/db", "s3cret"),
+        ("postgresql://u:s%33cret@host/db", "s3cret"),
+        ("https://user:hunter2@account.documents.azure.com:443", "hunter2"),
+        ("https://account.blob.core.windows.net/c?sv=2020&sig=AbC%2Bdef", "AbC+def"),
+        ("password = 'two words' host=h", "two words"),
+    ])
+    func removesTheSecretWhereverItAppears(connection: String, secret: String) {
+        let redact = Redactor(connectionString: connection)
+        let message = "could not parse \"\(connection)\": bad; password was \(secret)"
+        #expect(!redact(message).contains(secret), "\(redact(message))")
+        #expect(redact(message).contains("***"))
+    }
+
+    @Test func leavesTextWithoutSecretsAlone() {
+        let redact = Redactor(connectionString: "postgresql://engram@127.0.0.1:54329/engram", secrets: ["K3y=="])
+        #expect(redact("connection to 127.0.0.1:54329 refused") == "connection to 127.0.0.1:54329 refused")
+        #expect(redact(EngramError(.unavailable, "bad key K3y==", nativeMessage: "K3y==")).description == "unavailable: bad key *** (native: ***)")
+    }
+}
+
+@Suite struct ContractRangeTests {
+    @Test func boundsAreTheFourDigitYears() {
+        #expect(Timestamp.contractRange.lowerBound.rfc3339 == "0001-01-01T00:00:00.000000Z")
+        #expect(Timestamp.contractRange.upperBound.rfc3339 == "9999-12-31T23:59:59.999999Z")
+    }
+}

@@ -96,6 +96,63 @@ final class LogLines: @unchecked Sendable {
         #expect(r[0].status == .failed && r[0].reason.contains("count for topK"), "\(r.map(\.reason))")
     }
 
+    /// An adapter that closes its stdin: the next write fails as `unavailable` (no SIGPIPE
+    /// kills the test process), and the next scenario gets a new adapter.
+    @Test func closedStdinIsAnErrorNotASignal() {
+        let start = ContinuousClock.now
+        let r = run("close-stdin", only: ["roundtrip.heuristic", "delete.missing"], timeout: 5)
+        #expect(r.count == 2 && r.allSatisfy { $0.status == .failed }, "\(r.map(\.reason))")
+        #expect(r[0].reason.contains("closed its input") || r[0].reason.contains("exited"), "\(r[0].reason)")
+        #expect(ContinuousClock.now - start < .seconds(30))
+    }
+
+    /// An adapter that stops reading: a large request cannot block the writer past the timeout.
+    @Test func anAdapterThatStopsReadingIsCutByTheTimeout() {
+        let start = ContinuousClock.now
+        let r = run("stop-reading", only: ["batch.ids-in-order"], timeout: 2)
+        #expect(r[0].status == .failed && r[0].reason.contains("did not read its request within"), "\(r.map(\.reason))")
+        #expect(ContinuousClock.now - start < .seconds(20))
+    }
+
+    /// A 100 MB response line is read whole (reading is linear: the quadratic reader took
+    /// minutes at 16 MB), and a line over the configured maximum is a protocol error.
+    @Test func aHundredMegabyteLineIsReadAndAnOversizedOneRefused() throws {
+        var c = ExternalStore.Configuration(command: adapterCommand("huge-line"))
+        c.log = { _ in }
+        let store = try ExternalStore(c)
+        #expect(try store.stats(projectId: "p", agent: nil).records[.outcome] == 0)
+        try store.close()
+        c.maxResponseBytes = 1 << 20
+        let small = try ExternalStore(c)
+        #expect { try small.stats(projectId: "p", agent: nil) } throws: { error in
+            (error as? EngramError)?.code == .internal && "\(error)".contains("longer than 1048576 bytes")
+        }
+        try small.close()
+    }
+
+    /// An adapter that forks a child holding its pipes and then exits: the scenario fails
+    /// within the timeout (not when the child lets go), and the child is ended with it.
+    @Test func aForkedChildHoldingThePipeIsEndedWithItsAdapter() throws {
+        let lines = LogLines()
+        var c = ExternalStore.Configuration(command: adapterCommand("fork-and-exit"))
+        c.timeout = 5
+        c.log = { lines.add($0) }
+        let start = ContinuousClock.now
+        let store = try ExternalStore(c)
+        #expect { try store.query(MemoryQuery(kind: .heuristic, projectId: "p", topK: 3)) } throws: { error in
+            (error as? EngramError)?.code == .unavailable && "\(error)".contains("exited")
+        }
+        #expect(ContinuousClock.now - start < .seconds(4), "the adapter's exit is noticed at once, not after the timeout")
+        let child = try #require(lines.all.first { $0.hasPrefix("forked child ") }.flatMap { Int32($0.dropFirst(13)) })
+        try store.close()
+        var gone = false
+        for _ in 0..<100 where !gone {
+            gone = kill(child, 0) != 0 && errno == ESRCH
+            if !gone { usleep(20_000) }
+        }
+        #expect(gone, "the adapter's forked child \(child) is still running")
+    }
+
     @Test func roundedTimestamp() {
         let r = run("round-timestamps", only: ["roundtrip.microsecond-timestamps"])
         #expect(r[0].status == .failed && r[0].reason.contains("differs"), "\(r.map(\.reason))")

@@ -69,7 +69,54 @@ func temporaryDirectory() -> URL {
         let reopened = try FileStore(directory: dir, embeddingDimension: 4)
         #expect(try reopened.stats(projectId: "p", agent: nil).records[.outcome] == 700)
         let snapshot = try String(contentsOf: dir.appendingPathComponent("snapshot.jsonl"), encoding: .utf8)
-        #expect(snapshot.split(separator: "\n").count == 700)  // compacted at least once, one line per live record
+        #expect(snapshot.split(separator: "\n").filter { $0.hasPrefix("{\"put\"") }.count == 700)  // compacted at least once, one line per live record
+    }
+
+    /// The store touches only its own names: a user's `.tmp-notes` survives an open, and a
+    /// non-empty directory that is not a store is refused before anything is created in it.
+    @Test func aUsersFilesAreNeverTouched() throws {
+        let dir = temporaryDirectory()
+        try FileStore(directory: dir, embeddingDimension: 4).close()
+        try Data("mine".utf8).write(to: dir.appendingPathComponent(".tmp-notes"))
+        try Data("mine too".utf8).write(to: dir.appendingPathComponent("log/.tmp-data"))
+        try FileStore(directory: dir, embeddingDimension: 4).close()
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(".tmp-notes").path))
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("log/.tmp-data").path))
+
+        let foreign = temporaryDirectory()
+        try Data("notes".utf8).write(to: foreign.appendingPathComponent("notes.txt"))
+        #expect { try FileStore(directory: foreign, embeddingDimension: 4) } throws: { "\($0)".contains("not an Engram file store") }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: foreign.path) == ["notes.txt"])
+    }
+
+    @Test(arguments: [0, -1, 16_001])
+    func aDimensionOutsideTheRangeIsRefused(dimension: Int) {
+        #expect { try FileStore(directory: temporaryDirectory(), embeddingDimension: dimension) } throws: {
+            ($0 as? EngramError)?.field == "embedding_dimension"
+        }
+    }
+
+    /// A compaction that fails (here `snapshot.jsonl` is a directory) does not turn the call
+    /// that triggered it into an error: its log file is its commit. The failure is reported,
+    /// nothing is lost, and compaction succeeds once the obstacle is gone.
+    @Test func aFailedCompactionDoesNotFailACommittedSave() throws {
+        let dir = temporaryDirectory()
+        let blocker = dir.appendingPathComponent("snapshot.jsonl/x")
+        try FileManager.default.createDirectory(at: blocker, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("log"), withIntermediateDirectories: true)
+        try Data(#"{"embedding_dimension": 4, "format": "engram-files-1"}"#.utf8).write(to: dir.appendingPathComponent("store.json"))
+        let store = try FileStore(directory: dir, embeddingDimension: 4, compactionMinimum: 2)
+        for i in 0..<12 { try store.save(outcome("o\(i)")) }  // compaction is due from the 2nd save on
+        #expect(store.lastCompactionError?.contains("snapshot.jsonl") == true, "\(store.lastCompactionError ?? "no error reported")")
+        try store.close()
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("snapshot.jsonl"))
+        let reopened = try FileStore(directory: dir, embeddingDimension: 4, compactionMinimum: 2)
+        #expect(try reopened.stats(projectId: "p", agent: nil).records[.outcome] == 12)
+        try reopened.save(outcome("o12"))
+        #expect(reopened.lastCompactionError == nil)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("log").path).isEmpty)
+        try reopened.close()
+        #expect(try FileStore(directory: dir, embeddingDimension: 4).stats(projectId: "p", agent: nil).records[.outcome] == 13)
     }
 
     @Test func anotherDimensionIsAClearError() throws {
@@ -84,7 +131,7 @@ func temporaryDirectory() -> URL {
         let engram = engramExecutable()
         try #require(FileManager.default.isExecutableFile(atPath: engram.path), "build the engram product first (swift build --build-tests does)")
         let dir = temporaryDirectory()
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededGenerator(seed: 50)  // kill delays replayable (the writer's pace still varies)
         var acknowledged = Set<String>()
         var deleted = Set<String>()
         for round in 0..<50 {
@@ -124,6 +171,97 @@ func temporaryDirectory() -> URL {
         #expect(acknowledged.count > 100, "the writer made too little progress to test anything: \(acknowledged.count)")
     }
 
+    /// Runs `engram files-writer --op OP` on `dir`, dying at write step `crashAt` (0 = never).
+    /// Returns whether it finished (printed `done` and exited 0).
+    func runOp(_ op: String, _ dir: URL, crashAt: Int = 0) throws -> Bool {
+        let p = Process()
+        p.executableURL = engramExecutable()
+        p.arguments = ["files-writer", "--directory", dir.path, "--op", op, "--crash-at", String(crashAt)]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        if p.terminationReason == .uncaughtSignal {
+            #expect(p.terminationStatus == SIGKILL, "\(op) at step \(crashAt): died by signal \(p.terminationStatus)")
+            return false
+        }
+        #expect(p.terminationStatus == 0 && text == "done\n", "\(op) at step \(crashAt): exit \(p.terminationStatus), output \(text)")
+        return true
+    }
+
+    /// Every record of the store in `dir`, in default order (all are outcomes of project p).
+    func contents(_ dir: URL) throws -> [MemoryRecord] {
+        let store = try FileStore(directory: dir, embeddingDimension: 8)
+        defer { try? store.close() }
+        return try store.query(MemoryQuery(kind: .outcome, projectId: "p", topK: 10_000)).map(\.record)
+    }
+
+    func copy(_ from: URL) throws -> URL {
+        let to = temporaryDirectory()
+        try FileManager.default.removeItem(at: to)
+        try FileManager.default.copyItem(at: from, to: to)
+        return to
+    }
+
+    /// A save, a batch, a delete, a prune and a compacting delete, each cut by SIGKILL at
+    /// every one of its write steps in turn (create, write, fsync, rename and directory sync
+    /// of each file; each unlink of compaction): after every cut the store opens in exactly
+    /// the state before or after the call, twice in a row, with no temporaries left over.
+    @Test(arguments: ["save", "batch", "delete", "prune", "compact"])
+    func aCrashAtEveryWriteStepLeavesTheStateBeforeOrAfter(op: String) throws {
+        try #require(FileManager.default.isExecutableFile(atPath: engramExecutable().path), "build the engram product first (swift build --build-tests does)")
+        let base = temporaryDirectory()
+        try #require(try runOp("setup", base))
+        let before = try contents(try copy(base))
+        let completed = try copy(base)
+        try #require(try runOp(op, completed))
+        let after = try contents(completed)
+        #expect(before != after, "\(op) must change something")
+        var cuts = 0, sawBefore = false, sawAfter = false
+        for k in 1...500 {
+            let dir = try copy(base)
+            let finished = try runOp(op, dir, crashAt: k)
+            let state = try contents(dir)
+            if finished {
+                #expect(state == after, "\(op) finished at step \(k) but the state is not the one after it")
+                break
+            }
+            cuts += 1
+            #expect(state == before || state == after, "\(op) cut at step \(k): the state is neither before nor after the call")
+            if state == before { sawBefore = true } else if state == after { sawAfter = true }
+            #expect(try contents(dir) == state, "\(op) cut at step \(k): a second recovery gives another state")
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path) + FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("log").path)
+            #expect(!leftovers.contains { $0.hasPrefix(".engram-tmp-") }, "\(op) cut at step \(k): temporaries left after recovery: \(leftovers)")
+        }
+        #expect(cuts >= 4, "\(op): only \(cuts) write steps were cut")
+        #expect(sawBefore && sawAfter, "\(op): the cuts should reach both sides of the commit (before: \(sawBefore), after: \(sawAfter))")
+    }
+
+    /// A power cut after compaction may keep any subset of its unlinks: log files that the
+    /// snapshot includes are ignored (and removed) whichever of them come back.
+    @Test func staleLogFilesFromBeforeASnapshotAreIgnored() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: engramExecutable().path))
+        let base = temporaryDirectory()
+        try #require(try runOp("setup", base))
+        let logs = try FileManager.default.contentsOfDirectory(atPath: base.appendingPathComponent("log").path).sorted()
+        #expect(logs.count == 8)
+        let dir = try copy(base)
+        try #require(try runOp("compact", dir))
+        let after = try contents(dir)
+        #expect(!after.contains { $0.id == "o1" })
+        var rng = SeededGenerator(seed: 11)
+        for round in 0..<20 {
+            let trial = try copy(dir)
+            let subset = logs.filter { _ in rng.next() % 2 == 0 || round == 0 }  // round 0: all of them
+            for name in subset {
+                try FileManager.default.copyItem(at: base.appendingPathComponent("log/\(name)"), to: trial.appendingPathComponent("log/\(name)"))
+            }
+            #expect(try contents(trial) == after, "round \(round): stale log files \(subset) changed the state")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: trial.appendingPathComponent("log").path).isEmpty, "stale log files are removed at open")
+        }
+    }
+
     func engramExecutable() -> URL {
         let candidates = [
             Bundle.main.executableURL?.deletingLastPathComponent().appendingPathComponent("engram"),
@@ -134,3 +272,4 @@ func temporaryDirectory() -> URL {
         return candidates.compactMap { $0 }.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates.last!!
     }
 }
+

@@ -64,6 +64,21 @@ func adminSQL(_ sql: String) throws -> [String] {
         }
     }
 
+    /// libpq's own messages repeat parts of the connection string; no form of password
+    /// reaches the error (key=value, URL query parameter, URL userinfo, a malformed URL).
+    @Test(arguments: ["host=127.0.0.1 port=1 user=u password=s3cret dbname=db connect_timeout=3",
+                      "postgresql://u@127.0.0.1:1/db?password=s3cret&connect_timeout=3",
+                      "postgresql://u:s3cret@127.0.0.1:1/db?connect_timeout=3",
+                      "postgresql://u:s3cret@[::1:1/db",
+                      "host=127.0.0.1 port=1 password='s3cret with spaces' dbname=db"])
+    func passwordsNeverReachAnError(url: String) {
+        #expect { try PostgresStore(url: url) } throws: { error in
+            let text = "\(error)" + ((error as? EngramError)?.nativeMessage ?? "")
+            #expect(!text.contains("s3cret"), "\(text)")
+            return (error as? EngramError)?.code == .unavailable
+        }
+    }
+
     @Test func anUnreachableServerFailsWithinTheTimeout() {
         var config = PostgresStore.Configuration(url: "postgresql://engram@127.0.0.1:1/engram")
         config.connectTimeout = 3

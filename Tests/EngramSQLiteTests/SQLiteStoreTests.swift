@@ -34,6 +34,57 @@ import Testing
         try SQLiteStore(path: path, embeddingDimension: 4).close()  // free again once closed
     }
 
+    /// The lock belongs to the file: a symlink or a hard link to an open database is refused
+    /// too (two stores on one file would each miss the other's vector changes).
+    @Test func aLinkToAnOpenDatabaseIsRefused() throws {
+        let path = temporaryDatabasePath()
+        let first = try SQLiteStore(path: path, embeddingDimension: 4)
+        let symlink = path + "-symlink", hardlink = path + "-hardlink"
+        try FileManager.default.createSymbolicLink(atPath: symlink, withDestinationPath: path)
+        #expect(link(path, hardlink) == 0)
+        for other in [symlink, hardlink] {
+            #expect { try SQLiteStore(path: other, embeddingDimension: 4) } throws: { ($0 as? EngramError)?.code == .unavailable }
+        }
+        try first.close()
+        try SQLiteStore(path: symlink, embeddingDimension: 4).close()
+    }
+
+    /// In-memory databases are private to their store: no lock file, any number at once.
+    @Test func inMemoryStoresNeedNoLock() throws {
+        let a = try SQLiteStore(path: ":memory:", embeddingDimension: 4)
+        let b = try SQLiteStore(path: ":memory:", embeddingDimension: 4)
+        try a.save(outcome("only-in-a", embedding: [1, 0, 0, 0]))
+        #expect(try b.get(RecordKey(.outcome, scope: "p", id: "only-in-a")) == nil)
+        #expect(!FileManager.default.fileExists(atPath: ":memory:.lock") && !FileManager.default.fileExists(atPath: ":memory:"))
+        try a.close()
+        try b.close()
+    }
+
+    /// Another program's database — with unrelated tables, with a table named like one of
+    /// Engram's, or a file that is not a database at all — is refused and left byte for byte.
+    @Test(arguments: ["CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers VALUES (1, 'Ada');",
+                      "CREATE TABLE outcomes (id TEXT, note TEXT); INSERT INTO outcomes VALUES ('x', 'theirs');",
+                      "garbage"])
+    func aForeignDatabaseIsRefusedAndLeftUnchanged(content: String) throws {
+        let path = temporaryDatabasePath()
+        if content == "garbage" {
+            let page = Data("SQLite format 3\u{0}".utf8) + Data((0..<4080).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+            try page.write(to: URL(fileURLWithPath: path))
+        } else {
+            var db: OpaquePointer?
+            #expect(sqlite3_open(path, &db) == SQLITE_OK)
+            #expect(sqlite3_exec(db, content, nil, nil, nil) == SQLITE_OK)
+            sqlite3_close(db)
+        }
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect { try SQLiteStore(path: path, embeddingDimension: 4) } throws: { error in
+            guard let e = error as? EngramError else { return false }
+            return content == "garbage" ? [.corrupt, .invalidInput].contains(e.code) : (e.field == "path" && e.message.contains("another program"))
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before, "the foreign file was modified")
+        #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
+    }
+
     @Test func callsAfterCloseFailAsUnavailable() throws {
         let store = try SQLiteStore(path: temporaryDatabasePath(), embeddingDimension: 4)
         try store.close()
