@@ -55,7 +55,8 @@ let package = Package(
         // A backend in another process and language, over the adapter protocol.
         .target(name: "EngramExternal", dependencies: ["EngramCore"], swiftSettings: strictSettings),
         // The conformance suite: a library product that backend authors run over their own store.
-        .target(name: "Conformance", dependencies: ["EngramCore"], path: "Conformance", swiftSettings: strictSettings),
+        // It depends on the reference store as its oracle (the differential fuzzer), on no backend.
+        .target(name: "Conformance", dependencies: ["EngramCore", "EngramReference"], path: "Conformance", swiftSettings: strictSettings),
         // Benchmark scenarios, statistics and report writers.
         .target(name: "EngramBench", dependencies: ["EngramCore", "EngramSQLite", "EngramVectorIndex"], swiftSettings: strictSettings),
         .executableTarget(
@@ -97,6 +98,12 @@ let package = Package(
         .testTarget(
             name: "EngramCosmosTests",
             dependencies: ["EngramCosmos", "Conformance", "EngramCore"],
+            swiftSettings: strictSettings
+        ),
+        // Whole-system tests: the command line's own logic (torture checker, fuzzer), faults of the environment.
+        .testTarget(
+            name: "EngramSystemTests",
+            dependencies: ["engram", "EngramCore", "EngramReference", "EngramSQLite", "EngramFiles"],
             swiftSettings: strictSettings
         ),
     ],

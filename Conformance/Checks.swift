@@ -176,15 +176,6 @@ struct Make {
     }
 }
 
-func fnv1a(_ text: String) -> UInt64 {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for b in text.utf8 {
-        h ^= UInt64(b)
-        h = h &* 0x100_0000_01b3
-    }
-    return h
-}
-
 /// The ids a vector query should return, computed independently from `records`.
 func expectedVectorOrder(_ records: [MemoryRecord], query: [Float], topK: Int) -> [String] {
     records.compactMap { r in r.embedding.map { ScoredRecord(record: r, score: cosineSimilarity(query, $0)) } }

@@ -1,11 +1,11 @@
+import EngramCore
 /// Writers for conformance results: a CSV table and JUnit XML (which CI systems read).
 public enum ConformanceReport {
     /// Columns: `scenario, backend, status, duration_ms, reason, description`.
     public static func csv(_ results: [ScenarioResult]) -> String {
         var out = "scenario,backend,status,duration_ms,reason,description\n"
         for r in results {
-            out += [r.id, r.backend, r.status.rawValue, String(format3(r.durationMs)), r.reason, r.description]
-                .map(csvField).joined(separator: ",") + "\n"
+            out += CSV.row([r.id, r.backend, r.status.rawValue, String(format3(r.durationMs)), r.reason, r.description]) + "\n"
         }
         return out
     }
@@ -26,11 +26,6 @@ public enum ConformanceReport {
             }
         }
         return out + "</testsuite>\n"
-    }
-
-    static func csvField(_ s: String) -> String {
-        guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
-        return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     static func xml(_ s: String) -> String {

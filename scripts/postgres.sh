@@ -81,11 +81,17 @@ stop() {
   if running; then as_server_user "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null; echo "postgres: stopped" >&2; fi
 }
 
+# Stops the server as a power cut would (no checkpoint, no clean shutdown), for crash tests.
+crash() {
+  if running; then as_server_user "$bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null; echo "postgres: stopped immediately" >&2; fi
+}
+
 prepare_home
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
+  crash) crash ;;
   status) if running; then echo "running: $(url)"; else echo "stopped"; exit 3; fi ;;
   url) url ;;
-  *) echo "usage: $0 start|stop|status|url" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|crash|status|url" >&2; exit 2 ;;
 esac

@@ -1,3 +1,4 @@
+import EngramCore
 import Foundation
 
 /// Report writers and readers for `results/`: the tidy CSV, the JSON manifest, the charts.
@@ -11,7 +12,7 @@ public enum BenchReports {
             let fields: [String] = [run.manifest.runId, run.manifest.startedAt, run.manifest.gitCommit, run.manifest.host, m.backend, m.scenario, m.variant,
                                     String(m.n), String(m.dim), String(m.batchSize), String(m.repetition), m.metric,
                                     format(m.value), m.unit]
-            out += fields.map(csvField).joined(separator: ",") + "\n"
+            out += CSV.row(fields) + "\n"
         }
         return out
     }
@@ -56,11 +57,6 @@ public enum BenchReports {
     static func format(_ v: Double) -> String {
         if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
         return String(format: "%.6g", v)
-    }
-
-    static func csvField(_ s: String) -> String {
-        guard s.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) else { return s }
-        return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     static func parseCSVLine(_ line: String) -> [String] {

@@ -28,3 +28,11 @@ public func cosineSimilarity(_ a: [Float], _ b: [Float]) -> Double {
     }
     return na > 0 && nb > 0 ? dot / (na.squareRoot() * nb.squareRoot()) : 0
 }
+
+/// FNV-1a of `text`'s UTF-8: a hash that is the same in every process and on every machine
+/// (Swift's `hashValue` is seeded per process), for seeds derived from names.
+public func fnv1a(_ text: String) -> UInt64 {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+    return h
+}

@@ -67,9 +67,10 @@ public final class FileStore: StorageEngine, @unchecked Sendable {
         self.embeddingDimension = embeddingDimension
         self.compactionMinimum = compactionMinimum
         try Self.checkOwnDirectory(directory)
-        let fm = FileManager.default
-        do { try fm.createDirectory(at: directory.appendingPathComponent("log"), withIntermediateDirectories: true) } catch {
-            throw EngramError(.unavailable, "cannot create \(directory.path)/log: \(error.localizedDescription)")
+        // The store's own directory and its log/ are created when missing; their parent is not
+        // (a mistyped path is an error, not a new tree).
+        for dir in [directory, directory.appendingPathComponent("log")] where !FileManager.default.fileExists(atPath: dir.path) {
+            guard mkdir(dir.path, 0o755) == 0 || errno == EEXIST else { throw Self.osError("cannot create \(dir.path)") }
         }
         var s = State()
         s.lockFD = try FileLock.lock(directory.appendingPathComponent(".lock").path, busy: "the store directory \(directory.path) is in use by another process or store (its .lock is held)")

@@ -21,6 +21,9 @@ public enum ProjectPostgres {
     /// Stops the project's server.
     public static func stop(repository: URL) throws { _ = try script(repository, "stop") }
 
+    /// Stops the project's server the way a power cut would (`pg_ctl stop -m immediate`).
+    public static func crash(repository: URL) throws { _ = try script(repository, "crash") }
+
     /// The repository holding `scripts/postgres.sh`, searched upwards from `start`.
     public static func repository(from start: URL) -> URL? {
         var dir = start

@@ -79,7 +79,8 @@ final class Connection {
         let name = String(cString: sqlite3_errstr(rc))
         let code: EngramError.Code
         switch rc & 0xFF {
-        case SQLITE_BUSY, SQLITE_LOCKED, SQLITE_CANTOPEN, SQLITE_READONLY, SQLITE_FULL, SQLITE_IOERR: code = .unavailable
+        case SQLITE_FULL: code = .storageFull
+        case SQLITE_BUSY, SQLITE_LOCKED, SQLITE_CANTOPEN, SQLITE_READONLY, SQLITE_IOERR: code = .unavailable
         case SQLITE_CORRUPT, SQLITE_NOTADB: code = .corrupt
         case SQLITE_CONSTRAINT: code = .conflict
         default: code = .internal

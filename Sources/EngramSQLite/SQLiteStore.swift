@@ -89,6 +89,11 @@ public final class SQLiteStore: StorageEngine {
             try c.execute("PRAGMA cache_size = -65536")
             try Self.migrate(c, configuration)
             for kind in MemoryKind.vectorKinds { try Self.reload(c, s, kind, configuration.embeddingDimension) }
+        } catch var e as EngramError {
+            s.connection?.close()
+            FileLock.unlock(s.lockFD)
+            if !e.message.contains(configuration.path) { e.message = "\(configuration.path): " + e.message }
+            throw e
         } catch {
             s.connection?.close()
             FileLock.unlock(s.lockFD)

@@ -23,6 +23,15 @@ struct BackendCatalog {
         var cleanup: @Sendable () -> Void = {}
         /// The adapter command, for `external`.
         var command = ""
+        /// Opens the durable store at `location` (a file, a directory, a schema), for
+        /// commands that reopen a store another process wrote (`engram torture`).
+        var open: (@Sendable (_ location: String, _ dimension: Int) throws -> any MemoryStore)?
+
+        func opening(_ open: @escaping @Sendable (_ location: String, _ dimension: Int) throws -> any MemoryStore) -> Entry {
+            var e = self
+            e.open = open
+            return e
+        }
     }
 
     /// A backend in another process: each store (each scenario) starts the adapter anew.
@@ -51,7 +60,7 @@ struct BackendCatalog {
                     try old.close()
                     return try SQLiteStore(path: path, embeddingDimension: dim)
                 })
-        },
+        }.opening { path, dim in try SQLiteStore(path: path, embeddingDimension: dim) },
         Entry(name: "files", summary: "JSON files: a snapshot plus one log file per call") { dir, dim in
             StoreFixture(
                 name: "files",
@@ -61,7 +70,7 @@ struct BackendCatalog {
                     try old.close()
                     return try FileStore(directory: directory, embeddingDimension: dim)
                 })
-        },
+        }.opening { path, dim in try FileStore(directory: URL(fileURLWithPath: path), embeddingDimension: dim) },
         Entry(name: "cosmos", summary: "Azure Cosmos DB (ENGRAM_COSMOS_ENDPOINT/KEY, or the in-repo REST stand-in)") { _, dim in
             StoreFixture(
                 name: "cosmos",
@@ -96,7 +105,7 @@ struct BackendCatalog {
                 for schema in schemas { try? PostgresStore.dropSchema(url: url, schema: schema) }
             }
             stopProjectPostgres()
-        },
+        }.opening { schema, dim in try PostgresStore(url: try postgresURL(), schema: schema, embeddingDimension: dim) },
     ]
 
     static var names: [String] { entries.map(\.name) }
@@ -119,6 +128,18 @@ struct BackendCatalog {
             state.url = try ProjectPostgres.start(repository: repo)
             state.startedIn = repo
             return state.url!
+        }
+    }
+
+    /// Stops the project's server as a power cut would, then starts it again (crash tests).
+    /// Refused for a server named by ENGRAM_POSTGRES_URL: it is not Engram's to crash.
+    static func crashProjectPostgres() throws {
+        try postgresState.withLock { state in
+            guard let repo = state.startedIn else {
+                throw EngramError(.notSupported, "only the project's own server (started by this command) is crashed on purpose")
+            }
+            try ProjectPostgres.crash(repository: repo)
+            state.url = try ProjectPostgres.start(repository: repo)
         }
     }
 

@@ -29,7 +29,17 @@ struct Conform: ParsableCommand {
     @Option(help: "Embedding dimension of the stores under test.")
     var dimension = 384
 
+    @Option(help: "Differential fuzzing instead of the scenarios: this many random histories, each run on the backend and on the reference store.")
+    var fuzz = 0
+
+    @Option(help: "Seed of the fuzz histories.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Operations per fuzz history.")
+    var ops = 100
+
     func run() throws {
+        if fuzz > 0 { return try runFuzz() }
         if list {
             for s in ConformanceSuite.scenarios {
                 let cap = s.requires.map { " [requires \($0)]" } ?? ""
@@ -67,6 +77,41 @@ struct Conform: ParsableCommand {
         print("\nconformance: \(passed) passed, \(failed) failed, \(skipped) skipped")
         print("reports: \(csv.path), \(xml.path)")
         if failed > 0 { throw ExitCode(1) }
+    }
+
+    /// `--fuzz N`: histories on the backend and the reference store; the first divergence is
+    /// shrunk, printed and written to results/fuzz-<backend>-<seed>.json (`engram replay` re-runs it).
+    private func runFuzz() throws {
+        guard ops >= 1 else { throw ValidationError("--ops must be at least 1") }
+        let entry = try external.map { BackendCatalog.externalEntry(command: $0, timeout: timeout) } ?? BackendCatalog.entry(backend)
+        defer { entry.cleanup() }
+        let scratch = ScratchDirectory(prefix: "engram-fuzz")
+        let fuzzer = Fuzzer(fixture: entry.fixture(scratch.url, dimension), seed: seed, length: ops)
+        let redact = environmentRedactor()
+        let start = Date()
+        let found = fuzzer.run(histories: fuzz) { i in
+            if i > 0, i % 100 == 0 { print("  \(i) histories, no divergence") }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        guard let d = found.first else {
+            print("fuzz of '\(entry.name)': \(fuzz) histories × \(ops) operations, seed \(seed): no divergence from the reference store (\(String(format: "%.1f", seconds)) s)")
+            return
+        }
+        let outDir = URL(fileURLWithPath: output)
+        try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
+        let file = outDir.appendingPathComponent("fuzz-\(entry.name)-\(seed).json")
+        var report = fuzzer.report(d, backend: entry.name)
+        if case .object(var o) = report {
+            o["reason"] = .string(redact(d.reason))
+            o["dimension"] = .int(Int64(dimension))
+            report = .object(o)
+        }
+        try (report.jsonText + "\n").write(to: file, atomically: true, encoding: .utf8)
+        print("fuzz of '\(entry.name)': history \(d.index) of seed \(seed) diverges from the reference store; shrunk from \(ops) to \(d.kept.count) operations:")
+        for (i, op) in zip(d.kept, d.operations) { print("  [\(i)] \(redact(op))") }
+        print("divergence: \(redact(d.reason))")
+        print("report: \(file.path) (re-run with: engram replay \(file.path) \(external.map { "--external '\($0)'" } ?? "--backend \(entry.name)"))")
+        throw ExitCode(1)
     }
 
     private func row(_ a: String, _ b: String, _ c: String, _ d: String) -> String {

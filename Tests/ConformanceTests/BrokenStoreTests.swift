@@ -131,3 +131,29 @@ final class SkipsValidation: ForwardingStore, @unchecked Sendable {
         #expect(failed.isSuperset(of: ["validation.embedding", "validation.confidence", "batch.all-or-nothing"]))
     }
 }
+
+/// The differential fuzzer finds each broken store's divergence from the reference store
+/// and shrinks the history to a handful of operations; the reference store itself never diverges.
+@Suite struct FuzzerFindsBrokenStores {
+    func fuzz(_ make: @escaping @Sendable () -> any MemoryStore) -> [Fuzzer.Divergence] {
+        Fuzzer(fixture: StoreFixture(name: "broken") { make() }, seed: 3, length: 100).run(histories: 200)
+    }
+
+    @Test func theReferenceStoreAgreesWithItself() {
+        #expect(fuzz { ReferenceStore() }.isEmpty)
+    }
+
+    @Test(arguments: ["keeps-deleted-vectors", "post-filters", "coerces-zero", "skips-validation"])
+    func aBrokenStoreIsFoundAndShrunk(kind: String) throws {
+        let found = fuzz {
+            switch kind {
+            case "keeps-deleted-vectors": KeepsDeletedVectors()
+            case "post-filters": PostFilters()
+            case "coerces-zero": CoercesZero()
+            default: SkipsValidation()
+            }
+        }
+        let d = try #require(found.first, "\(kind): no divergence found in 200 histories")
+        #expect(d.kept.count <= 8, "\(kind): shrunk only to \(d.kept.count) operations: \(d.operations)")
+    }
+}

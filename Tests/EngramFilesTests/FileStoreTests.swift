@@ -146,7 +146,8 @@ func temporaryDirectory() -> URL {
             p.waitUntilExit()
             let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             var inFlight = Set<String>()
-            for line in text.split(separator: "\n") {
+            // Only whole lines: what follows the last line break was cut by the kill.
+            for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
                 let words = line.split(separator: " ").map(String.init)
                 switch words.first {
                 case "saved": acknowledged.formUnion(words.dropFirst())
@@ -154,7 +155,7 @@ func temporaryDirectory() -> URL {
                 case "deleted":
                     deleted.formUnion(words.dropFirst())
                     inFlight.subtract(words.dropFirst())
-                default: break  // a line cut by the kill
+                default: break
                 }
             }
             let store = try FileStore(directory: dir, embeddingDimension: 8)
