@@ -20,7 +20,9 @@ DIMENSION = 384
 KINDS = ("heuristic", "outcome", "domain_knowledge", "anti_pattern", "user_preference")
 VECTOR_KINDS = KINDS[:4]
 MISBEHAVIOURS = ("crash-on-start", "garbage", "wrong-id", "hang", "exit-mid", "ghost", "extra", "round-timestamps",
-                 "close-stdin", "stop-reading", "huge-line", "fork-and-exit")
+                 "close-stdin", "stop-reading", "huge-line", "fork-and-exit", "no-validation", "partial-batch")
+# no-validation: saves records and confidences without checking them (accepts a confidence of 7).
+# partial-batch: writes a batch's records one by one, so those before a bad one stay written.
 # close-stdin: after `reset`, closes its stdin and sleeps (Engram's next write meets a closed pipe).
 # stop-reading: after `reset`, never reads again (a large request fills the pipe and blocks the writer).
 # huge-line: answers `stats` with a 100 MB line (an extra "padding" key).
@@ -54,25 +56,133 @@ def scope_of(kind, record):
     return record["user_id"] if kind == "user_preference" else record["project_id"]
 
 
+TEXT_FIELDS = {
+    "heuristic": ("agent", "condition", "strategy"),
+    "outcome": ("agent", "task_type", "task_description", "strategy_used", "error_message", "user_feedback"),
+    "domain_knowledge": ("agent", "domain", "fact", "source"),
+    "anti_pattern": ("agent", "pattern", "why_bad", "better_alternative"),
+    "user_preference": ("category", "preference", "source"),
+}
+TIME_FIELDS = {
+    "heuristic": ("last_validated", "created_at"), "outcome": ("timestamp",), "domain_knowledge": ("last_verified",),
+    "anti_pattern": ("last_seen", "created_at"), "user_preference": ("timestamp",),
+}
+MAX_METADATA_DEPTH, MAX_METADATA_BYTES, MAX_AGENTS, MAX_TOP_K = 64, 1 << 20, 10_000, 10_000
+
+
+def check_id(value, field="id"):
+    if not isinstance(value, str) or not value or len(value.encode()) > 256 or "\0" in value:
+        raise InvalidInput(field, f"{field} must be 1 to 256 UTF-8 bytes without NUL")
+
+
+def check_text(value, field):
+    if value is not None and (not isinstance(value, str) or "\0" in value):
+        raise InvalidInput(field, f"{field} must be text without NUL")
+
+
+def is_number(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def check_confidence(value, field="confidence"):
+    if not is_number(value) or not 0 <= value <= 1:
+        raise InvalidInput(field, f"{field} must be a finite number in [0, 1]")
+
+
+def check_count(value, field):
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        raise InvalidInput(field, f"{field} must be a non-negative integer")
+
+
+def check_time(value, field):
+    try:
+        ok = isinstance(value, str) and 1 <= int(value[:4]) <= 9999 and value[4] == "-"
+        micros(value)
+    except (ValueError, IndexError):
+        ok = False
+    if not ok:
+        raise InvalidInput(field, f"{field} must be RFC 3339 within 0001-01-01 and 9999-12-31")
+
+
+def check_embedding(e):
+    if (not isinstance(e, list) or len(e) != DIMENSION or not all(is_number(x) for x in e)
+            or not any(x != 0 for x in e)):
+        raise InvalidInput("embedding", f"embedding must have {DIMENSION} finite components, not all zero")
+
+
+def check_metadata(m, field="metadata"):
+    if not isinstance(m, dict):
+        raise InvalidInput(field, "metadata must be a JSON object")
+    stack = [(m, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, (dict, list)):
+            if depth > MAX_METADATA_DEPTH:
+                raise InvalidInput(field, f"metadata is nested deeper than {MAX_METADATA_DEPTH} levels")
+            items = v.items() if isinstance(v, dict) else enumerate(v)
+            for k, x in items:
+                if isinstance(k, str) and "\0" in k:
+                    raise InvalidInput(field, "metadata holds a NUL character")
+                stack.append((x, depth + 1))
+        elif isinstance(v, float) and not math.isfinite(v):
+            raise InvalidInput(field, "metadata holds a non-finite number")
+        elif isinstance(v, str) and "\0" in v:
+            raise InvalidInput(field, "metadata holds a NUL character")
+    if len(json.dumps(m, separators=(",", ":"), ensure_ascii=False).encode()) > MAX_METADATA_BYTES:
+        raise InvalidInput(field, f"metadata is larger than {MAX_METADATA_BYTES} bytes")
+
+
 def validate(kind, r):
-    for field in ("id", "user_id" if kind == "user_preference" else "project_id"):
-        v = r.get(field)
-        if not isinstance(v, str) or not v or len(v.encode()) > 256:
-            raise InvalidInput(field, f"{field} must be 1 to 256 UTF-8 bytes")
-    for field in ("confidence",):
-        if field in r and not (isinstance(r[field], (int, float)) and 0 <= r[field] <= 1):
-            raise InvalidInput(field, "confidence must be in [0, 1]")
+    """The contract's rules for one record, in the order Engram checks them."""
+    check_id(r.get("id"))
+    check_id(r.get("user_id" if kind == "user_preference" else "project_id"), "user_id" if kind == "user_preference" else "project_id")
+    for field in TEXT_FIELDS[kind]:
+        check_text(r.get(field), field)
+    if "confidence" in r:
+        check_confidence(r["confidence"])
     for field in ("occurrence_count", "success_count", "duration_ms"):
-        if r.get(field) is not None and r[field] < 0:
-            raise InvalidInput(field, f"{field} must not be negative")
+        check_count(r.get(field), field)
     if kind == "heuristic" and r["success_count"] > r["occurrence_count"]:
         raise InvalidInput("success_count", "success_count exceeds occurrence_count")
-    e = r.get("embedding")
-    if e is not None:
-        if len(e) != DIMENSION or not all(math.isfinite(x) for x in e) or not any(e):
-            raise InvalidInput("embedding", f"embedding must have {DIMENSION} finite components, not all zero")
-    if not isinstance(r.get("metadata", {}), dict):
-        raise InvalidInput("metadata", "metadata must be a JSON object")
+    for field in TIME_FIELDS[kind]:
+        check_time(r.get(field), field)
+    if r.get("embedding") is not None:
+        check_embedding(r["embedding"])
+    check_metadata(r.get("metadata", {}))
+
+
+def check_key(kind, scope, rid):
+    check_id(rid)
+    check_id(scope, "user_id" if kind == "user_preference" else "project_id")
+
+
+def check_query(args):
+    kind = args["kind"]
+    if kind == "user_preference":
+        raise InvalidInput("kind", "user preferences are queried with query_preferences")
+    check_id(args.get("project_id"), "project_id")
+    k = args.get("top_k")
+    if not isinstance(k, int) or not 1 <= k <= MAX_TOP_K:
+        raise InvalidInput("top_k", f"top_k must be in 1...{MAX_TOP_K}")
+    if "agents" in args:
+        if len(args["agents"]) > MAX_AGENTS:
+            raise InvalidInput("agents", f"at most {MAX_AGENTS} agents")
+        for a in args["agents"]:
+            check_text(a, "agents")
+    only = {"task_type": ("outcome",), "domain": ("domain_knowledge",), "min_confidence": ("heuristic", "domain_knowledge")}
+    for field, kinds in only.items():
+        if field in args:
+            if kind not in kinds:
+                raise InvalidInput(field, f"{field} does not filter {kind}")
+            if field == "min_confidence":
+                if not is_number(args[field]):
+                    raise InvalidInput(field, "min_confidence must be finite")
+            else:
+                check_text(args[field], field)
+    if args.get("success_only") and kind != "outcome":
+        raise InvalidInput("success_only", "success_only filters outcomes only")
+    if args.get("embedding") is not None:
+        check_embedding(args["embedding"])
 
 
 def cosine(a, b):
@@ -111,13 +221,17 @@ class Store:
 
     def save_batch(self, args):
         kind = args["kind"]
+        if self.misbehave not in ("no-validation", "partial-batch"):
+            for r in args["records"]:
+                validate(kind, r)  # all or nothing: check everything first
         for r in args["records"]:
-            validate(kind, r)  # all or nothing: check everything first
-        for r in args["records"]:
+            if self.misbehave == "partial-batch":
+                validate(kind, r)  # writes the records before the first bad one: not atomic
             self.records[(kind, scope_of(kind, r), r["id"])] = r
         return [r["id"] for r in args["records"]]
 
     def get(self, args):
+        check_key(args["kind"], args["scope"], args["id"])
         r = self.records.get((args["kind"], args["scope"], args["id"]))
         if r is not None and self.misbehave == "round-timestamps":
             r = dict(r)
@@ -142,6 +256,7 @@ class Store:
         return True
 
     def query(self, args):
+        check_query(args)
         kind, k, q = args["kind"], args["top_k"], args.get("embedding")
         pool = [r for (kk, _, _), r in self.records.items() if kk == kind and self.matches(kind, r, args)]
         if self.misbehave == "ghost":
@@ -155,15 +270,32 @@ class Store:
         return [{"record": r, "score": s} for s, r in scored[:k]]
 
     def query_preferences(self, args):
+        check_id(args.get("user_id"), "user_id")
+        check_text(args.get("category"), "category")
         prefs = [r for (kind, scope, _), r in self.records.items()
                  if kind == "user_preference" and scope == args["user_id"]
                  and ("category" not in args or r["category"] == args["category"])]
         return sorted(prefs, key=DEFAULT_ORDER["user_preference"])
 
     def _heuristic(self, args, kind="heuristic"):
+        check_key(kind, args.get("project_id"), args.get("id"))
         return self.records.get((kind, args["project_id"], args["id"]))
 
     def update_heuristic(self, args):
+        check_key("heuristic", args.get("project_id"), args.get("id"))
+        patch = args["patch"]
+        for field in ("condition", "strategy"):
+            check_text(patch.get(field), field)
+        if "confidence" in patch:
+            check_confidence(patch["confidence"])
+        for field in ("occurrence_count", "success_count"):
+            check_count(patch.get(field), field)
+        if "metadata" in patch:
+            check_metadata(patch["metadata"])
+        if "last_validated" in patch:
+            check_time(patch["last_validated"], "last_validated")
+        if patch.get("embedding") is not None:
+            check_embedding(patch["embedding"])
         h = self._heuristic(args)
         if h is None:
             return False
@@ -190,8 +322,9 @@ class Store:
         return self._set_confidence(args, "domain_knowledge")
 
     def _set_confidence(self, args, kind):
-        if not 0 <= args["confidence"] <= 1:
-            raise InvalidInput("confidence", "confidence must be in [0, 1]")
+        check_key(kind, args.get("project_id"), args.get("id"))
+        if self.misbehave != "no-validation":
+            check_confidence(args["confidence"])
         r = self._heuristic(args, kind)
         if r is None:
             return False
@@ -199,6 +332,7 @@ class Store:
         return True
 
     def delete(self, args):
+        check_key(args["kind"], args["scope"], args["id"])
         key = (args["kind"], args["scope"], args["id"])
         r = self.records.pop(key, None)
         if r is not None and self.misbehave == "ghost":
@@ -212,15 +346,24 @@ class Store:
         return len(doomed)
 
     def delete_outcomes_older_than(self, args):
+        check_id(args.get("project_id"), "project_id")
+        check_time(args.get("older_than"), "older_than")
+        check_text(args.get("agent"), "agent")
         cut = micros(args["older_than"])
         return self._delete_where("outcome", lambda r: r["project_id"] == args["project_id"]
                                   and args.get("agent", r["agent"]) == r["agent"] and micros(r["timestamp"]) < cut)
 
     def delete_low_confidence_heuristics(self, args):
+        check_id(args.get("project_id"), "project_id")
+        if not is_number(args.get("below")):
+            raise InvalidInput("below", "below must be finite")
+        check_text(args.get("agent"), "agent")
         return self._delete_where("heuristic", lambda r: r["project_id"] == args["project_id"]
                                   and args.get("agent", r["agent"]) == r["agent"] and r["confidence"] < args["below"])
 
     def stats(self, args):
+        check_id(args.get("project_id"), "project_id")
+        check_text(args.get("agent"), "agent")
         out = {k: 0 for k in VECTOR_KINDS}
         out["vectors"] = {k: 0 for k in VECTOR_KINDS}
         for (kind, scope, _), r in self.records.items():

@@ -58,28 +58,37 @@ public enum JSONValue: Sendable, Equatable, Codable, CustomStringConvertible {
     }
 
     /// Compact JSON text with sorted keys (deterministic, so equal values give equal text).
+    /// Non-finite numbers, which JSON cannot represent, are written as `null`.
     public var jsonText: String {
         var out = ""
-        write(to: &out)
+        write(to: &out, nonFiniteTokens: false)
+        return out
+    }
+
+    /// Like `jsonText`, but non-finite numbers as the tokens `NaN`, `Infinity` and `-Infinity`
+    /// (as Python's json and JSON5 read them): for sending bad input on to be rejected.
+    public var jsonTextWithNonFiniteTokens: String {
+        var out = ""
+        write(to: &out, nonFiniteTokens: true)
         return out
     }
 
     public var description: String { jsonText }
 
-    func write(to out: inout String) {
+    func write(to out: inout String, nonFiniteTokens: Bool) {
         switch self {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"
         case .int(let i): out += String(i)
         case .double(let d):
             // Non-finite numbers have no JSON form; validation rejects them before storage.
-            out += d.isFinite ? "\(d)" : "null"
+            out += d.isFinite ? "\(d)" : !nonFiniteTokens ? "null" : d.isNaN ? "NaN" : d < 0 ? "-Infinity" : "Infinity"
         case .string(let s): JSONValue.writeString(s, to: &out)
         case .array(let a):
             out += "["
             for (i, v) in a.enumerated() {
                 if i > 0 { out += "," }
-                v.write(to: &out)
+                v.write(to: &out, nonFiniteTokens: nonFiniteTokens)
             }
             out += "]"
         case .object(let o):
@@ -88,7 +97,7 @@ public enum JSONValue: Sendable, Equatable, Codable, CustomStringConvertible {
                 if i > 0 { out += "," }
                 JSONValue.writeString(key, to: &out)
                 out += ":"
-                o[key]!.write(to: &out)
+                o[key]!.write(to: &out, nonFiniteTokens: nonFiniteTokens)
             }
             out += "}"
         }

@@ -17,6 +17,11 @@ public final class ExternalStore: StorageEngine, @unchecked Sendable {
         public var command: String
         /// Seconds to wait for each response (the protocol's default is 30).
         public var timeout: Double = 30
+        /// Whether calls are validated here before they are sent (true: a request that breaks
+        /// the contract never reaches the adapter). A conformance run turns it off so that the
+        /// adapter's own validation is what the suite checks; a batch of several kinds is still
+        /// checked here whole first, since the protocol has no transaction across kinds.
+        public var validatesLocally = true
         /// The longest response line accepted, in bytes (256 MiB); a longer one is a protocol
         /// error and stops the adapter, instead of growing memory without bound.
         public var maxResponseBytes = 256 << 20
@@ -70,6 +75,8 @@ public final class ExternalStore: StorageEngine, @unchecked Sendable {
         try self.init(c)
     }
 
+    public var validatesInput: Bool { configuration.validatesLocally }
+
     /// Sends one request and returns its `result`.
     private func call(_ op: String, _ args: String) throws -> JSONValue {
         try lock.withLock { next in
@@ -107,33 +114,61 @@ public final class ExternalStore: StorageEngine, @unchecked Sendable {
 
     // MARK: JSON helpers
 
+    /// Numbers JSON cannot carry (they reach the adapter only when `validatesLocally` is off,
+    /// to be rejected there) are written as the tokens `NaN`, `Infinity` and `-Infinity`,
+    /// as Python's json module and JSON5 read them; the encoder marks them first.
+    private static let nonFinite = (nan: "\u{1}engram-NaN\u{1}", inf: "\u{1}engram-Infinity\u{1}", negInf: "\u{1}engram--Infinity\u{1}")
+
     private static let encoder: JSONEncoder = {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: nonFinite.inf, negativeInfinity: nonFinite.negInf, nan: nonFinite.nan)
         return e
     }()
 
-    private func json<T: Encodable>(_ v: T) throws -> String { String(decoding: try Self.encoder.encode(v), as: UTF8.self) }
+    private func json<T: Encodable>(_ v: T) throws -> String {
+        Self.replacingNonFiniteMarks(String(decoding: try Self.encoder.encode(v), as: UTF8.self))
+    }
+
+    private static func replacingNonFiniteMarks(_ text: String) -> String {
+        guard text.contains("\\u0001engram-") else { return text }
+        var text = text
+        for (mark, token) in [(nonFinite.nan, "NaN"), (nonFinite.inf, "Infinity"), (nonFinite.negInf, "-Infinity")] {
+            text = text.replacingOccurrences(of: "\"" + mark.replacingOccurrences(of: "\u{1}", with: "\\u0001") + "\"", with: token)
+        }
+        return text
+    }
+
+    /// A number as the protocol writes it: shortest JSON text, or a non-finite token.
+    static func number(_ d: Double) -> String {
+        d.isNaN ? "NaN" : d.isInfinite ? (d < 0 ? "-Infinity" : "Infinity") : JSONValue.double(d).jsonText
+    }
     private func str(_ s: String) -> String { JSONValue.string(s).jsonText }
 
     /// A record in the protocol's snake_case JSON. Embeddings are written by hand: a
     /// Float's shortest text, which parses as a double and back without loss, and keeps -0.0
     /// (JSONEncoder writes `-0`, which Python reads as the integer 0).
     private func recordJSON(_ r: MemoryRecord) throws -> String {
+        // The fields by the encoder; metadata and embedding written here, so that neither the
+        // encoder's nesting limit nor its non-finite rules change what is sent.
+        func bare<T: Encodable>(_ x: T) throws -> String { String(decoding: try Self.encoder.encode(x), as: UTF8.self) }
         let text: String = switch r {
-        case .heuristic(let x): try json(x)
-        case .outcome(let x): try json(x)
-        case .domainKnowledge(let x): try json(x)
-        case .antiPattern(let x): try json(x)
-        case .userPreference(let x): try json(x)
+        case .heuristic(var x): try { x.embedding = nil; x.metadata = .emptyObject; return try bare(x) }()
+        case .outcome(var x): try { x.embedding = nil; x.metadata = .emptyObject; return try bare(x) }()
+        case .domainKnowledge(var x): try { x.embedding = nil; x.metadata = .emptyObject; return try bare(x) }()
+        case .antiPattern(var x): try { x.embedding = nil; x.metadata = .emptyObject; return try bare(x) }()
+        case .userPreference(var x): try { x.metadata = .emptyObject; return try bare(x) }()
         }
-        guard let e = r.embedding, case .object(var o) = try JSONValue.parse(text) else { return text }
+        guard case .object(var o) = try JSONValue.parse(text) else { throw EngramError(.internal, "a record did not encode as a JSON object") }
         o["embedding"] = nil
-        let rest = JSONValue.object(o).jsonText
-        return String(rest.dropLast()) + (o.isEmpty ? "" : ",") + "\"embedding\":\(Self.vector(e))}"
+        o["metadata"] = nil
+        var out = String(JSONValue.object(o).jsonText.dropLast())
+        out += (o.isEmpty ? "" : ",") + "\"metadata\":" + r.metadata.jsonTextWithNonFiniteTokens
+        if let e = r.embedding { out += ",\"embedding\":" + Self.vector(e) }
+        return Self.replacingNonFiniteMarks(out + "}")
     }
 
-    static func vector(_ v: [Float]) -> String { "[" + v.map { "\($0)" }.joined(separator: ",") + "]" }
+    static func vector(_ v: [Float]) -> String { "[" + v.map { $0.isFinite ? "\($0)" : number(Double($0)) }.joined(separator: ",") + "]" }
 
     private func decodeRecord(_ kind: MemoryKind, _ v: JSONValue) throws -> MemoryRecord {
         struct Wrapper: Decodable {
@@ -166,14 +201,15 @@ public final class ExternalStore: StorageEngine, @unchecked Sendable {
     public func validatedSave(_ records: [MemoryRecord]) throws -> [String] {
         guard !records.isEmpty else { return [] }
         // save_batch holds one kind: a mixed batch goes as one save_batch per kind, in order
-        // of first appearance. Everything was validated above, so only an adapter failure
-        // can split it (the protocol has no cross-kind transaction).
+        // of first appearance. It is validated whole first (here, whatever `validatesLocally`
+        // says), so only an adapter failure can split it: the protocol has no cross-kind transaction.
         var order: [MemoryKind] = []
         var groups: [MemoryKind: [MemoryRecord]] = [:]
         for r in records {
             if groups[r.kind] == nil { order.append(r.kind) }
             groups[r.kind, default: []].append(r)
         }
+        if order.count > 1, !validatesInput { try Validation.batch(records, dimension: embeddingDimension) }
         for kind in order {
             let group = groups[kind]!
             if group.count == 1 {
@@ -200,7 +236,7 @@ public final class ExternalStore: StorageEngine, @unchecked Sendable {
         if let a = q.agents { args += ",\"agents\":[\(a.sorted().map(str).joined(separator: ","))]" }
         if let t = q.taskType { args += ",\"task_type\":\(str(t))" }
         if let d = q.domain { args += ",\"domain\":\(str(d))" }
-        if let m = q.minConfidence { args += ",\"min_confidence\":\(JSONValue.double(m).jsonText)" }
+        if let m = q.minConfidence { args += ",\"min_confidence\":\(Self.number(m))" }
         if q.successOnly { args += ",\"success_only\":true" }
         if let v = q.vector { args += ",\"embedding\":\(Self.vector(v))" }
         let result = try call("query", args + "}")
@@ -227,11 +263,11 @@ public final class ExternalStore: StorageEngine, @unchecked Sendable {
         var fields: [String] = []
         if let v = patch.condition { fields.append("\"condition\":\(str(v))") }
         if let v = patch.strategy { fields.append("\"strategy\":\(str(v))") }
-        if let v = patch.confidence { fields.append("\"confidence\":\(JSONValue.double(v).jsonText)") }
+        if let v = patch.confidence { fields.append("\"confidence\":\(Self.number(v))") }
         if let v = patch.occurrenceCount { fields.append("\"occurrence_count\":\(v)") }
         if let v = patch.successCount { fields.append("\"success_count\":\(v)") }
         if let v = patch.lastValidated { fields.append("\"last_validated\":\(str(v.rfc3339))") }
-        if let v = patch.metadata { fields.append("\"metadata\":\(v.jsonText)") }
+        if let v = patch.metadata { fields.append("\"metadata\":\(v.jsonTextWithNonFiniteTokens)") }
         if let v = patch.embedding { fields.append("\"embedding\":\(v.map(Self.vector) ?? "null")") }
         return try bool(try call("update_heuristic", "{\"project_id\":\(str(projectId)),\"id\":\(str(id)),\"patch\":{\(fields.joined(separator: ","))}}"), "update_heuristic")
     }
@@ -249,7 +285,7 @@ public final class ExternalStore: StorageEngine, @unchecked Sendable {
     }
 
     private func confidenceCall(_ op: String, _ projectId: String, _ id: String, _ c: Double) throws -> Bool {
-        return try bool(try call(op, "{\"project_id\":\(str(projectId)),\"id\":\(str(id)),\"confidence\":\(JSONValue.double(c).jsonText)}"), op)
+        return try bool(try call(op, "{\"project_id\":\(str(projectId)),\"id\":\(str(id)),\"confidence\":\(Self.number(c))}"), op)
     }
 
     public func validatedDelete(_ key: RecordKey) throws -> Bool {
@@ -262,7 +298,7 @@ public final class ExternalStore: StorageEngine, @unchecked Sendable {
     }
 
     public func validatedDeleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
-        let args = "{\"project_id\":\(str(projectId)),\"below\":\(JSONValue.double(confidenceBelow).jsonText)" + (agent.map { ",\"agent\":\(str($0))" } ?? "") + "}"
+        let args = "{\"project_id\":\(str(projectId)),\"below\":\(Self.number(confidenceBelow))" + (agent.map { ",\"agent\":\(str($0))" } ?? "") + "}"
         return try int(try call("delete_low_confidence_heuristics", args), "delete_low_confidence_heuristics")
     }
 

@@ -40,6 +40,7 @@ struct BackendCatalog {
             StoreFixture(name: "external") {
                 var c = ExternalStore.Configuration(command: command)
                 c.timeout = timeout
+                c.validatesLocally = false  // bad input reaches the adapter: the suite checks its validation, not Engram's
                 return try ExternalStore(c)
             }
         }

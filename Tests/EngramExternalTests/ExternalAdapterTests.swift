@@ -15,6 +15,7 @@ func fixture(_ misbehave: String? = nil, timeout: Double = 30) -> StoreFixture {
     StoreFixture(name: "external") {
         var c = ExternalStore.Configuration(command: adapterCommand(misbehave))
         c.timeout = timeout
+        c.validatesLocally = false  // as `engram conform --external`: the adapter's own validation is checked
         c.log = { _ in }  // keep the test output clean; stderr handling has its own test
         return try ExternalStore(c)
     }
@@ -151,6 +152,19 @@ final class LogLines: @unchecked Sendable {
             if !gone { usleep(20_000) }
         }
         #expect(gone, "the adapter's forked child \(child) is still running")
+    }
+
+    /// With the client's validation off, the suite checks the adapter's: one that validates
+    /// nothing fails the validation scenarios, one that writes half a batch fails atomicity.
+    @Test func anAdapterThatDoesNotValidateFailsTheValidationScenarios() {
+        let r = run("no-validation", only: ["roundtrip.heuristic", "validation.confidence", "validation.embedding"])
+        #expect(r.map(\.status) == [.passed, .failed, .failed], "\(r.map { "\($0.id): \($0.reason)" })")
+        #expect(r[1].reason.contains("accepted"), "\(r[1].reason)")
+    }
+
+    @Test func anAdapterThatWritesHalfABatchFailsAtomicity() {
+        let r = run("partial-batch", only: ["batch.all-or-nothing"])
+        #expect(r[0].status == .failed, "\(r.map(\.reason))")
     }
 
     @Test func roundedTimestamp() {
