@@ -11,7 +11,7 @@ import Synchronization
 /// SHA-256 of the record id (record ids may hold characters and lengths Cosmos ids cannot);
 /// the record id itself is stored as `record_id`. Read-modify-write calls use `If-Match` on
 /// the ETag and retry on 412, so concurrent increments add up exactly. Batches use the
-/// transactional batch per partition key (100 operations per request). A 429 is retried
+/// transactional batch per partition key (100 operations and 2 MB per request). A 429 is retried
 /// after `x-ms-retry-after-ms`, a bounded number of times. Every response's request charge
 /// is added to `requestCharge`.
 public final class CosmosStore: StorageEngine, @unchecked Sendable {
@@ -25,6 +25,8 @@ public final class CosmosStore: StorageEngine, @unchecked Sendable {
         public var embeddingDimension = 384
         /// Retries of a throttled (429) request before giving up.
         public var maxThrottleRetries = 9
+        /// Seconds a request may spend waiting out 429s in total (the SDK's default, 30).
+        public var maxThrottleWait = 30.0
         /// Seconds per HTTP request.
         public var timeout = 30
         public init(endpoint: String, key: String, database: String = "engram", embeddingDimension: Int = 384) {
@@ -45,25 +47,110 @@ public final class CosmosStore: StorageEngine, @unchecked Sendable {
     /// Request units used by this store so far, and the number of requests.
     public var requestCharge: (total: Double, requests: Int) { charges.withLock { $0 } }
 
-    /// Connects and creates the database and containers when missing.
+    /// The API version sent (the one azure-cosmos 4.17 sends; vector search and the
+    /// transactional batch need 2018-12-31 or later).
+    static let apiVersion = "2020-07-15"
+    /// Transactional batches: at most 100 operations and 2 MB of body per request.
+    static let batchOperations = 100, batchBytes = 2_097_152
+    /// The largest dimension a `flat` vector index holds; above it the container gets no
+    /// vector index and VectorDistance scans (still exact).
+    static let flatIndexMaxDimension = 505
+
+    /// Connects and creates the database and containers when missing. An existing container
+    /// is read back and refused when its layout differs (partition key, composite indexes,
+    /// vector policy): those cannot be changed after creation, and a mismatch would fail or
+    /// mis-serve later queries.
     public init(_ configuration: Configuration) throws {
         self.configuration = configuration
         let db = configuration.database
-        try ensure(try send("POST", path: "dbs", type: "dbs", link: "", body: JSONValue.object(["id": .string(db)]).jsonText))
+        try ensure(try send("POST", path: "dbs", type: "dbs", link: "", body: JSONValue.object(["id": .string(db)]).jsonText), "creating the database")
         for kind in MemoryKind.allCases {
-            let container = JSONValue.object([
-                "id": .string(Self.container(kind)),
-                "partitionKey": .object(["paths": .array([.string(kind.isUserScoped ? "/user_id" : "/project_id")]), "kind": .string("Hash")]),
-                "vectorEmbeddingPolicy": .object(["vectorEmbeddings": .array(kind.isUserScoped ? [] : [.object([
-                    "path": .string("/embedding"), "dataType": .string("float32"), "distanceFunction": .string("cosine"),
-                    "dimensions": .int(Int64(configuration.embeddingDimension))])])]),
-            ])
-            try ensure(try send("POST", path: "dbs/\(db)/colls", type: "colls", link: "dbs/\(db)", body: container.jsonText))
+            let wanted = Self.containerDefinition(kind, dimension: configuration.embeddingDimension)
+            let created = try send("POST", path: "dbs/\(db)/colls", type: "colls", link: "dbs/\(db)", body: wanted.jsonText)
+            guard created.status == 409 else {
+                try ensure(created, "creating the container \(Self.container(kind))")
+                continue
+            }
+            let link = "dbs/\(db)/colls/\(Self.container(kind))"
+            let existing = try send("GET", path: link, type: "colls", link: link)
+            try ensure(existing, "reading the existing container \(Self.container(kind))")
+            try Self.verify(try parse(existing), wanted: wanted, kind: kind)
         }
     }
 
-    private func ensure(_ r: HTTPResponse) throws {
-        guard (200..<300).contains(r.status) || r.status == 409 else { throw error(r, "creating the database and containers") }
+    private func ensure(_ r: HTTPResponse, _ what: String) throws {
+        guard (200..<300).contains(r.status) || r.status == 409 else { throw error(r, what) }
+    }
+
+    /// The property a kind's default order sorts by (descending), then `record_id` ascending.
+    static func orderProperty(_ kind: MemoryKind) -> String {
+        switch kind {
+        case .heuristic, .domainKnowledge: "confidence"
+        case .outcome, .userPreference: "ts_us"
+        case .antiPattern: "occurrence_count"
+        }
+    }
+
+    /// The container Engram creates for `kind`: partition key hashed in full (version 2), the
+    /// composite index its ORDER BY needs, the embedding kept out of the range indexes, and an
+    /// exact (`flat`) vector index where the dimension allows (approximate kinds would break
+    /// the contract's exact ties).
+    static func containerDefinition(_ kind: MemoryKind, dimension: Int) -> JSONValue {
+        let composite: JSONValue = .array([.array([
+            .object(["path": .string("/\(orderProperty(kind))"), "order": .string("descending")]),
+            .object(["path": .string("/record_id"), "order": .string("ascending")]),
+        ])])
+        var indexing: [String: JSONValue] = [
+            "indexingMode": .string("consistent"), "automatic": .bool(true),
+            "includedPaths": .array([.object(["path": .string("/*")])]),
+            "excludedPaths": .array([.object(["path": .string("/embedding/*")])]),
+            "compositeIndexes": composite,
+        ]
+        var container: [String: JSONValue] = [
+            "id": .string(Self.container(kind)),
+            "partitionKey": .object(["paths": .array([.string(kind.isUserScoped ? "/user_id" : "/project_id")]), "kind": .string("Hash"), "version": .int(2)]),
+        ]
+        if !kind.isUserScoped {
+            container["vectorEmbeddingPolicy"] = .object(["vectorEmbeddings": .array([.object([
+                "path": .string("/embedding"), "dataType": .string("float32"), "distanceFunction": .string("cosine"),
+                "dimensions": .int(Int64(dimension))])])])
+            if dimension <= flatIndexMaxDimension {
+                indexing["vectorIndexes"] = .array([.object(["path": .string("/embedding"), "type": .string("flat")])])
+            }
+        }
+        container["indexingPolicy"] = .object(indexing)
+        return .object(container)
+    }
+
+    /// Refuses an existing container whose layout is not the one `wanted` describes; the
+    /// service's own defaults (included paths, `_etag`) are not compared.
+    static func verify(_ existing: JSONValue, wanted: JSONValue, kind: MemoryKind) throws {
+        let name = container(kind)
+        func at(_ v: JSONValue?, _ keys: String...) -> JSONValue? {
+            keys.reduce(v) { $0?.objectValue?[$1] }
+        }
+        func refuse(_ what: String) -> EngramError {
+            EngramError(.conflict, "the existing container \(name) \(what); its layout cannot be changed after creation: use another database (or delete the container)")
+        }
+        let pk = at(existing, "partitionKey"), wantedPK = at(wanted, "partitionKey")
+        guard at(pk, "paths") == at(wantedPK, "paths"), at(pk, "kind") == at(wantedPK, "kind") else {
+            throw refuse("is partitioned by \(at(pk, "paths")?.jsonText ?? "nothing"), not \(at(wantedPK, "paths")!.jsonText)")
+        }
+        guard at(pk, "version") == .int(2) else { throw refuse("hashes its partition key with version \(at(pk, "version")?.jsonText ?? "1") (only the first 101 bytes), not 2") }
+        guard case .array(let have)? = at(existing, "indexingPolicy", "compositeIndexes"),
+              case .array(let need)? = at(wanted, "indexingPolicy", "compositeIndexes"), need.allSatisfy({ have.contains($0) }) else {
+            throw refuse("lacks the composite index (\(orderProperty(kind)) descending, record_id ascending) its ordered queries need")
+        }
+        if let wantedVectors = at(wanted, "vectorEmbeddingPolicy", "vectorEmbeddings") {
+            let have = at(existing, "vectorEmbeddingPolicy", "vectorEmbeddings")
+            guard case .array(let h)? = have, case .array(let w) = wantedVectors, let hv = h.first, let wv = w.first,
+                  at(hv, "path") == at(wv, "path"), at(hv, "distanceFunction") == at(wv, "distanceFunction") else {
+                throw refuse("has no cosine vector policy on /embedding")
+            }
+            guard at(hv, "dimensions") == at(wv, "dimensions") else {
+                throw EngramError.invalid("embedding_dimension", "the existing container \(name) holds embeddings of dimension \(at(hv, "dimensions")?.jsonText ?? "?"); the store was opened with \(at(wv, "dimensions")!.jsonText)")
+            }
+        }
     }
 
     static func container(_ kind: MemoryKind) -> String {
@@ -81,10 +168,11 @@ public final class CosmosStore: StorageEngine, @unchecked Sendable {
     private func send(_ verb: String, path: String, type: String, link: String, partition: String? = nil,
                       headers extra: [(String, String)] = [], body: String? = nil) throws -> HTTPResponse {
         guard !closed.load(ordering: .acquiring) else { throw EngramError(.unavailable, "the store is closed") }
+        var waited = 0.0
         for attempt in 0... {
             let date = CosmosAuth.date()
             var headers: [(String, String)] = [
-                ("x-ms-date", date), ("x-ms-version", "2018-12-31"), ("Accept", "application/json"),
+                ("x-ms-date", date), ("x-ms-version", Self.apiVersion), ("Accept", "application/json"),
                 ("authorization", try CosmosAuth.authorization(verb: verb, resourceType: type, resourceLink: link, date: date, key: configuration.key)),
             ]
             if let partition { headers.append(("x-ms-documentdb-partitionkey", Self.asciiJSON(JSONValue.array([.string(partition)]).jsonText))) }
@@ -94,9 +182,12 @@ public final class CosmosStore: StorageEngine, @unchecked Sendable {
                                          body: body.map { Data($0.utf8) }, timeout: configuration.timeout)
             let charge = Double(r.headers["x-ms-request-charge"] ?? "") ?? 0
             charges.withLock { $0.total += charge; $0.requests += 1 }
-            guard r.status == 429, attempt < configuration.maxThrottleRetries else { return r }
-            let wait = min(Double(r.headers["x-ms-retry-after-ms"] ?? "") ?? 10, 5_000) * Double(attempt + 1)
-            usleep(UInt32(wait * 1_000))
+            // 429: wait what the service asks (x-ms-retry-after-ms), as the SDK does, until the
+            // retries or the total wait (maxThrottleWait) run out; then the 429 is the answer.
+            let wait = (Double(r.headers["x-ms-retry-after-ms"] ?? "") ?? 100) / 1000
+            guard r.status == 429, attempt < configuration.maxThrottleRetries, waited + wait <= configuration.maxThrottleWait else { return r }
+            waited += wait
+            usleep(UInt32(wait * 1_000_000))
         }
         fatalError("unreachable")
     }
@@ -228,16 +319,65 @@ public final class CosmosStore: StorageEngine, @unchecked Sendable {
         }
         for first in order {
             let g = groups["\(first.kind.rawValue)\u{1}\(first.scope)"]!
-            let ops = g.order.map { JSONValue.object(["operationType": .string("Upsert"), "resourceBody": g.docs[$0]!]) }
-            for chunk in stride(from: 0, to: ops.count, by: 100) {
-                let (path, link) = docsPath(g.kind)
-                let body = JSONValue.array(Array(ops[chunk..<min(chunk + 100, ops.count)])).jsonText
-                let r = try send("POST", path: path, type: "docs", link: link, partition: g.scope,
-                                 headers: [("x-ms-cosmos-is-batch-request", "True"), ("x-ms-cosmos-batch-atomic", "True")], body: body)
-                guard r.status == 200 else { throw error(r, "saving a batch into \(Self.container(g.kind))") }
-            }
+            let ops = g.order.map { JSONValue.object(["operationType": .string("Upsert"), "resourceBody": g.docs[$0]!]).jsonText }
+            for chunk in Self.batches(ops) { try sendBatch(chunk, kind: g.kind, scope: g.scope) }
         }
         return records.map(\.id)
+    }
+
+    /// Operations (as JSON text) cut into transactional batches of at most `batchOperations`
+    /// operations and `batchBytes` of body each, in order.
+    static func batches(_ ops: [String]) -> [[String]] {
+        var out: [[String]] = []
+        var current: [String] = [], bytes = 2
+        for op in ops {
+            let size = op.utf8.count + 1
+            if !current.isEmpty, current.count == batchOperations || bytes + size > batchBytes {
+                out.append(current)
+                current = []
+                bytes = 2
+            }
+            current.append(op)
+            bytes += size
+        }
+        if !current.isEmpty { out.append(current) }
+        return out
+    }
+
+    /// Sends one transactional batch. A failed batch answers 207 with one result per
+    /// operation — the failing one's status, 424 for the rest — and nothing applied: the
+    /// failing status decides the error (429 is waited out and the batch sent again).
+    private func sendBatch(_ ops: [String], kind: MemoryKind, scope: String) throws {
+        let (path, link) = docsPath(kind)
+        let body = "[" + ops.joined(separator: ",") + "]"
+        var waited = 0.0
+        while true {
+            let r = try send("POST", path: path, type: "docs", link: link, partition: scope,
+                             headers: [("x-ms-cosmos-is-batch-request", "True"), ("x-ms-cosmos-batch-atomic", "True")], body: body)
+            if r.status == 200 { return }
+            guard r.status == 207, case .array(let results) = try parse(r) else {
+                throw r.status == 413
+                    ? EngramError.invalid("records", "a record of the batch is larger than Cosmos DB's 2 MB item limit (413)")
+                    : error(r, "saving a batch into \(Self.container(kind))")
+            }
+            let statuses = results.map { v -> Int in if case .int(let s)? = v.objectValue?["statusCode"] { Int(s) } else { 0 } }
+            let index = statuses.firstIndex { $0 != 424 } ?? 0
+            let status = statuses.isEmpty ? 0 : statuses[index]
+            if status == 429, waited < configuration.maxThrottleWait {
+                let wait = (results[index].objectValue?["retryAfterMilliseconds"].flatMap { if case .int(let ms) = $0 { Double(ms) / 1000 } else { nil } }) ?? 0.1
+                waited += wait
+                usleep(UInt32(wait * 1_000_000))
+                continue
+            }
+            let code: EngramError.Code = switch status {
+            case 400, 413: .invalidInput
+            case 409, 412: .conflict
+            case 429, 503: .unavailable
+            default: .internal
+            }
+            throw EngramError(code, "Cosmos DB refused operation \(index) of a batch into \(Self.container(kind)) with \(status); nothing of the batch was applied",
+                              nativeCode: String(status), nativeMessage: String(decoding: r.body.prefix(300), as: UTF8.self))
+        }
     }
 
     private func upsert(_ r: MemoryRecord) throws {

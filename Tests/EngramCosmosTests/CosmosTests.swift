@@ -96,6 +96,56 @@ struct StandIn: Sendable {
         #expect((stats?["requests"].flatMap { if case .int(let n) = $0 { n } else { nil } } ?? 0) >= 6)
     }
 
+    /// A container made by someone else with another layout is refused, naming what differs:
+    /// partitioned by version 1, without the composite index, or of another dimension.
+    @Test(arguments: ["version1", "noComposite", "otherDimension"])
+    func anExistingContainerWithAnotherLayoutIsRefused(mismatch: String) throws {
+        let database = "db_" + UUID().uuidString.prefix(8).lowercased()
+        guard case .object(var c) = CosmosStore.containerDefinition(.heuristic, dimension: 384) else { return }
+        switch mismatch {
+        case "version1": c["partitionKey"] = .object(["paths": .array([.string("/project_id")]), "kind": .string("Hash")])
+        case "noComposite":
+            guard case .object(var policy)? = c["indexingPolicy"] else { return }
+            policy["compositeIndexes"] = nil
+            c["indexingPolicy"] = .object(policy)
+        default: c = CosmosStore.containerDefinition(.heuristic, dimension: 16).objectValue!
+        }
+        _ = try StandIn.shared.admin("POST", "/_standin/precreate", JSONValue.object(["database": .string(database), "container": .object(c)]).jsonText)
+        #expect { try StandIn.shared.store(database: database) } throws: { error in
+            let e = error as? EngramError
+            switch mismatch {
+            case "version1": return e?.code == .conflict && e!.message.contains("version")
+            case "noComposite": return e?.code == .conflict && e!.message.contains("composite index")
+            default: return e?.field == "embedding_dimension"
+            }
+        }
+        // The same layout Engram makes is accepted as it is.
+        let fine = "db_" + UUID().uuidString.prefix(8).lowercased()
+        _ = try StandIn.shared.admin("POST", "/_standin/precreate", JSONValue.object(["database": .string(fine), "container": CosmosStore.containerDefinition(.heuristic, dimension: 384)]).jsonText)
+        try StandIn.shared.store(database: fine).close()
+    }
+
+    /// A batch whose body would pass 2 MB is sent as several transactional batches.
+    @Test func aBatchOverTwoMegabytesIsSplitByBytes() throws {
+        let store = try StandIn.shared.store()
+        let text = String(repeating: "x", count: 800_000)
+        let records = (0..<4).map { i in
+            MemoryRecord.outcome(Outcome(id: "big\(i)", agent: "a", projectId: "p", taskType: "t", taskDescription: text, success: true,
+                                         strategyUsed: "s", timestamp: Timestamp(microsecondsSinceEpoch: Int64(i))))
+        }
+        #expect(try store.save(records) == ["big0", "big1", "big2", "big3"])
+        #expect(try store.stats(projectId: "p", agent: nil).records[.outcome] == 4)
+        #expect(CosmosStore.batches(Array(repeating: String(repeating: "o", count: 700_000), count: 7)).map(\.count) == [2, 2, 2, 1])
+        #expect(CosmosStore.batches(Array(repeating: "{}", count: 250)).map(\.count) == [100, 100, 50])
+    }
+
+    /// Every request carries the API version the current SDK sends.
+    @Test func requestsUseTheCurrentAPIVersion() throws {
+        try StandIn.shared.store().close()
+        let versions = try StandIn.shared.admin("GET", "/_standin/stats").objectValue?["api_versions"]?.objectValue ?? [:]
+        #expect(versions.filter { $0.value != .int(0) }.keys.sorted() == [CosmosStore.apiVersion], "\(versions)")
+    }
+
     @Test func aBadKeyIsRefused() {
         #expect {
             try StandIn.shared.store(key: Data(repeating: 7, count: 64).base64EncodedString())
