@@ -119,17 +119,28 @@ final class AdapterProcess: @unchecked Sendable {
     }
 
     /// Waits until `fd` is ready for `events` or `deadline` passes; checks the adapter's
-    /// own exit every 100 ms (a forked child may hold the pipe open after it exited).
+    /// own exit every 100 ms (a forked child may hold the pipe open after it exited), and
+    /// whether it closed its input while an answer is awaited (after 0.5 s of silence that
+    /// is the answer: it can no longer read requests).
     private func wait(_ fd: Int32, _ events: Int16, until deadline: ContinuousClock.Instant, _ what: String, timeout: Double) throws {
+        var inputClosedSince: ContinuousClock.Instant?
         while true {
             let left = ContinuousClock.now.duration(to: deadline)
             guard left > .zero else { throw EngramError(.unavailable, "the adapter did not \(what) within \(timeout) s") }
-            var p = pollfd(fd: fd, events: events, revents: 0)
+            var fds = [pollfd(fd: fd, events: events, revents: 0), pollfd(fd: stdinFD, events: 0, revents: 0)]
             let ms = min(100, Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000) + 1)
-            let r = poll(&p, 1, ms)
-            if r > 0 { return }
+            let r = poll(&fds, fd == stdinFD ? 1 : 2, ms)
             if r < 0, errno != EINTR { throw EngramError(.unavailable, "poll failed: \(String(cString: strerror(errno)))") }
+            if fds[0].revents != 0 { return }
             if !isRunning { throw EngramError(.unavailable, describeExit() + " before it could \(what)") }
+            if fd != stdinFD, fds[1].revents & Int16(POLLHUP) != 0 {
+                let since = inputClosedSince ?? ContinuousClock.now
+                inputClosedSince = since
+                if ContinuousClock.now - since > .milliseconds(500) {
+                    throw EngramError(.unavailable, "the adapter closed its input and did not \(what) (still running)")
+                }
+                usleep(20_000)
+            }
         }
     }
 
