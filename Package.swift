@@ -58,7 +58,7 @@ let package = Package(
         // It depends on the reference store as its oracle (the differential fuzzer), on no backend.
         .target(name: "Conformance", dependencies: ["EngramCore", "EngramReference"], path: "Conformance", swiftSettings: strictSettings),
         // Benchmark scenarios, statistics and report writers.
-        .target(name: "EngramBench", dependencies: ["EngramCore", "EngramSQLite", "EngramVectorIndex"], swiftSettings: strictSettings),
+        .target(name: "EngramBench", dependencies: ["EngramCore"], swiftSettings: strictSettings),
         .executableTarget(
             name: "engram",
             dependencies: [

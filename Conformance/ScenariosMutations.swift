@@ -1,5 +1,6 @@
 import Dispatch
 import EngramCore
+import Synchronization
 
 // Delete, prune, update, stats, isolation and concurrency scenarios.
 
@@ -258,10 +259,8 @@ let concurrencyScenarios: [Scenario] = [
 ]
 
 /// Collects failures from concurrent threads.
-final class FailureLog: @unchecked Sendable {
-    // @unchecked: every access goes through `lock`.
-    private let lock = NSLockish()
-    private var items: [String] = []
-    func add(_ s: String) { lock.withLock { items.append(s) } }
-    var all: [String] { lock.withLock { items } }
+final class FailureLog: Sendable {
+    private let items = Mutex<[String]>([])
+    func add(_ s: String) { items.withLock { $0.append(s) } }
+    var all: [String] { items.withLock { $0 } }
 }

@@ -108,7 +108,7 @@ public final class BenchRunner {
             case .delete:
                 for n in options.deleteSizes { for v in backend.variants(.delete, options.dimension) { w += deleteWeight(v, n) } }
             case .prune:
-                for n in options.pruneSizes { w += Double(n) * 3e-5 + r * Double(n) * 1e-6 }
+                for n in options.pruneSizes { w += pruneWeight(n) }
             case .batch:
                 w += options.batchSizes.reduce(0) { $0 + Double($1) * 8e-5 * r * d }
             case .search:
@@ -124,6 +124,10 @@ public final class BenchRunner {
         let d = Double(options.dimension) / 384, dn = Double(n)
         let ops = Double(deleteOps(v, n: n)) * Double(options.repetitions)
         return dn * 4e-5 * d + ops * (v.deleteBudget != nil ? 2 * dn * 4e-6 * d : 2e-4) + ops * dn * 2e-7 * d
+    }
+
+    private func pruneWeight(_ n: Int) -> Double {
+        Double(n) * 3e-5 + Double(options.repetitions) * Double(n) * 1e-6
     }
 
     private func searchWeight(_ n: Int) -> Double {
@@ -204,7 +208,7 @@ public final class BenchRunner {
                         emit(.prune, variant.name, n: n, rep: rep, "prune_ms", ns / 1e6, "ms")
                     }
                 }
-                progress.end(weight: Double(n) * 3e-5 + Double(options.repetitions) * Double(n) * 1e-6 / 2)
+                progress.end(weight: pruneWeight(n))
             }
         }
     }

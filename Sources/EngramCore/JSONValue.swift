@@ -199,16 +199,30 @@ struct JSONParser {
         pos += w.count
     }
 
+    /// RFC 8259's number grammar exactly: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    /// (so `+1`, `01`, `1.` and `.5` are refused, as strict JSON requires).
     mutating func parseNumber() throws -> JSONValue {
         let start = pos
         var isInteger = true
+        func digits() -> Int {
+            let from = pos
+            while pos < bytes.count, bytes[pos] >= 48, bytes[pos] <= 57 { pos += 1 }
+            return pos - from
+        }
         if pos < bytes.count, bytes[pos] == UInt8(ascii: "-") { pos += 1 }
-        while pos < bytes.count {
-            let c = bytes[pos]
-            if c >= 48 && c <= 57 { pos += 1 }
-            else if c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E")
-                || c == UInt8(ascii: "+") || c == UInt8(ascii: "-") { isInteger = false; pos += 1 }
-            else { break }
+        let intStart = pos
+        let intDigits = digits()
+        guard intDigits > 0, intDigits == 1 || bytes[intStart] != 48 else { pos = start; throw error("bad number") }
+        if pos < bytes.count, bytes[pos] == UInt8(ascii: ".") {
+            pos += 1
+            isInteger = false
+            guard digits() > 0 else { pos = start; throw error("bad number") }
+        }
+        if pos < bytes.count, bytes[pos] == UInt8(ascii: "e") || bytes[pos] == UInt8(ascii: "E") {
+            pos += 1
+            isInteger = false
+            if pos < bytes.count, bytes[pos] == UInt8(ascii: "+") || bytes[pos] == UInt8(ascii: "-") { pos += 1 }
+            guard digits() > 0 else { pos = start; throw error("bad number") }
         }
         let text = String(decoding: bytes[start..<pos], as: UTF8.self)
         if isInteger, let i = Int64(text) { return .int(i) }

@@ -27,9 +27,19 @@ struct BackendCatalog {
         /// commands that reopen a store another process wrote (`engram torture`).
         var open: (@Sendable (_ location: String, _ dimension: Int) throws -> any MemoryStore)?
 
+        /// The backend as the benchmark runner sees it (its variants per scenario); nil until
+        /// registered, so a backend without one is refused by `bench`, never measured as another.
+        var bench: BenchBackend?
+
         func opening(_ open: @escaping @Sendable (_ location: String, _ dimension: Int) throws -> any MemoryStore) -> Entry {
             var e = self
             e.open = open
+            return e
+        }
+
+        func benchmarking(_ bench: BenchBackend) -> Entry {
+            var e = self
+            e.bench = bench
             return e
         }
     }
@@ -45,13 +55,14 @@ struct BackendCatalog {
             }
         }
         entry.command = command
+        entry.bench = externalBench(command)
         return entry
     }
 
     static let entries: [Entry] = [
         Entry(name: "memory", summary: "in-memory reference store") { _, dim in
             StoreFixture(name: "memory") { ReferenceStore(embeddingDimension: dim) }
-        },
+        }.benchmarking(referenceBench),
         Entry(name: "sqlite", summary: "SQLite + FAISS, the embedded default") { dir, dim in
             StoreFixture(
                 name: "sqlite",
@@ -61,7 +72,7 @@ struct BackendCatalog {
                     try old.close()
                     return try SQLiteStore(path: path, embeddingDimension: dim)
                 })
-        }.opening { path, dim in try SQLiteStore(path: path, embeddingDimension: dim) },
+        }.opening { path, dim in try SQLiteStore(path: path, embeddingDimension: dim) }.benchmarking(sqliteBench),
         Entry(name: "files", summary: "JSON files: a snapshot plus one log file per call") { dir, dim in
             StoreFixture(
                 name: "files",
@@ -71,7 +82,7 @@ struct BackendCatalog {
                     try old.close()
                     return try FileStore(directory: directory, embeddingDimension: dim)
                 })
-        }.opening { path, dim in try FileStore(directory: URL(fileURLWithPath: path), embeddingDimension: dim) },
+        }.opening { path, dim in try FileStore(directory: URL(fileURLWithPath: path), embeddingDimension: dim) }.benchmarking(filesBench),
         Entry(name: "cosmos", summary: "Azure Cosmos DB (ENGRAM_COSMOS_ENDPOINT/KEY, or the in-repo REST stand-in)") { _, dim in
             StoreFixture(
                 name: "cosmos",
@@ -86,7 +97,7 @@ struct BackendCatalog {
                 })
         } cleanup: {
             stopCosmosStandIn()
-        },
+        }.benchmarking(cosmosBench),
         Entry(name: "postgres", summary: "PostgreSQL + pgvector (ENGRAM_POSTGRES_URL, or the project's own server)") { _, dim in
             StoreFixture(
                 name: "postgres",
@@ -106,7 +117,7 @@ struct BackendCatalog {
                 for schema in schemas { try? PostgresStore.dropSchema(url: url, schema: schema) }
             }
             stopProjectPostgres()
-        }.opening { schema, dim in try PostgresStore(url: try postgresURL(), schema: schema, embeddingDimension: dim) },
+        }.opening { schema, dim in try PostgresStore(url: try postgresURL(), schema: schema, embeddingDimension: dim) }.benchmarking(postgresBench),
     ]
 
     static var names: [String] { entries.map(\.name) }
@@ -252,19 +263,6 @@ final class ScratchDirectory {
     deinit { try? FileManager.default.removeItem(at: url) }
 }
 
-extension BackendCatalog.Entry {
-    /// The backend as the benchmark runner sees it.
-    var bench: BenchBackend {
-        switch name {
-        case "sqlite": return sqliteBench
-        case "postgres": return postgresBench
-        case "external": return externalBench(command)
-        case "files": return filesBench
-        case "cosmos": return cosmosBench
-        default: return referenceBench
-        }
-    }
-}
 
 let referenceBench = BenchBackend(
     name: "memory", versions: [:],

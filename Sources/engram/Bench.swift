@@ -64,7 +64,8 @@ struct Bench: ParsableCommand {
         let entry = try external.map { BackendCatalog.externalEntry(command: $0, timeout: 30) } ?? BackendCatalog.entry(backend)
         let backend = entry.name
         let scratch = ScratchDirectory(prefix: "engram-bench")
-        let runner = BenchRunner(backend: entry.bench, options: o, scratch: scratch.url)
+        guard let benchBackend = entry.bench else { throw ValidationError("\(backend) registers no benchmark variants") }
+        let runner = BenchRunner(backend: benchBackend, options: o, scratch: scratch.url)
         let result = try runner.run()
         let files = try BenchReports.write(result, to: URL(fileURLWithPath: output))
         let manifest = result.manifest

@@ -60,7 +60,7 @@ import Testing
         #expect(try JSONValue.parse(#""\ud83d\ude00 \u00e9 \/""#) == .string("😀 é /"))
     }
 
-    @Test(arguments: ["", "{", "[1,]", "{\"a\" 1}", "tru", "\"\\x\"", "01a", "[1] x", "\"\\ud83d\""])
+    @Test(arguments: ["", "{", "[1,]", "{\"a\" 1}", "tru", "\"\\x\"", "01a", "[1] x", "\"\\ud83d\"", "+1", "01", "-01", "1.", ".5", "1e", "1e+", "-", "[1.e5]"])
     func rejectsMalformedWithPosition(text: String) {
         #expect(throws: EngramError.self) { try JSONValue.parse(text) }
     }
