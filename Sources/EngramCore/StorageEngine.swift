@@ -96,3 +96,31 @@ extension StorageEngine {
         return try validatedStats(projectId: projectId, agent: agent)
     }
 }
+
+/// A backend that reads and writes whole records (the reference store, the file store, Cosmos
+/// DB): it provides one atomic read-modify-write, and the core writes the patch, increment and
+/// confidence updates on top of it once, with the record-level rules (`Query.swift`).
+public protocol WholeRecordEngine: StorageEngine {
+    /// Applies `change` to the record under `key` atomically and stores the result; false when
+    /// the record is missing or `change` returns nil. Backend SPI (`@_spi(Engine)`): it writes
+    /// whatever `change` returns, so only the core's validated updates may call it.
+    @_spi(Engine) func modify(_ key: RecordKey, _ change: (MemoryRecord) throws -> MemoryRecord?) throws -> Bool
+}
+
+extension WholeRecordEngine {
+    public func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
+        try modify(RecordKey(.heuristic, scope: projectId, id: id)) { try $0.patched(patch) }
+    }
+
+    public func validatedIncrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
+        try modify(RecordKey(.heuristic, scope: projectId, id: id)) { $0.incrementingOccurrence(success: success) }
+    }
+
+    public func validatedUpdateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+        try modify(RecordKey(.heuristic, scope: projectId, id: id)) { $0.settingConfidence(confidence) }
+    }
+
+    public func validatedUpdateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+        try modify(RecordKey(.domainKnowledge, scope: projectId, id: id)) { $0.settingConfidence(confidence) }
+    }
+}

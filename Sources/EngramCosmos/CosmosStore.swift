@@ -1,4 +1,4 @@
-import EngramCore
+@_spi(Engine) import EngramCore
 import Foundation
 import Synchronization
 
@@ -14,7 +14,7 @@ import Synchronization
 /// transactional batch per partition key (100 operations and 2 MB per request). A 429 is retried
 /// after `x-ms-retry-after-ms`, a bounded number of times. Every response's request charge
 /// is added to `requestCharge`.
-public final class CosmosStore: StorageEngine, @unchecked Sendable {
+public final class CosmosStore: WholeRecordEngine, @unchecked Sendable {
     // @unchecked: the only mutable state is `charges` and `closed`, behind their mutex and atomic.
     public struct Configuration: Sendable {
         /// The account endpoint, e.g. `https://myaccount.documents.azure.com:443`.
@@ -403,7 +403,7 @@ public final class CosmosStore: StorageEngine, @unchecked Sendable {
     }
 
     /// Read, change, replace with If-Match; a 412 (someone else wrote first) starts over.
-    private func modify(_ key: RecordKey, _ change: (MemoryRecord) throws -> MemoryRecord?) throws -> Bool {
+    @_spi(Engine) public func modify(_ key: RecordKey, _ change: (MemoryRecord) throws -> MemoryRecord?) throws -> Bool {
         for _ in 0..<100 {
             guard let (current, etag) = try read(key) else { return false }
             guard let next = try change(current) else { return false }
@@ -415,22 +415,6 @@ public final class CosmosStore: StorageEngine, @unchecked Sendable {
             usleep(UInt32.random(in: 100...2_000))
         }
         throw EngramError(.conflict, "\(key) kept changing under 100 attempts to update it")
-    }
-
-    public func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
-        return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { try $0.patched(patch) }
-    }
-
-    public func validatedIncrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
-        try modify(RecordKey(.heuristic, scope: projectId, id: id)) { $0.incrementingOccurrence(success: success) }
-    }
-
-    public func validatedUpdateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
-        return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { $0.settingConfidence(confidence) }
-    }
-
-    public func validatedUpdateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
-        return try modify(RecordKey(.domainKnowledge, scope: projectId, id: id)) { $0.settingConfidence(confidence) }
     }
 
     public func validatedDelete(_ key: RecordKey) throws -> Bool {

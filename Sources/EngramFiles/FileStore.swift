@@ -1,4 +1,4 @@
-import EngramCore
+@_spi(Engine) import EngramCore
 import Foundation
 import Glibc
 import Synchronization
@@ -28,7 +28,7 @@ import Synchronization
 /// touches only its own names: `store.json`, `snapshot.jsonl`, `.lock`, `log/NNN.jsonl`
 /// and `.engram-tmp-<UUID>` temporaries; a non-empty directory that is not a file store is
 /// refused.
-public final class FileStore: StorageEngine, @unchecked Sendable {
+public final class FileStore: WholeRecordEngine, @unchecked Sendable {
     // @unchecked: every mutable field is behind `state`.
     public let backendName = "files"
     public let directory: URL
@@ -327,28 +327,12 @@ public final class FileStore: StorageEngine, @unchecked Sendable {
 
     /// Applies `change` to one stored record and logs the result; false if it is missing
     /// (or `change` returns nil).
-    private func modify(_ key: RecordKey, _ change: (MemoryRecord) throws -> MemoryRecord?) throws -> Bool {
+    @_spi(Engine) public func modify(_ key: RecordKey, _ change: (MemoryRecord) throws -> MemoryRecord?) throws -> Bool {
         return try withState { s in
             guard let current = s.records[key], let next = try change(current) else { return false }
             try commit(&s, [.put(next)])
             return true
         }
-    }
-
-    public func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
-        return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { try $0.patched(patch) }
-    }
-
-    public func validatedIncrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
-        try modify(RecordKey(.heuristic, scope: projectId, id: id)) { $0.incrementingOccurrence(success: success) }
-    }
-
-    public func validatedUpdateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
-        return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { $0.settingConfidence(confidence) }
-    }
-
-    public func validatedUpdateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
-        return try modify(RecordKey(.domainKnowledge, scope: projectId, id: id)) { $0.settingConfidence(confidence) }
     }
 
     public func validatedDelete(_ key: RecordKey) throws -> Bool {

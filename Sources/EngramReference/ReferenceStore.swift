@@ -1,10 +1,10 @@
-import EngramCore
+@_spi(Engine) import EngramCore
 import Synchronization
 
 /// The in-memory reference store: the simplest correct implementation of the contract,
 /// and the yardstick for every other backend. Thread-safe through one mutex; every
 /// operation is a plain scan, so it favours obviousness over speed.
-public final class ReferenceStore: StorageEngine {
+public final class ReferenceStore: WholeRecordEngine {
     public let backendName = "memory"
     public let embeddingDimension: Int
     public var capabilities: Set<Capability> { [.vectorIntrospection] }
@@ -52,28 +52,12 @@ public final class ReferenceStore: StorageEngine {
     }
 
     /// Applies `change` to one stored record under the lock; false if it is missing.
-    private func modify(_ key: RecordKey, _ change: (MemoryRecord) throws -> MemoryRecord?) throws -> Bool {
+    @_spi(Engine) public func modify(_ key: RecordKey, _ change: (MemoryRecord) throws -> MemoryRecord?) throws -> Bool {
         return try withState { s in
             guard let current = s.records[key], let next = try change(current) else { return false }
             s.records[key] = next
             return true
         }
-    }
-
-    public func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
-        return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { try $0.patched(patch) }
-    }
-
-    public func validatedIncrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
-        try modify(RecordKey(.heuristic, scope: projectId, id: id)) { $0.incrementingOccurrence(success: success) }
-    }
-
-    public func validatedUpdateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
-        return try modify(RecordKey(.heuristic, scope: projectId, id: id)) { $0.settingConfidence(confidence) }
-    }
-
-    public func validatedUpdateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
-        return try modify(RecordKey(.domainKnowledge, scope: projectId, id: id)) { $0.settingConfidence(confidence) }
     }
 
     public func validatedDelete(_ key: RecordKey) throws -> Bool {

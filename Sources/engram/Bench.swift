@@ -7,11 +7,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run benchmark scenarios (delete, prune, batch, search, scale); write CSV, JSON and SVG to --output.")
 
-    @Option(help: "Backend to measure: \(BackendCatalog.names.joined(separator: ", ")).")
-    var backend = "sqlite"
-
-    @Option(help: "Measure a backend in another process instead: the command that starts its adapter.")
-    var external: String?
+    @OptionGroup var target: BackendOptions
 
     @Option(name: .customLong("scenario"), help: "Scenario to run (repeatable): delete, prune, batch, search, scale. Default: all.")
     var scenarios: [String] = []
@@ -61,7 +57,7 @@ struct Bench: ParsableCommand {
         guard allSizes.allSatisfy({ $0 >= 1 }), o.pruneSizes.allSatisfy({ $0 >= o.pruneCount * (o.repetitions + 1) }) else {
             throw ValidationError("sizes must be positive, and prune sizes at least \(o.pruneCount) × (repetitions + 1)")
         }
-        let entry = try external.map { BackendCatalog.externalEntry(command: $0, timeout: 30) } ?? BackendCatalog.entry(backend)
+        let entry = try target.entry()
         let backend = entry.name
         let scratch = ScratchDirectory(prefix: "engram-bench")
         guard let benchBackend = entry.bench else { throw ValidationError("\(backend) registers no benchmark variants") }

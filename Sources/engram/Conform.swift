@@ -8,14 +8,7 @@ struct Conform: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the conformance suite over a backend; write CSV and JUnit XML reports.")
 
-    @Option(help: "Backend to check: \(BackendCatalog.names.joined(separator: ", ")).")
-    var backend = "sqlite"
-
-    @Option(help: "Check a backend in another process instead: the command that starts its adapter.")
-    var external: String?
-
-    @Option(help: "Seconds to wait for each adapter response (with --external).")
-    var timeout: Double = 30
+    @OptionGroup var target: BackendOptions
 
     @Option(name: .customLong("only"), help: "Run only scenarios with this id or id prefix (repeatable), e.g. --only delete.")
     var only: [String] = []
@@ -47,7 +40,7 @@ struct Conform: ParsableCommand {
             }
             return
         }
-        let entry = try external.map { BackendCatalog.externalEntry(command: $0, timeout: timeout) } ?? BackendCatalog.entry(backend)
+        let entry = try target.entry()
         let backend = entry.name
         defer { entry.cleanup() }
         let scratch = ScratchDirectory(prefix: "engram-conform")
@@ -83,7 +76,7 @@ struct Conform: ParsableCommand {
     /// shrunk, printed and written to results/fuzz-<backend>-<seed>.json (`engram replay` re-runs it).
     private func runFuzz() throws {
         guard ops >= 1 else { throw ValidationError("--ops must be at least 1") }
-        let entry = try external.map { BackendCatalog.externalEntry(command: $0, timeout: timeout) } ?? BackendCatalog.entry(backend)
+        let entry = try target.entry()
         defer { entry.cleanup() }
         let scratch = ScratchDirectory(prefix: "engram-fuzz")
         let fuzzer = Fuzzer(fixture: entry.fixture(scratch.url, dimension), seed: seed, length: ops)
@@ -110,7 +103,7 @@ struct Conform: ParsableCommand {
         print("fuzz of '\(entry.name)': history \(d.index) of seed \(seed) diverges from the reference store; shrunk from \(ops) to \(d.kept.count) operations:")
         for (i, op) in zip(d.kept, d.operations) { print("  [\(i)] \(redact(op))") }
         print("divergence: \(redact(d.reason))")
-        print("report: \(file.path) (re-run with: engram replay \(file.path) \(external.map { "--external '\($0)'" } ?? "--backend \(entry.name)"))")
+        print("report: \(file.path) (re-run with: engram replay \(file.path) \(target.external.map { "--external '\($0)'" } ?? "--backend \(entry.name)"))")
         throw ExitCode(1)
     }
 

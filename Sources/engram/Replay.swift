@@ -9,9 +9,7 @@ struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Re-run a shrunk fuzz history on a backend.")
 
     @Argument(help: "A fuzz report (results/fuzz-<backend>-<seed>.json).") var file: String
-    @Option(help: "Backend: \(BackendCatalog.names.joined(separator: ", ")).") var backend = "sqlite"
-    @Option(help: "Replay on a backend in another process: the command that starts its adapter.") var external: String?
-    @Option(help: "Seconds to wait for each adapter response (with --external).") var timeout: Double = 30
+    @OptionGroup var target: BackendOptions
 
     func run() throws {
         guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
@@ -20,7 +18,7 @@ struct Replay: ParsableCommand {
               case .int(let length)? = o["length"], case .int(let dimension)? = o["dimension"] else {
             throw ValidationError("\(file) is not a fuzz report (seed, length and dimension are required)")
         }
-        let entry = try external.map { BackendCatalog.externalEntry(command: $0, timeout: timeout) } ?? BackendCatalog.entry(backend)
+        let entry = try target.entry()
         defer { entry.cleanup() }
         let scratch = ScratchDirectory(prefix: "engram-replay")
         let fuzzer = Fuzzer(fixture: entry.fixture(scratch.url, Int(dimension)), seed: seed, length: Int(length))
