@@ -129,6 +129,25 @@ let queryScenarios: [Scenario] = [
         let evens = records.filter { ($0.outcome?.success ?? false) && $0.outcome?.taskType == "common" }
         try checkEqual(ids(try c.store.query(query)), expectedVectorOrder(evens, query: q, topK: 10), "success only")
     },
+    Scenario("query.filter-then-rank.at-scale", "a project of N vectors far from the query, beside 1.2 N nearer ones in another project: k results, the exact nearest (N = ConformanceSuite.scale)") { c in
+        let q = c.make.vector(44)
+        let n = c.scale
+        let minusQ = q.map { -$0 }
+        for start in stride(from: 0, to: n * 11 / 5, by: 2_000) {
+            let batch = (start..<min(start + 2_000, n * 11 / 5)).map { i -> MemoryRecord in
+                i < n * 6 / 5
+                    ? .outcome(c.make.outcome("near\(i)", project: "near", at: Int64(i), embedding: c.make.near(q, 0.3, seed: UInt64(i))))
+                    : .outcome(c.make.outcome("far\(i)", project: "far", at: Int64(i), embedding: c.make.near(minusQ, 0.3, seed: UInt64(i))))
+            }
+            _ = try c.store.save(batch)
+        }
+        let far = (n * 6 / 5..<n * 11 / 5).map { i in MemoryRecord.outcome(c.make.outcome("far\(i)", project: "far", at: Int64(i), embedding: c.make.near(minusQ, 0.3, seed: UInt64(i)))) }
+        for k in [10, 100] {
+            let hits = try c.store.query(vectorQuery(.outcome, "far", q, topK: k))
+            try checkEqual(hits.count, k, "results for top \(k) in the far project")
+            try checkEqual(ids(hits), expectedVectorOrder(far, query: q, topK: k), "the nearest \(k) of the far project")
+        }
+    },
     Scenario("query.filter-then-rank.min-confidence", "min confidence filters before ranking") { c in
         let q = c.make.vector(3)
         let records = (0..<200).map { i in

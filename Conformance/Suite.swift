@@ -43,11 +43,14 @@ public final class ScenarioContext {
     public private(set) var store: any MemoryStore
     let fixture: StoreFixture
     let make: Make
+    /// The size of the at-scale scenarios (`ConformanceSuite.scale`).
+    let scale: Int
 
-    init(store: any MemoryStore, fixture: StoreFixture) {
+    init(store: any MemoryStore, fixture: StoreFixture, scale: Int = ConformanceSuite.quickScale) {
         self.store = store
         self.fixture = fixture
         self.make = Make(dimension: store.embeddingDimension)
+        self.scale = scale
     }
 
     /// Closes and reopens the store through the fixture.
@@ -87,10 +90,15 @@ public struct ConformanceSuite: Sendable {
     public var fixture: StoreFixture
     /// Scenario ids or id prefixes to run (`delete.`); nil = all.
     public var only: [String]?
+    /// Records in the at-scale scenarios: `quickScale` by default, `fullScale` for a `--full`
+    /// run (sizes where approximate indexes and scan limits show).
+    public var scale: Int
+    public static let quickScale = 2_000, fullScale = 25_000
 
-    public init(fixture: StoreFixture, only: [String]? = nil) {
+    public init(fixture: StoreFixture, only: [String]? = nil, scale: Int = ConformanceSuite.quickScale) {
         self.fixture = fixture
         self.only = only
+        self.scale = scale
     }
 
     /// Every scenario, in a stable order.
@@ -135,7 +143,7 @@ public struct ConformanceSuite: Sendable {
             try? store.close()
             return result(.skipped, "backend does not declare capability '\(needed)'")
         }
-        let context = ScenarioContext(store: store, fixture: fixture)
+        let context = ScenarioContext(store: store, fixture: fixture, scale: scale)
         defer { try? context.store.close() }
         do {
             try scenario.body(context)

@@ -18,6 +18,9 @@ final class PGResult {
         return PGBytes(base: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: Int(PQgetlength(handle, Int32(row), Int32(col))))
     }
 
+    /// Column `col` of every row, as text.
+    func strings(_ col: Int) -> [String] { (0..<rows).compactMap { string($0, col) } }
+
     /// A text-format value (results of simple queries such as EXPLAIN).
     func string(_ row: Int, _ col: Int) -> String? {
         guard !isNull(row, col), let p = PQgetvalue(handle, Int32(row), Int32(col)) else { return nil }
@@ -30,10 +33,13 @@ final class PGResult {
 final class PGConnection {
     let conn: OpaquePointer
     private var prepared: [String: String] = [:]
+    /// Statements kept prepared per connection; past this the cache starts over.
+    static let maxPrepared = 256
 
-    init(url: String, connectTimeout: Int, applicationName: String) throws {
-        let keys = ["dbname", "connect_timeout", "application_name"]
-        let values = [url, String(connectTimeout), applicationName]
+    init(url: String, connectTimeout: Int, applicationName: String, lockTimeoutMs: Int = 0, statementTimeoutMs: Int = 0) throws {
+        // lock_timeout and statement_timeout bound every wait on the server (0 = no bound).
+        let keys = ["dbname", "connect_timeout", "application_name", "options"]
+        let values = [url, String(connectTimeout), applicationName, "-c lock_timeout=\(lockTimeoutMs) -c statement_timeout=\(statementTimeoutMs)"]
         let conn = withCStrings(keys) { k in withCStrings(values) { v in PQconnectdbParams(k, v, 1) } }
         guard let conn else { throw EngramError(.unavailable, "libpq could not allocate a connection") }
         guard PQstatus(conn) == CONNECTION_OK else {
@@ -64,6 +70,11 @@ final class PGConnection {
         if let n = prepared[sql] {
             name = n
         } else {
+            if prepared.count >= Self.maxPrepared {
+                // A bounded cache: each prepared statement holds memory in the server backend.
+                try simple("DEALLOCATE ALL")
+                prepared.removeAll()
+            }
             name = "e\(prepared.count)"
             _ = try check(PQprepare(conn, name, sql, Int32(params.count), nil), sql)
             prepared[sql] = name
@@ -138,7 +149,7 @@ final class PGConnection {
         }
         let code: EngramError.Code
         switch state.prefix(2) {
-        case "08", "57", "53": code = .unavailable  // connection, operator intervention, resources
+        case "08", "57", "53", "55": code = .unavailable  // connection, operator intervention (57014: statement timeout), resources, lock not available (55P03)
         case "40": code = .conflict                   // serialization failure, deadlock
         case "23": code = .conflict
         case "22": code = .invalidInput

@@ -11,6 +11,9 @@ final class ConnectionPool: Sendable {
     let size: Int
     let connectTimeout: Int
     let applicationName: String
+    let lockTimeoutMs: Int, statementTimeoutMs: Int
+    /// Seconds a caller waits for a free connection before `unavailable`.
+    let acquireTimeout: Double
     /// Idle connections. `@unchecked Sendable` box: a connection is only touched by the one
     /// caller that took it out of `idle` under the mutex.
     private final class Box: @unchecked Sendable { let conn: PGConnection; init(_ c: PGConnection) { conn = c } }
@@ -18,11 +21,15 @@ final class ConnectionPool: Sendable {
     private let slots: DispatchSemaphore
     private let closed = Atomic<Bool>(false)
 
-    init(url: String, size: Int, connectTimeout: Int, applicationName: String) throws {
+    init(url: String, size: Int, connectTimeout: Int, applicationName: String, lockTimeoutMs: Int = 0, statementTimeoutMs: Int = 0,
+         acquireTimeout: Double = .infinity) throws {
         self.url = url
         self.size = size
         self.connectTimeout = connectTimeout
         self.applicationName = applicationName
+        self.lockTimeoutMs = lockTimeoutMs
+        self.statementTimeoutMs = statementTimeoutMs
+        self.acquireTimeout = acquireTimeout
         slots = DispatchSemaphore(value: size)
         let first = try connect()  // fail fast on a bad URL
         idle.withLock { $0.append(Box(first)) }
@@ -32,7 +39,13 @@ final class ConnectionPool: Sendable {
     @discardableResult
     func with<T>(_ body: (PGConnection) throws -> T) throws -> T {
         guard !closed.load(ordering: .acquiring) else { throw EngramError(.unavailable, "the store is closed") }
-        slots.wait()
+        if acquireTimeout.isFinite {
+            guard slots.wait(timeout: .now() + acquireTimeout) == .success else {
+                throw EngramError(.unavailable, "all \(size) connections of the pool stayed busy for \(acquireTimeout) s (pool_size, pool_wait)")
+            }
+        } else {
+            slots.wait()
+        }
         defer { slots.signal() }
         var conn = idle.withLock { $0.popLast() }?.conn
         if let c = conn, !(PQconsumeInput(c.conn) == 1 && c.isHealthy) { conn = nil }  // dropped while idle
@@ -48,7 +61,8 @@ final class ConnectionPool: Sendable {
     }
 
     private func connect() throws -> PGConnection {
-        try PGConnection(url: url, connectTimeout: connectTimeout, applicationName: applicationName)
+        try PGConnection(url: url, connectTimeout: connectTimeout, applicationName: applicationName,
+                         lockTimeoutMs: lockTimeoutMs, statementTimeoutMs: statementTimeoutMs)
     }
 
     /// Runs `body` in a transaction: committed if it returns, rolled back if it throws.

@@ -31,6 +31,19 @@ public final class PostgresStore: StorageEngine {
         public var outcomeTimestampIndex = true
         /// The `application_name` of the store's connections (visible in `pg_stat_activity`).
         public var applicationName = "engram"
+        /// Seconds a statement waits for a lock before `unavailable` (55P03); 0 = no bound.
+        public var lockTimeout = 10.0
+        /// Seconds a statement may run before `unavailable` (57014); 0 = no bound.
+        public var statementTimeout = 120.0
+        /// Seconds a call waits for a free pooled connection before `unavailable`.
+        public var poolWait = 30.0
+        /// HNSW `ef_search` (candidates per scan); nil = max(40, k + 1).
+        public var efSearch: Int?
+        /// pgvector's `hnsw.max_scan_tuples` (how far an iterative scan may go); nil = the server's (20,000).
+        public var maxScanTuples: Int?
+
+        /// pgvector's HNSW index holds vectors of at most this many dimensions.
+        public static let hnswMaxDimension = 2_000
 
         public init(url: String, schema: String = "engram", embeddingDimension: Int = 384) {
             self.url = url
@@ -53,10 +66,19 @@ public final class PostgresStore: StorageEngine {
         guard !configuration.schema.isEmpty, !configuration.schema.utf8.contains(0) else {
             throw EngramError.invalid("schema", "schema must be a non-empty name without NUL")
         }
+        // PostgreSQL cuts identifiers at 63 bytes: two longer names could meet in one schema.
+        guard configuration.schema.utf8.count <= 63 else {
+            throw EngramError.invalid("schema", "schema is \(configuration.schema.utf8.count) bytes; PostgreSQL keeps 63 (longer names would be cut and could collide)")
+        }
+        if configuration.hnsw != nil, configuration.embeddingDimension > Configuration.hnswMaxDimension {
+            throw EngramError.invalid("embedding_dimension", "pgvector's HNSW index holds at most \(Configuration.hnswMaxDimension) dimensions, not \(configuration.embeddingDimension): set hnsw to nil for exact search")
+        }
         guard configuration.poolSize >= 1 else { throw EngramError.invalid("pool_size", "pool_size must be at least 1") }
         self.configuration = configuration
         pool = try ConnectionPool(url: configuration.url, size: configuration.poolSize, connectTimeout: configuration.connectTimeout,
-                                  applicationName: configuration.applicationName)
+                                  applicationName: configuration.applicationName, lockTimeoutMs: Int(configuration.lockTimeout * 1000),
+                                  statementTimeoutMs: Int(configuration.statementTimeout * 1000), acquireTimeout: configuration.poolWait)
+        try pool.transaction { c in try Self.createExtension(c) }
         try pool.transaction { c in try migrate(c) }
     }
 
@@ -67,16 +89,33 @@ public final class PostgresStore: StorageEngine {
     private var schema: String { configuration.schema }
     private func table(_ kind: MemoryKind) -> String { PGTable.of(kind).qualified(schema) }
 
-    private func migrate(_ c: PGConnection) throws {
-        // One creator at a time (another store or process may be starting too): CREATE ...
-        // IF NOT EXISTS is not safe against a concurrent creator of the same object.
-        try c.run("SELECT pg_advisory_xact_lock(hashtext('engram:migrate'))")
+    /// pgvector, once per database (the one database-wide step, under its own lock). It goes
+    /// into `public` when that schema exists, never into a store's schema, so dropping a
+    /// store's schema cannot take the extension (and every other schema's vectors) with it.
+    private static func createExtension(_ c: PGConnection) throws {
+        try c.run("SELECT pg_advisory_xact_lock(hashtext('engram:extension'))")
+        let hasPublic = try c.run("SELECT 1 FROM pg_namespace WHERE nspname = 'public'").rows == 1
         do {
-            try c.simple("CREATE EXTENSION IF NOT EXISTS vector")
+            try c.simple("CREATE EXTENSION IF NOT EXISTS vector" + (hasPublic ? " SCHEMA public" : ""))
         } catch let e as EngramError where ["58P01", "0A000", "42704"].contains(e.nativeCode ?? "") {
             throw EngramError(.unavailable, "the PostgreSQL server has no pgvector extension ('vector'); install pgvector 0.8 or later", nativeCode: e.nativeCode, nativeMessage: e.nativeMessage)
+        } catch let e as EngramError where e.nativeCode == "42501" {
+            throw EngramError(.unavailable, "this role may not create the pgvector extension: ask an administrator to run CREATE EXTENSION vector in the database once", nativeCode: e.nativeCode, nativeMessage: e.nativeMessage)
         }
-        try ddl(c, "CREATE SCHEMA IF NOT EXISTS \(quoteIdent(schema))")
+    }
+
+    /// Creates the schema (marked as Engram's), tables and indexes that are missing, under a
+    /// lock scoped to the schema. Opening never drops anything: an index this configuration
+    /// does not want but another store on the schema made stays. An index missing on a table
+    /// that already holds rows is not built here (that could take minutes inside open): it is
+    /// reported by `missingIndexes()` and built by `createMissingIndexes()`.
+    private func migrate(_ c: PGConnection) throws {
+        try c.run("SELECT pg_advisory_xact_lock(hashtext('engram:migrate:' || $1))", [.text(schema)])
+        let existed = try c.run("SELECT 1 FROM pg_namespace WHERE nspname = $1", [.text(schema)]).rows == 1
+        if !existed {
+            try ddl(c, "CREATE SCHEMA IF NOT EXISTS \(quoteIdent(schema))")
+            try c.simple("COMMENT ON SCHEMA \(quoteIdent(schema)) IS \(quoteLiteral(Self.schemaMarker))")
+        }
         for t in PGTable.all { try ddl(c, t.createSQL(schema, dimension: embeddingDimension)) }
         let dims = try c.run(
             "SELECT atttypmod FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'embedding'",
@@ -86,8 +125,36 @@ public final class PostgresStore: StorageEngine {
                 "embedding_dimension",
                 "schema \(schema) holds embeddings of dimension \(d); the store was opened with \(embeddingDimension)")
         }
+        for index in try missingIndexes(c) where try tableIsEmpty(c, index.table) { try ddl(c, index.sql) }
+    }
+
+    /// The comment that marks a schema Engram created (and may therefore drop).
+    static let schemaMarker = "engram store schema"
+
+    /// The indexes this configuration wants that the schema lacks.
+    private func missingIndexes(_ c: PGConnection) throws -> [(table: String, name: String, sql: String)] {
         let hnsw = configuration.hnsw.map { (m: $0.m, efConstruction: $0.efConstruction) }
-        for sql in PGTable.indexSQL(schema, timestampIndex: configuration.outcomeTimestampIndex, hnsw: hnsw) { try ddl(c, sql) }
+        let existing = Set(try c.run("SELECT indexname FROM pg_indexes WHERE schemaname = $1", [.text(schema)]).strings(0))
+        return PGTable.indexSQL(schema, timestampIndex: configuration.outcomeTimestampIndex, hnsw: hnsw).filter { !existing.contains($0.name) }
+    }
+
+    private func tableIsEmpty(_ c: PGConnection, _ table: String) throws -> Bool {
+        try c.run("SELECT NOT EXISTS (SELECT 1 FROM \(quoteIdent(schema)).\(quoteIdent(table)))").value(0, 0)?.bool ?? true
+    }
+
+    /// Indexes this configuration wants that are missing because their table held rows at open.
+    public func missingIndexes() throws -> [String] {
+        try pool.with { c in try missingIndexes(c).map(\.name) }
+    }
+
+    /// Builds the missing indexes with `CREATE INDEX CONCURRENTLY` (writers are not blocked);
+    /// the explicit migration step for a schema that already holds data.
+    public func createMissingIndexes() throws {
+        try pool.with { c in
+            for index in try missingIndexes(c) {
+                try ddl(c, index.sql.replacingOccurrences(of: "CREATE INDEX IF NOT EXISTS", with: "CREATE INDEX CONCURRENTLY IF NOT EXISTS"))
+            }
+        }
     }
 
     /// Runs DDL; only "already exists" is benign (review NEW-003), every other failure is
@@ -253,9 +320,16 @@ public final class PostgresStore: StorageEngine {
                 res = try c.run("SELECT \(t.columnList), (embedding <=> \(qv))::float8 FROM \(t.qualified(schema)) WHERE \(filter) ORDER BY embedding <=> \(qv), id COLLATE \"C\" LIMIT \(limit)",
                                 values + [.int8(Int64(q.topK))])
             } else {
-                try c.simple("SET LOCAL hnsw.iterative_scan = strict_order; SET LOCAL hnsw.ef_search = \(max(40, min(1000, q.topK + 1)))")
-                res = try c.run("SELECT \(t.columnList), (embedding <=> \(qv))::float8 FROM \(t.qualified(schema)) WHERE \(filter) ORDER BY embedding <=> \(qv) LIMIT \(limit)",
-                                values + [.int8(Int64(q.topK + 1))])
+                let ef = configuration.efSearch ?? max(40, min(1000, q.topK + 1))
+                try c.simple("SET LOCAL hnsw.iterative_scan = strict_order; SET LOCAL hnsw.ef_search = \(ef)"
+                             + (configuration.maxScanTuples.map { "; SET LOCAL hnsw.max_scan_tuples = \($0)" } ?? ""))
+                let approximate = try c.run("SELECT \(t.columnList), (embedding <=> \(qv))::float8 FROM \(t.qualified(schema)) WHERE \(filter) ORDER BY embedding <=> \(qv) LIMIT \(limit)",
+                                            values + [.int8(Int64(q.topK + 1))])
+                // More than exactSearchLimit rows match, so k of them exist: an index scan that
+                // stopped early (hnsw.max_scan_tuples) must not return fewer. Rank exactly instead.
+                res = approximate.rows >= q.topK ? approximate : try c.run(
+                    "SELECT \(t.columnList), (embedding <=> \(qv))::float8 FROM \(t.qualified(schema)) WHERE \(filter) ORDER BY embedding <=> \(qv), id COLLATE \"C\" LIMIT \(limit)",
+                    values + [.int8(Int64(q.topK))])
             }
             let scored = try (0..<res.rows).map { r in
                 ScoredRecord(record: try t.decode(res, r), score: 1 - (res.value(r, t.columns.count)?.float8 ?? 1))
@@ -288,9 +362,27 @@ public final class PostgresStore: StorageEngine {
 
     public func close() throws { pool.close() }
 
-    /// Drops the store's schema and everything in it (test and benchmark cleanup).
+    /// Drops the store's schema and everything in it (test and benchmark cleanup); see
+    /// `dropSchema(url:schema:)` for what it refuses.
     public func dropSchema() throws {
-        try pool.with { c in try c.simple("DROP SCHEMA IF EXISTS \(quoteIdent(schema)) CASCADE") }
+        try pool.with { c in try Self.drop(c, schema) }
+    }
+
+    /// Drops `schema` only when Engram created it (its marker comment) and it holds no
+    /// extension; `public`, the catalogs and any other schema are refused, never dropped.
+    static func drop(_ c: PGConnection, _ schema: String) throws {
+        guard !["public", "pg_catalog", "information_schema"].contains(schema), !schema.hasPrefix("pg_") else {
+            throw EngramError.invalid("schema", "\(schema) is not Engram's to drop")
+        }
+        let info = try c.run("SELECT obj_description(n.oid, 'pg_namespace'), (SELECT count(*) FROM pg_extension e WHERE e.extnamespace = n.oid) FROM pg_namespace n WHERE nspname = $1", [.text(schema)])
+        guard info.rows == 1 else { return }
+        guard info.string(0, 0) == schemaMarker else {
+            throw EngramError.invalid("schema", "\(schema) was not created by Engram (no marker comment); it is not dropped")
+        }
+        guard info.value(0, 1)?.int8 == 0 else {
+            throw EngramError.invalid("schema", "\(schema) holds an extension (pgvector?) that other schemas use; drop it by hand if you mean to")
+        }
+        try c.simple("DROP SCHEMA \(quoteIdent(schema)) CASCADE")
     }
 }
 
@@ -385,7 +477,7 @@ extension PostgresStore {
     /// Drops `schema` and everything in it on the server at `url`, without opening a store.
     public static func dropSchema(url: String, schema: String) throws {
         let c = try PGConnection(url: url, connectTimeout: 10, applicationName: "engram")
-        try c.simple("DROP SCHEMA IF EXISTS \(quoteIdent(schema)) CASCADE")
+        try drop(c, schema)
     }
 }
 

@@ -68,43 +68,35 @@ struct PGTable {
 
     static let outcomeTimestampIndexName = "idx_outcomes_project_timestamp"
 
-    /// Secondary indexes, all created on the first start, on empty tables (review HIGH-003,
-    /// HIGH-004). `(project_id, agent)` on outcomes is the prefix of `(project_id, agent, timestamp)`.
-    static func indexSQL(_ schema: String, timestampIndex: Bool, hnsw: (m: Int, efConstruction: Int)?) -> [String] {
+    /// The secondary indexes a configuration wants (review HIGH-003, HIGH-004), by table and
+    /// name. Without the timestamp index, `(project_id, agent)` serves outcomes instead (with it,
+    /// that is a prefix of `(project_id, agent, timestamp)`). Nothing here is ever dropped.
+    static func indexSQL(_ schema: String, timestampIndex: Bool, hnsw: (m: Int, efConstruction: Int)?) -> [(table: String, name: String, sql: String)] {
         let s = quoteIdent(schema)
-        var sql = [
-            "CREATE INDEX IF NOT EXISTS idx_heuristics_project_agent ON \(s).heuristics (project_id, agent)",
-            "CREATE INDEX IF NOT EXISTS idx_heuristics_project_confidence ON \(s).heuristics (project_id, confidence)",
-            "CREATE INDEX IF NOT EXISTS idx_outcomes_project_task_type ON \(s).outcomes (project_id, task_type)",
-            "CREATE INDEX IF NOT EXISTS idx_knowledge_project_agent ON \(s).domain_knowledge (project_id, agent)",
-            "CREATE INDEX IF NOT EXISTS idx_knowledge_project_confidence ON \(s).domain_knowledge (project_id, confidence)",
-            "CREATE INDEX IF NOT EXISTS idx_knowledge_project_domain ON \(s).domain_knowledge (project_id, domain)",
-            "CREATE INDEX IF NOT EXISTS idx_anti_patterns_project_agent ON \(s).anti_patterns (project_id, agent)",
-            "CREATE INDEX IF NOT EXISTS idx_anti_patterns_project_occurrences ON \(s).anti_patterns (project_id, occurrence_count)",
-            "CREATE INDEX IF NOT EXISTS idx_preferences_user_category ON \(s).preferences (user_id, category)",
+        var specs: [(String, String, String)] = [
+            ("heuristics", "idx_heuristics_project_agent", "(project_id, agent)"),
+            ("heuristics", "idx_heuristics_project_confidence", "(project_id, confidence)"),
+            ("outcomes", "idx_outcomes_project_task_type", "(project_id, task_type)"),
+            ("domain_knowledge", "idx_knowledge_project_agent", "(project_id, agent)"),
+            ("domain_knowledge", "idx_knowledge_project_confidence", "(project_id, confidence)"),
+            ("domain_knowledge", "idx_knowledge_project_domain", "(project_id, domain)"),
+            ("anti_patterns", "idx_anti_patterns_project_agent", "(project_id, agent)"),
+            ("anti_patterns", "idx_anti_patterns_project_occurrences", "(project_id, occurrence_count)"),
+            ("preferences", "idx_preferences_user_category", "(user_id, category)"),
         ]
         if timestampIndex {
-            sql += [
-                "DROP INDEX IF EXISTS \(s).idx_outcomes_project_agent",
-                "CREATE INDEX IF NOT EXISTS \(outcomeTimestampIndexName) ON \(s).outcomes (project_id, \"timestamp\")",
-                "CREATE INDEX IF NOT EXISTS idx_outcomes_project_agent_timestamp ON \(s).outcomes (project_id, agent, \"timestamp\")",
-            ]
+            specs += [("outcomes", outcomeTimestampIndexName, "(project_id, \"timestamp\")"),
+                      ("outcomes", "idx_outcomes_project_agent_timestamp", "(project_id, agent, \"timestamp\")")]
         } else {
-            sql += [
-                "DROP INDEX IF EXISTS \(s).\(outcomeTimestampIndexName)",
-                "DROP INDEX IF EXISTS \(s).idx_outcomes_project_agent_timestamp",
-                "CREATE INDEX IF NOT EXISTS idx_outcomes_project_agent ON \(s).outcomes (project_id, agent)",
-            ]
+            specs.append(("outcomes", "idx_outcomes_project_agent", "(project_id, agent)"))
         }
-        for t in all where t.hasEmbedding {
-            let index = "idx_\(t.name)_embedding_hnsw"
-            if let hnsw {
-                sql.append("CREATE INDEX IF NOT EXISTS \(index) ON \(t.qualified(schema)) USING hnsw (embedding vector_cosine_ops) WITH (m = \(hnsw.m), ef_construction = \(hnsw.efConstruction))")
-            } else {
-                sql.append("DROP INDEX IF EXISTS \(s).\(index)")
+        if let hnsw {
+            for t in all where t.hasEmbedding {
+                specs.append((t.name, "idx_\(t.name)_embedding_hnsw",
+                              "USING hnsw (embedding vector_cosine_ops) WITH (m = \(hnsw.m), ef_construction = \(hnsw.efConstruction))"))
             }
         }
-        return sql
+        return specs.map { table, name, body in (table, name, "CREATE INDEX IF NOT EXISTS \(name) ON \(s).\(table) \(body)") }
     }
 
     // MARK: Row mapping
@@ -175,6 +167,9 @@ struct PGTable {
 }
 
 /// A quoted SQL identifier (schema names come from configuration).
+/// A string literal for SQL text (only for DDL, where parameters cannot be used).
+func quoteLiteral(_ s: String) -> String { "'" + s.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "''") + "'" }
+
 func quoteIdent(_ s: String) -> String { "\"" + s.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\"" }
 
 extension String {

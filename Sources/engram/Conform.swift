@@ -22,6 +22,9 @@ struct Conform: ParsableCommand {
     @Option(help: "Embedding dimension of the stores under test.")
     var dimension = 384
 
+    @Flag(help: "Run the at-scale scenarios at full size (25,000 records in the queried project, 30,000 beside it) instead of 2,000.")
+    var full = false
+
     @Option(help: "Differential fuzzing instead of the scenarios: this many random histories, each run on the backend and on the reference store.")
     var fuzz = 0
 
@@ -44,7 +47,8 @@ struct Conform: ParsableCommand {
         let backend = entry.name
         defer { entry.cleanup() }
         let scratch = ScratchDirectory(prefix: "engram-conform")
-        let suite = ConformanceSuite(fixture: entry.fixture(scratch.url, dimension), only: only.isEmpty ? nil : only)
+        let suite = ConformanceSuite(fixture: entry.fixture(scratch.url, dimension), only: only.isEmpty ? nil : only,
+                                     scale: full ? ConformanceSuite.fullScale : ConformanceSuite.quickScale)
         guard !suite.selected.isEmpty else {
             throw ValidationError("no scenario matches --only \(only.joined(separator: " "))")
         }

@@ -79,6 +79,18 @@ func adminSQL(_ sql: String) throws -> [String] {
         }
     }
 
+    /// The reproduction at its size: 25,000 vectors in the queried project, 30,000
+    /// nearer ones in another. HNSW's iterative scan stops at hnsw.max_scan_tuples (20,000)
+    /// with fewer than k rows of the project; the store must still return the exact k nearest.
+    @Test func anIndexScanCutShortStillReturnsKResults() throws {
+        let schema = freshSchema()
+        // 32 dimensions: the index's scan budget is what matters here, and inserts into the graph stay quick.
+        let fixture = StoreFixture(name: "postgres") { try PostgresStore(url: serverURL, schema: schema, embeddingDimension: 32) }
+        let results = ConformanceSuite(fixture: fixture, only: ["query.filter-then-rank.at-scale"], scale: ConformanceSuite.fullScale).run()
+        #expect(results.map(\.status) == [.passed], "\(results.map(\.reason))")
+        try PostgresStore.dropSchema(url: serverURL, schema: schema)
+    }
+
     @Test func anUnreachableServerFailsWithinTheTimeout() {
         var config = PostgresStore.Configuration(url: "postgresql://engram@127.0.0.1:1/engram")
         config.connectTimeout = 3
@@ -125,6 +137,73 @@ func adminSQL(_ sql: String) throws -> [String] {
         ]
         #expect(throws: EngramError.self) { try store.save(batch) }
         #expect(try store.get(RecordKey(.outcome, scope: "p", id: "first")) == nil)
+    }
+
+    /// Only a schema Engram created is dropped: never `public` (whose pgvector every other
+    /// schema's embeddings depend on), a catalog, or a schema made by someone else.
+    @Test func dropSchemaTouchesOnlyEngramsSchemas() throws {
+        let foreign = freshSchema()
+        _ = try adminSQL("CREATE SCHEMA \(foreign); CREATE TABLE \(foreign).keep (x int)")
+        for schema in ["public", "pg_catalog", "information_schema", foreign] {
+            #expect { try PostgresStore.dropSchema(url: serverURL, schema: schema) } throws: { ($0 as? EngramError)?.field == "schema" }
+        }
+        #expect(try adminSQL("SELECT count(*) FROM pg_extension WHERE extname = 'vector'") == ["1"])
+        #expect(try adminSQL("SELECT count(*) FROM \(foreign).keep") == ["0"])
+        _ = try adminSQL("DROP SCHEMA \(foreign) CASCADE")
+        let store = try PostgresStore(url: serverURL, schema: freshSchema(), embeddingDimension: 4)
+        try store.dropSchema()
+        #expect(try adminSQL("SELECT count(*) FROM pg_namespace WHERE nspname = '\(store.configuration.schema)'") == ["0"])
+    }
+
+    /// Names PostgreSQL would cut at 63 bytes, and dimensions HNSW cannot hold, are refused at configuration.
+    @Test func configurationLimitsAreCheckedUpFront() {
+        #expect { try PostgresStore(url: serverURL, schema: "s" + String(repeating: "x", count: 63)) } throws: { ($0 as? EngramError)?.field == "schema" }
+        #expect { try PostgresStore(url: serverURL, schema: freshSchema(), embeddingDimension: 2_001) } throws: { ($0 as? EngramError)?.field == "embedding_dimension" }
+    }
+
+    /// Opening never drops an index another store relies on, and does not build one on a
+    /// table that holds rows (that is the explicit `createMissingIndexes()`).
+    @Test func openingNeverDropsOrBuildsBehindOthersBacks() throws {
+        let schema = freshSchema()
+        let first = try PostgresStore(url: serverURL, schema: schema, embeddingDimension: 4)
+        defer { try? first.dropSchema() }
+        var plain = PostgresStore.Configuration(url: serverURL, schema: schema, embeddingDimension: 4)
+        plain.hnsw = nil
+        plain.outcomeTimestampIndex = false
+        try PostgresStore(plain).close()
+        let indexes = try adminSQL("SELECT indexname FROM pg_indexes WHERE schemaname = '\(schema)'")
+        #expect(indexes.contains("idx_outcomes_embedding_hnsw") && indexes.contains("idx_outcomes_project_timestamp"), "\(indexes)")
+
+        let filled = freshSchema()
+        var bare = PostgresStore.Configuration(url: serverURL, schema: filled, embeddingDimension: 4)
+        bare.hnsw = nil
+        let store = try PostgresStore(bare)
+        defer { try? store.dropSchema() }
+        try store.save(Outcome(id: "o", agent: "a", projectId: "p", taskType: "t", taskDescription: "d", success: true, strategyUsed: "s",
+                               timestamp: Timestamp(microsecondsSinceEpoch: 0), embedding: [1, 0, 0, 0]))
+        let withIndexes = try PostgresStore(PostgresStore.Configuration(url: serverURL, schema: filled, embeddingDimension: 4))
+        #expect(try withIndexes.missingIndexes().contains("idx_outcomes_embedding_hnsw"))
+        try withIndexes.createMissingIndexes()
+        #expect(try withIndexes.missingIndexes().isEmpty)
+        try withIndexes.close()
+    }
+
+    /// A statement waiting on a lock held elsewhere gives up after `lockTimeout` as `unavailable`.
+    @Test func aLockWaitIsBounded() throws {
+        var config = PostgresStore.Configuration(url: serverURL, schema: freshSchema(), embeddingDimension: 4)
+        config.lockTimeout = 0.5
+        let store = try PostgresStore(config)
+        defer { try? store.dropSchema() }
+        guard let holder = PQconnectdb(serverURL), PQstatus(holder) == CONNECTION_OK else { throw EngramError(.unavailable, "admin connect failed") }
+        defer { PQfinish(holder) }
+        PQclear(PQexec(holder, "BEGIN; LOCK TABLE \(config.schema).outcomes IN ACCESS EXCLUSIVE MODE"))
+        let start = ContinuousClock.now
+        #expect { try store.save(Outcome(id: "o", agent: "a", projectId: "p", taskType: "t", taskDescription: "d", success: true, strategyUsed: "s",
+                                         timestamp: Timestamp(microsecondsSinceEpoch: 0))) } throws: { error in
+            (error as? EngramError)?.code == .unavailable && (error as? EngramError)?.nativeCode == "55P03"
+        }
+        #expect(ContinuousClock.now - start < .seconds(10))
+        PQclear(PQexec(holder, "ROLLBACK"))
     }
 
     @Test func ddlFailuresAreReportedNotSwallowed() throws {
