@@ -75,8 +75,9 @@ public final class FileStore: WholeRecordEngine, @unchecked Sendable {
         var s = State()
         s.lockFD = try FileLock.lock(directory.appendingPathComponent(".lock").path, busy: "the store directory \(directory.path) is in use by another process or store (its .lock is held)")
         do {
-            try Self.checkDimension(directory, embeddingDimension)
+            let known = try Self.checkDimension(directory, embeddingDimension)
             try Self.load(directory, into: &s)
+            if !known { try Self.writeMeta(directory, embeddingDimension) }
         } catch {
             FileLock.unlock(s.lockFD)
             throw error
@@ -94,23 +95,50 @@ public final class FileStore: WholeRecordEngine, @unchecked Sendable {
         guard isDir.boolValue else { throw EngramError(.unavailable, "\(dir.path) is not a directory") }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
         if names.contains(metaName) { return }
+        let inLog = (try? FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("log").path)) ?? []
         let foreign = names.filter { !["log", ".lock"].contains($0) && !isTemporary($0) }
+            + inLog.filter { sequence(ofLogFile: $0) == nil && !isTemporary($0) }.map { "log/" + $0 }
         guard foreign.isEmpty else {
             throw EngramError(.unavailable, "\(dir.path) is not empty and holds no \(metaName): not an Engram file store (found \(foreign.sorted().prefix(3).joined(separator: ", ")))")
         }
     }
 
-    private static func checkDimension(_ dir: URL, _ dimension: Int) throws {
+    /// Checks `store.json` against `dimension`; true when it exists (a new store writes it
+    /// with `writeMeta` only once everything else has been read, so a refused directory keeps none).
+    private static func checkDimension(_ dir: URL, _ dimension: Int) throws -> Bool {
         let meta = dir.appendingPathComponent(metaName)
-        if let data = FileManager.default.contents(atPath: meta.path) {
-            guard let v = try? JSONValue.parse(String(decoding: data, as: UTF8.self)), case .int(let d)? = v.objectValue?["embedding_dimension"] else {
-                throw EngramError(.corrupt, "\(meta.path) line 1: expected {\"embedding_dimension\": n}")
-            }
-            guard Int(d) == dimension else {
-                throw EngramError.invalid("embedding_dimension", "\(dir.path) holds embeddings of dimension \(d); the store was opened with \(dimension)")
-            }
-        } else {
-            try atomicWrite(meta, Data(JSONValue.object(["embedding_dimension": .int(Int64(dimension)), "format": .string("engram-files-1")]).jsonText.utf8), directory: dir)
+        guard let data = try read(meta) else { return false }
+        guard let v = try? JSONValue.parse(String(decoding: data, as: UTF8.self)), case .int(let d)? = v.objectValue?["embedding_dimension"] else {
+            throw EngramError(.corrupt, "\(meta.path) line 1: expected {\"embedding_dimension\": n}")
+        }
+        guard Int(d) == dimension else {
+            throw EngramError.invalid("embedding_dimension", "\(dir.path) holds embeddings of dimension \(d); the store was opened with \(dimension)")
+        }
+        return true
+    }
+
+    private static func writeMeta(_ dir: URL, _ dimension: Int) throws {
+        let meta = JSONValue.object(["embedding_dimension": .int(Int64(dimension)), "format": .string("engram-files-1")])
+        try atomicWrite(dir.appendingPathComponent(metaName), Data(meta.jsonText.utf8), directory: dir)
+    }
+
+    /// A file's bytes, or nil when it does not exist. Any other failure (permissions, I/O) is
+    /// an error: treating an unreadable snapshot as absent would let compaction overwrite it.
+    static func read(_ url: URL) throws -> Data? {
+        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            throw osError("cannot read \(url.path)")
+        }
+        defer { Glibc.close(fd) }
+        var data = Data()
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0, errno == EINTR { continue }
+            guard n >= 0 else { throw osError("cannot read \(url.path)") }
+            if n == 0 { return data }
+            data.append(contentsOf: chunk[..<n])
         }
     }
 
@@ -121,13 +149,33 @@ public final class FileStore: WholeRecordEngine, @unchecked Sendable {
         name.hasPrefix(tmpPrefix) && UUID(uuidString: String(name.dropFirst(tmpPrefix.count))) != nil
     }
 
-    /// The log files in `logDir` by sequence (`000000000042.jsonl`); other names are not ours.
-    private static func segments(_ logDir: URL) -> [(sequence: Int, name: String)] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: logDir.path)) ?? [])
-            .compactMap { name -> (Int, String)? in
-                guard name.hasSuffix(".jsonl"), name.count == 18, let n = Int(name.dropLast(6)), n > 0 else { return nil }
-                return (n, name)
-            }.sorted { $0.0 < $1.0 }
+    /// The largest log sequence (far beyond any store's life: a million calls a second for
+    /// thirty years); a larger one in a name or a snapshot header is corruption.
+    static let maxSequence = 1_000_000_000_000_000
+
+    /// A log file's name: its sequence in decimal, zero-padded to at least 12 digits.
+    static func logName(_ sequence: Int) -> String {
+        let digits = String(sequence)
+        return String(repeating: "0", count: max(0, 12 - digits.count)) + digits + ".jsonl"
+    }
+
+    /// The sequence a log file name stands for (ASCII digits only, at least 12, then `.jsonl`), or nil.
+    static func sequence(ofLogFile name: String) -> Int? {
+        guard name.hasSuffix(".jsonl") else { return nil }
+        let digits = name.utf8.dropLast(6)
+        guard digits.count >= 12, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }), let n = Int(String(decoding: digits, as: UTF8.self)),
+              n > 0, logName(n) == name else { return nil }
+        return n
+    }
+
+    /// The log files in `logDir` by sequence; other names are not ours. A sequence beyond
+    /// `maxSequence` is corruption (it could never have been written).
+    private static func segments(_ logDir: URL) throws -> [(sequence: Int, name: String)] {
+        let found = ((try? FileManager.default.contentsOfDirectory(atPath: logDir.path)) ?? []).compactMap { name in sequence(ofLogFile: name).map { ($0, name) } }
+        if let bad = found.first(where: { $0.0 > maxSequence }) {
+            throw EngramError(.corrupt, "\(logDir.path)/\(bad.1): a log sequence beyond \(maxSequence)")
+        }
+        return found.sorted { $0.0 < $1.0 }
     }
 
     /// Replays the snapshot, then the log files newer than it in sequence order; log files
@@ -138,7 +186,7 @@ public final class FileStore: WholeRecordEngine, @unchecked Sendable {
         s.snapshotThrough = try replay(dir.appendingPathComponent(snapshotName), into: &s, snapshot: true)
         s.nextSequence = s.snapshotThrough + 1
         var stale: [String] = []
-        for (n, name) in segments(logDir) {
+        for (n, name) in try segments(logDir) {
             if n <= s.snapshotThrough { stale.append(name); continue }
             s.logEntries += try replay(logDir.appendingPathComponent(name), into: &s, snapshot: false)
             s.nextSequence = n + 1
@@ -165,13 +213,14 @@ public final class FileStore: WholeRecordEngine, @unchecked Sendable {
     /// a snapshot starts with `{"snapshot": {"through": n}}`. Returns the entries applied, or
     /// for a snapshot the sequence it includes (0 for a snapshot written before the header).
     private static func replay(_ file: URL, into s: inout State, snapshot: Bool) throws -> Int {
-        guard let data = FileManager.default.contents(atPath: file.path) else { return 0 }
+        guard let data = try read(file) else { return 0 }
         var count = 0, through = 0
         for (i, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
             do {
                 if snapshot, i == 0, line.hasPrefix("{\"snapshot\"") {
-                    guard case .int(let n)? = try JSONValue.parse(String(line)).objectValue?["snapshot"]?.objectValue?["through"], n >= 0 else {
-                        throw EngramError(.corrupt, "the header has no \"through\" sequence")
+                    guard case .int(let n)? = try JSONValue.parse(String(line)).objectValue?["snapshot"]?.objectValue?["through"],
+                          n >= 0, n <= maxSequence else {
+                        throw EngramError(.corrupt, "the header has no \"through\" sequence in 0...\(maxSequence)")
                     }
                     through = Int(n)
                     continue
@@ -258,7 +307,7 @@ public final class FileStore: WholeRecordEngine, @unchecked Sendable {
         guard !entries.isEmpty else { return }
         let text = try Self.lines(entries)
         let logDir = directory.appendingPathComponent("log")
-        try Self.atomicWrite(logDir.appendingPathComponent(String(format: "%012d.jsonl", s.nextSequence)), text, directory: logDir)
+        try Self.atomicWrite(logDir.appendingPathComponent(Self.logName(s.nextSequence)), text, directory: logDir)
         s.nextSequence += 1
         for e in entries {
             switch e {
@@ -289,7 +338,7 @@ public final class FileStore: WholeRecordEngine, @unchecked Sendable {
         s.compactionRetryAt = 0
         s.logEntries = 0
         let logDir = directory.appendingPathComponent("log")
-        Self.removeLogFiles(Self.segments(logDir).filter { $0.sequence <= through }.map(\.name), in: logDir)
+        Self.removeLogFiles(((try? Self.segments(logDir)) ?? []).filter { $0.sequence <= through }.map(\.name), in: logDir)
     }
 
     /// Why the last compaction failed (say a full disk), or nil. The store stays correct

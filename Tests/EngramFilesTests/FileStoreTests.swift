@@ -101,11 +101,8 @@ func temporaryDirectory() -> URL {
     /// nothing is lost, and compaction succeeds once the obstacle is gone.
     @Test func aFailedCompactionDoesNotFailACommittedSave() throws {
         let dir = temporaryDirectory()
-        let blocker = dir.appendingPathComponent("snapshot.jsonl/x")
-        try FileManager.default.createDirectory(at: blocker, withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(at: dir.appendingPathComponent("log"), withIntermediateDirectories: true)
-        try Data(#"{"embedding_dimension": 4, "format": "engram-files-1"}"#.utf8).write(to: dir.appendingPathComponent("store.json"))
         let store = try FileStore(directory: dir, embeddingDimension: 4, compactionMinimum: 2)
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("snapshot.jsonl/x"), withIntermediateDirectories: true)
         for i in 0..<12 { try store.save(outcome("o\(i)")) }  // compaction is due from the 2nd save on
         #expect(store.lastCompactionError?.contains("snapshot.jsonl") == true, "\(store.lastCompactionError ?? "no error reported")")
         try store.close()
@@ -117,6 +114,65 @@ func temporaryDirectory() -> URL {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("log").path).isEmpty)
         try reopened.close()
         #expect(try FileStore(directory: dir, embeddingDimension: 4).stats(projectId: "p", agent: nil).records[.outcome] == 13)
+    }
+
+    /// Log sequences past 2^31 keep their names and order (a store that lived long, or a
+    /// header that says so); a sequence no store could reach is corruption, not a crash.
+    @Test func sequencesBeyondThirtyTwoBitsAndImpossibleOnes() throws {
+        let dir = temporaryDirectory()
+        try FileStore(directory: dir, embeddingDimension: 4).close()
+        try Data("{\"snapshot\":{\"format\":\"engram-files-1\",\"through\":2147483646}}\n".utf8).write(to: dir.appendingPathComponent("snapshot.jsonl"))
+        for round in 0..<3 {
+            let store = try FileStore(directory: dir, embeddingDimension: 4)
+            try store.save(outcome("o\(round)"))
+            if round == 2 { #expect(try store.delete(RecordKey(.outcome, scope: "p", id: "o0"))) }
+            try store.close()
+        }
+        let store = try FileStore(directory: dir, embeddingDimension: 4)
+        #expect(try store.get(RecordKey(.outcome, scope: "p", id: "o0")) == nil)
+        #expect(try store.get(RecordKey(.outcome, scope: "p", id: "o1")) != nil && store.get(RecordKey(.outcome, scope: "p", id: "o2")) != nil)
+        try store.close()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("log").path).sorted()
+                == ["000002147483647.jsonl", "000002147483648.jsonl", "000002147483649.jsonl", "000002147483650.jsonl"].map { String($0.dropFirst(3)) })
+
+        try Data("{\"snapshot\":{\"through\":9223372036854775807}}\n".utf8).write(to: dir.appendingPathComponent("snapshot.jsonl"))
+        #expect { try FileStore(directory: dir, embeddingDimension: 4) } throws: { ($0 as? EngramError)?.code == .corrupt && "\($0)".contains("snapshot.jsonl") }
+    }
+
+    /// Names that only look like log files (`+00000000008.jsonl`) are not the store's: never
+    /// replayed, never removed. A directory holding only a user's `log/` is not a store.
+    @Test func onlyTheStoresOwnNamesCount() throws {
+        let dir = temporaryDirectory()
+        let store = try FileStore(directory: dir, embeddingDimension: 4)
+        try store.save(outcome("a"))
+        try store.close()
+        let lookalike = dir.appendingPathComponent("log/+00000000008.jsonl")
+        try Data("{\"delete\":{\"kind\":\"outcome\",\"scope\":\"p\",\"id\":\"a\"}}\n".utf8).write(to: lookalike)
+        let reopened = try FileStore(directory: dir, embeddingDimension: 4)
+        #expect(try reopened.get(RecordKey(.outcome, scope: "p", id: "a")) != nil)
+        try reopened.close()
+        #expect(FileManager.default.fileExists(atPath: lookalike.path))
+
+        let user = temporaryDirectory()
+        try FileManager.default.createDirectory(at: user.appendingPathComponent("log"), withIntermediateDirectories: true)
+        try Data("app".utf8).write(to: user.appendingPathComponent("log/app.log"))
+        #expect { try FileStore(directory: user, embeddingDimension: 4) } throws: { "\($0)".contains("not an Engram file store") }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: user.path) == ["log"])
+    }
+
+    /// A snapshot that cannot be read is an error naming it, never taken as absent (the next
+    /// compaction would then overwrite it), and a refused directory gets no store.json.
+    @Test func anUnreadableSnapshotIsAnErrorNotAnEmptyStore() throws {
+        let dir = temporaryDirectory()
+        try FileStore(directory: dir, embeddingDimension: 4).close()
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("snapshot.jsonl"), withIntermediateDirectories: true)
+        #expect { try FileStore(directory: dir, embeddingDimension: 4) } throws: { "\($0)".contains("snapshot.jsonl") }
+
+        let fresh = temporaryDirectory()
+        try FileManager.default.createDirectory(at: fresh.appendingPathComponent("log"), withIntermediateDirectories: true)
+        try Data("{not json\n".utf8).write(to: fresh.appendingPathComponent("log/000000000001.jsonl"))
+        #expect { try FileStore(directory: fresh, embeddingDimension: 4) } throws: { ($0 as? EngramError)?.code == .corrupt }
+        #expect(!FileManager.default.fileExists(atPath: fresh.appendingPathComponent("store.json").path))
     }
 
     @Test func anotherDimensionIsAClearError() throws {

@@ -45,6 +45,22 @@ import Testing
         #expect(model.records.count == 2, "the model takes the call in flight once the store shows it whole")
     }
 
+    /// An increment in flight that committed carries the child's clock in lastValidated: that
+    /// is the call done whole, not a violation.
+    @Test func anIncrementInFlightWithAnotherClockIsWhole() throws {
+        var (model, store) = try scenario([save], stored: [save])
+        usleep(2_000)
+        _ = try store.incrementHeuristicOccurrence(projectId: TortureOp.project, id: "k2", success: true)
+        #expect(model.check(store, pending: .increment("k2", true)).1.isEmpty)
+    }
+
+    /// After a violation the model takes the store's state, so one fault is reported once.
+    @Test func aViolationIsReportedOnce() throws {
+        var (model, store) = try scenario([save], stored: [])
+        #expect(!model.check(store, pending: nil).1.isEmpty)
+        #expect(model.check(store, pending: nil).1.isEmpty)
+    }
+
     @Test func aLineCutByTheKillIsNotACall() {
         var model = TortureModel()
         let (acked, pending) = model.apply("begin save outcome:k1:10\nack\nbegin save outcome:k2:1")  // "...:10\n" cut short
