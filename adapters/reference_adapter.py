@@ -20,7 +20,9 @@ DIMENSION = 384
 KINDS = ("heuristic", "outcome", "domain_knowledge", "anti_pattern", "user_preference")
 VECTOR_KINDS = KINDS[:4]
 MISBEHAVIOURS = ("crash-on-start", "garbage", "wrong-id", "hang", "exit-mid", "ghost", "extra", "round-timestamps",
-                 "close-stdin", "stop-reading", "huge-line", "fork-and-exit", "no-validation", "partial-batch")
+                 "close-stdin", "stop-reading", "huge-line", "fork-and-exit", "no-validation", "partial-batch", "dirty-error", "bad-utf8")
+# dirty-error: answers `get` with an error whose message holds terminal escapes and whose field is 5 MB.
+# bad-utf8: answers `get` with bytes that are not UTF-8.
 # no-validation: saves records and confidences without checking them (accepts a confidence of 7).
 # partial-batch: writes a batch's records one by one, so those before a bad one stay written.
 # close-stdin: after `reset`, closes its stdin and sleeps (Engram's next write meets a closed pipe).
@@ -113,23 +115,31 @@ def check_embedding(e):
 def check_metadata(m, field="metadata"):
     if not isinstance(m, dict):
         raise InvalidInput(field, "metadata must be a JSON object")
-    stack = [(m, 1)]
+    # Content as the contract counts it: UTF-8 bytes of keys and strings, 8 per other value.
+    stack, size = [(m, 1)], 0
     while stack:
         v, depth = stack.pop()
         if isinstance(v, (dict, list)):
             if depth > MAX_METADATA_DEPTH:
                 raise InvalidInput(field, f"metadata is nested deeper than {MAX_METADATA_DEPTH} levels")
-            items = v.items() if isinstance(v, dict) else enumerate(v)
-            for k, x in items:
-                if isinstance(k, str) and "\0" in k:
-                    raise InvalidInput(field, "metadata holds a NUL character")
-                stack.append((x, depth + 1))
-        elif isinstance(v, float) and not math.isfinite(v):
-            raise InvalidInput(field, "metadata holds a non-finite number")
-        elif isinstance(v, str) and "\0" in v:
-            raise InvalidInput(field, "metadata holds a NUL character")
-    if len(json.dumps(m, separators=(",", ":"), ensure_ascii=False).encode()) > MAX_METADATA_BYTES:
-        raise InvalidInput(field, f"metadata is larger than {MAX_METADATA_BYTES} bytes")
+            if isinstance(v, dict):
+                for k, x in v.items():
+                    if "\0" in k:
+                        raise InvalidInput(field, "metadata holds a NUL character")
+                    size += len(k.encode())
+                    stack.append((x, depth + 1))
+            else:
+                stack.extend((x, depth + 1) for x in v)
+        elif isinstance(v, str):
+            if "\0" in v:
+                raise InvalidInput(field, "metadata holds a NUL character")
+            size += len(v.encode())
+        else:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise InvalidInput(field, "metadata holds a non-finite number")
+            size += 8
+        if size > MAX_METADATA_BYTES:
+            raise InvalidInput(field, f"metadata holds more than {MAX_METADATA_BYTES} bytes of keys and values")
 
 
 def validate(kind, r):
@@ -414,6 +424,13 @@ def main():
             response = {"id": rid, "ok": False, "error": {"code": "internal", "message": repr(e)}}
         if misbehave == "wrong-id":
             response["id"] = rid + 1
+        if misbehave == "dirty-error" and op == "get":
+            response = {"id": rid, "ok": False, "error": {"code": "internal", "field": "f" * 5_000_000,
+                                                           "message": "\x1b[31mred\x1b[0m\x00bell\x07"}}
+        if misbehave == "bad-utf8" and op == "get":
+            sys.stdout.buffer.write(b'{"id": %d, "ok": true, "result": "\xff\xfe"}\n' % rid)
+            sys.stdout.flush()
+            continue
         if misbehave == "huge-line" and op == "stats":
             response["padding"] = "x" * 100_000_000
         if misbehave == "garbage" and n >= 2:

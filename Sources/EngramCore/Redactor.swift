@@ -50,10 +50,11 @@ public struct Redactor: Sendable {
     static func secrets(in s: String) -> [String] {
         var out: [String] = []
         if let scheme = s.range(of: "://") {
+            // The userinfo runs to the last '@': a password may hold an unencoded '/', '?' or
+            // '#' (libpq takes it so), and cutting at those would miss it. Over-redacting is safe.
             let rest = s[scheme.upperBound...]
-            let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-            if let at = authority.lastIndex(of: "@") {
-                let userinfo = authority[..<at]
+            if let at = rest.lastIndex(of: "@") {
+                let userinfo = rest[..<at]
                 if let colon = userinfo.firstIndex(of: ":") { out.append(String(userinfo[userinfo.index(after: colon)...])) }
             }
         }
@@ -70,17 +71,19 @@ public struct Redactor: Sendable {
             var j = i + 1
             while j < chars.count, chars[j] == " " { j += 1 }
             var value = ""
+            var raw = ""
             if j < chars.count, chars[j] == "'" {
                 j += 1
                 while j < chars.count, chars[j] != "'" {
-                    if chars[j] == "\\", j + 1 < chars.count { j += 1 }
+                    if chars[j] == "\\", j + 1 < chars.count { raw.append(chars[j]); j += 1 }
                     value.append(chars[j])
+                    raw.append(chars[j])
                     j += 1
                 }
             } else {
                 while j < chars.count, !" \t\n&;".contains(chars[j]) { value.append(chars[j]); j += 1 }
             }
-            if secretKeys.contains(key) { out.append(value) }
+            if secretKeys.contains(key) { out += [value, raw] }
             i = max(j, i + 1)
         }
         return out

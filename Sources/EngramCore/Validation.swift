@@ -6,7 +6,7 @@ public enum Validation {
     /// The deepest metadata nesting accepted (the top-level object is depth 1). Deeper
     /// values could not be read back by every store's JSON reader, or would overflow a stack.
     public static let maxMetadataDepth = 64
-    /// The largest metadata accepted, as compact JSON text in UTF-8 bytes.
+    /// The most metadata content accepted: UTF-8 bytes of keys and strings, 8 per other value.
     public static let maxMetadataBytes = 1 << 20
     /// The most agents one query filter may name (each is a bound parameter or a set lookup).
     public static let maxAgentsPerFilter = 10_000
@@ -63,8 +63,10 @@ public enum Validation {
         guard norm > 0 else { throw EngramError.invalid(field, "\(field) has zero norm") }
     }
 
-    /// A JSON object of at most `maxMetadataDepth` levels and `maxMetadataBytes` bytes, with
-    /// finite numbers and no NUL. Walked with an explicit stack: no recursion to overflow.
+    /// A JSON object of at most `maxMetadataDepth` levels and `maxMetadataBytes` of content,
+    /// with finite numbers and no NUL. Content is counted the same way in every language (not
+    /// as one serializer's text): the UTF-8 bytes of every key and string, plus 8 bytes for each
+    /// number, boolean or null. Walked with an explicit stack: no recursion to overflow.
     public static func metadata(_ value: JSONValue, field: String = "metadata") throws {
         guard case .object = value else { throw EngramError.invalid(field, "\(field) must be a JSON object") }
         var stack: [(JSONValue, Int)] = [(value, 1)]
@@ -75,29 +77,22 @@ public enum Validation {
                 throw EngramError.invalid(field, "\(field) holds a non-finite number, which JSON cannot represent")
             case .string(let s):
                 try text(s, field: field)
-                bytes += s.utf8.count + 2
+                bytes += s.utf8.count
             case .array(let a):
                 guard depth <= maxMetadataDepth else { throw tooDeep(field) }
-                bytes += 2 + a.count
                 for x in a { stack.append((x, depth + 1)) }
             case .object(let o):
                 guard depth <= maxMetadataDepth else { throw tooDeep(field) }
-                bytes += 2 + o.count * 2
                 for (k, x) in o {
                     try text(k, field: field)
-                    bytes += k.utf8.count + 2
+                    bytes += k.utf8.count
                     stack.append((x, depth + 1))
                 }
             default: bytes += 8
             }
             guard bytes <= maxMetadataBytes else {
-                throw EngramError.invalid(field, "\(field) is larger than \(maxMetadataBytes) bytes of JSON")
+                throw EngramError.invalid(field, "\(field) holds more than \(maxMetadataBytes) bytes of keys and values")
             }
-        }
-        // The walk above estimated; the limit is on the exact text (safe to build now: depth is bounded).
-        let exact = value.jsonText.utf8.count
-        guard exact <= maxMetadataBytes else {
-            throw EngramError.invalid(field, "\(field) is \(exact) bytes of JSON; at most \(maxMetadataBytes) allowed")
         }
     }
 

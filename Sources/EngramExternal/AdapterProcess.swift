@@ -170,7 +170,10 @@ final class AdapterProcess: @unchecked Sendable {
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             if let nl = buffer[scanned...].firstIndex(of: 10) {
-                let line = String(decoding: buffer[..<nl], as: UTF8.self)
+                // Invalid UTF-8 is a protocol error, not text quietly repaired with U+FFFD.
+                guard let line = String(validating: buffer[..<nl], as: UTF8.self) else {
+                    throw EngramError(.internal, "protocol: a response line is not valid UTF-8")
+                }
                 buffer.removeSubrange(...nl)
                 scanned = 0
                 return line

@@ -107,9 +107,14 @@ public final class ExternalStore: StorageEngine, @unchecked Sendable {
         }
         if case .bool(true)? = o["ok"] { return o["result"] ?? .null }
         guard case .object(let err)? = o["error"] else { throw EngramError(.internal, "protocol: the answer to '\(op)' has neither ok: true nor an error") }
-        func str(_ k: String) -> String? { if case .string(let s)? = err[k] { s } else { nil } }
-        let code = EngramError.Code(rawValue: str("code") ?? "internal")
-        return try { throw EngramError(code, field: str("field"), str("message") ?? "adapter error", nativeCode: str("code")) }()
+        // The adapter's words reach terminals and reports: control characters out, length bounded.
+        func str(_ k: String, _ limit: Int) -> String? {
+            guard case .string(let s)? = err[k] else { return nil }
+            let clean = String(String.UnicodeScalarView(s.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : $0 }))
+            return clean.count > limit ? String(clean.prefix(limit)) + "…" : clean
+        }
+        let code = EngramError.Code(rawValue: str("code", 64) ?? "internal")
+        return try { throw EngramError(code, field: str("field", 64), str("message", 1_000) ?? "adapter error", nativeCode: str("code", 64)) }()
     }
 
     // MARK: JSON helpers

@@ -147,6 +147,9 @@ import Testing
         ("https://user:hunter2@account.documents.azure.com:443", "hunter2"),
         ("https://account.blob.core.windows.net/c?sv=2020&sig=AbC%2Bdef", "AbC+def"),
         ("password = 'two words' host=h", "two words"),
+        ("postgres://user:S3c/r3t?P#w@127.0.0.1:1/db", "S3c/r3t?P#w"),
+        ("host=h password='S3c\\'r3t'", "S3c\\'r3t"),
+        ("host=h password='S3c\\'r3t'", "S3c'r3t"),
     ])
     func removesTheSecretWhereverItAppears(connection: String, secret: String) {
         let redact = Redactor(connectionString: connection)

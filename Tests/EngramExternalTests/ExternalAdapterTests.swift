@@ -167,6 +167,23 @@ final class LogLines: @unchecked Sendable {
         #expect(r[0].status == .failed, "\(r.map(\.reason))")
     }
 
+    /// An adapter's error text is cleaned (no control characters) and bounded before it
+    /// reaches a terminal or a report; bytes that are not UTF-8 are a protocol error.
+    @Test func adapterTextIsCleanedAndUTF8Checked() throws {
+        var c = ExternalStore.Configuration(command: adapterCommand("dirty-error"))
+        c.log = { _ in }
+        let dirty = try ExternalStore(c)
+        #expect { try dirty.get(RecordKey(.outcome, scope: "p", id: "x")) } throws: { error in
+            let text = "\(error)"
+            return !text.unicodeScalars.contains { $0.properties.generalCategory == .control } && text.count < 3_000
+        }
+        try dirty.close()
+        c.command = adapterCommand("bad-utf8")
+        let garbled = try ExternalStore(c)
+        #expect { try garbled.get(RecordKey(.outcome, scope: "p", id: "x")) } throws: { "\($0)".contains("not valid UTF-8") }
+        try garbled.close()
+    }
+
     @Test func roundedTimestamp() {
         let r = run("round-timestamps", only: ["roundtrip.microsecond-timestamps"])
         #expect(r[0].status == .failed && r[0].reason.contains("differs"), "\(r.map(\.reason))")
