@@ -2,16 +2,16 @@ import EngramCore
 
 // MARK: Expectations
 
-func check(_ condition: Bool, _ message: @autoclosure () -> String) throws {
+public func check(_ condition: Bool, _ message: @autoclosure () -> String) throws {
     if !condition { throw ConformanceFailure(message()) }
 }
 
-func checkEqual<T: Equatable>(_ actual: T, _ expected: T, _ what: String) throws {
+public func checkEqual<T: Equatable>(_ actual: T, _ expected: T, _ what: String) throws {
     if actual != expected { throw ConformanceFailure("\(what): expected \(expected), got \(actual)") }
 }
 
 /// `body` must throw `EngramError` with code `invalidInput` naming `field`.
-func checkRejects(field: String, _ what: String, _ body: () throws -> Void) throws {
+public func checkRejects(field: String, _ what: String, _ body: () throws -> Void) throws {
     do {
         try body()
     } catch let e as EngramError {
@@ -25,20 +25,20 @@ func checkRejects(field: String, _ what: String, _ body: () throws -> Void) thro
 }
 
 /// Runs `body` and checks that it changed nothing visible in `projects` and `users`.
-func checkUnchanged(_ store: any MemoryStore, projects: [String], users: [String] = [], _ what: String, _ body: () throws -> Void) throws {
+public func checkUnchanged(_ store: any MemoryStore, projects: [String], users: [String] = [], _ what: String, _ body: () throws -> Void) throws {
     let before = try snapshot(store, projects: projects, users: users)
     try body()
     let after = try snapshot(store, projects: projects, users: users)
     try check(before == after, "\(what): the store changed after a rejected call")
 }
 
-struct Snapshot: Equatable {
-    var records: [MemoryRecord]
-    var stats: [StoreStats]
+public struct Snapshot: Equatable {
+    public var records: [MemoryRecord]
+    public var stats: [StoreStats]
 }
 
 /// Every record of `projects` and `users`, in default order, plus their stats.
-func snapshot(_ store: any MemoryStore, projects: [String], users: [String]) throws -> Snapshot {
+public func snapshot(_ store: any MemoryStore, projects: [String], users: [String]) throws -> Snapshot {
     var records: [MemoryRecord] = []
     var stats: [StoreStats] = []
     for p in projects {
@@ -51,10 +51,10 @@ func snapshot(_ store: any MemoryStore, projects: [String], users: [String]) thr
     return Snapshot(records: records, stats: stats)
 }
 
-func ids(_ results: [ScoredRecord]) -> [String] { results.map(\.record.id) }
+public func ids(_ results: [ScoredRecord]) -> [String] { results.map(\.record.id) }
 
 /// Embeddings compared bit for bit (so -0.0 and 0.0 differ, and no rounding passes).
-func bitsEqual(_ a: [Float]?, _ b: [Float]?) -> Bool {
+public func bitsEqual(_ a: [Float]?, _ b: [Float]?) -> Bool {
     switch (a, b) {
     case (nil, nil): return true
     case (let x?, let y?): return x.count == y.count && zip(x, y).allSatisfy { $0.bitPattern == $1.bitPattern }
@@ -63,7 +63,7 @@ func bitsEqual(_ a: [Float]?, _ b: [Float]?) -> Bool {
 }
 
 /// Checks that `actual` equals `expected` exactly, embeddings bit for bit, with a field-level diff on failure.
-func checkSameRecord(_ actual: MemoryRecord?, _ expected: MemoryRecord, _ what: String) throws {
+public func checkSameRecord(_ actual: MemoryRecord?, _ expected: MemoryRecord, _ what: String) throws {
     guard let actual else { throw ConformanceFailure("\(what): record \(expected.key) not found") }
     try check(bitsEqual(actual.embedding, expected.embedding), "\(what): embedding of \(expected.key) not bit-exact")
     if actual != expected {
@@ -94,27 +94,28 @@ private func payload(_ r: MemoryRecord) -> Any {
 // MARK: Fixtures
 
 /// Deterministic record and vector builders for scenarios.
-struct Make {
-    let dimension: Int
+public struct Make: Sendable {
+    public let dimension: Int
+    public init(dimension: Int) { self.dimension = dimension }
     /// A fixed base instant with microseconds, so that rounding shows.
-    let t0 = Timestamp(microsecondsSinceEpoch: 1_769_567_190_123_456)
+    public let t0 = Timestamp(microsecondsSinceEpoch: 1_769_567_190_123_456)
 
     /// A pseudo-random vector determined by `seed`.
-    func vector(_ seed: UInt64) -> [Float] {
+    public func vector(_ seed: UInt64) -> [Float] {
         var g = SeededGenerator(seed: seed &* 0x2545_F491_4F6C_DD1D &+ 17)
         return g.vector(dimension: dimension)
     }
 
     /// A pseudo-random vector determined by a string.
-    func vector(_ text: String) -> [Float] { vector(fnv1a(text)) }
+    public func vector(_ text: String) -> [Float] { vector(fnv1a(text)) }
 
     /// `base` moved by `amount` of a seeded noise vector: cosine to `base` falls as `amount` grows.
-    func near(_ base: [Float], _ amount: Float, seed: UInt64) -> [Float] {
+    public func near(_ base: [Float], _ amount: Float, seed: UInt64) -> [Float] {
         let noise = vector(seed &+ 1_000_003)
         return zip(base, noise).map { $0 + amount * $1 }
     }
 
-    func heuristic(
+    public func heuristic(
         _ id: String, project: String = "p1", agent: String = "a1", confidence: Double = 0.5, occurrences: Int = 4,
         successes: Int = 2, embedding: [Float]? = [], at: Int64 = 0
     ) -> Heuristic {
@@ -125,7 +126,7 @@ struct Make {
             embedding: resolve(embedding, id + project), metadata: .object(["source": .string(id)]))
     }
 
-    func outcome(
+    public func outcome(
         _ id: String, project: String = "p1", agent: String = "a1", taskType: String = "api", success: Bool = true,
         at: Int64 = 0, embedding: [Float]? = []
     ) -> Outcome {
@@ -135,7 +136,7 @@ struct Make {
             timestamp: t0.adding(microseconds: at), embedding: resolve(embedding, id + project))
     }
 
-    func knowledge(
+    public func knowledge(
         _ id: String, project: String = "p1", agent: String = "a1", domain: String = "auth", confidence: Double = 0.5,
         embedding: [Float]? = []
     ) -> DomainKnowledge {
@@ -144,7 +145,7 @@ struct Make {
             confidence: confidence, lastVerified: t0, embedding: resolve(embedding, id + project))
     }
 
-    func antiPattern(
+    public func antiPattern(
         _ id: String, project: String = "p1", agent: String = "a1", occurrences: Int = 1, embedding: [Float]? = []
     ) -> AntiPattern {
         AntiPattern(
@@ -153,14 +154,14 @@ struct Make {
             embedding: resolve(embedding, id + project))
     }
 
-    func preference(_ id: String, user: String = "u1", category: String = "style", at: Int64 = 0) -> UserPreference {
+    public func preference(_ id: String, user: String = "u1", category: String = "style", at: Int64 = 0) -> UserPreference {
         UserPreference(
             id: id, userId: user, category: category, preference: "prefers \(id)", source: "explicit_instruction",
             confidence: 0.9, timestamp: t0.adding(microseconds: at))
     }
 
     /// One record of each project kind (with the same id) in `project`.
-    func oneOfEach(_ id: String, project: String = "p1", agent: String = "a1") -> [MemoryRecord] {
+    public func oneOfEach(_ id: String, project: String = "p1", agent: String = "a1") -> [MemoryRecord] {
         [
             .heuristic(heuristic(id, project: project, agent: agent)),
             .outcome(outcome(id, project: project, agent: agent)),
@@ -177,11 +178,11 @@ struct Make {
 }
 
 /// The ids a vector query should return, computed independently from `records`.
-func expectedVectorOrder(_ records: [MemoryRecord], query: [Float], topK: Int) -> [String] {
+public func expectedVectorOrder(_ records: [MemoryRecord], query: [Float], topK: Int) -> [String] {
     records.compactMap { r in r.embedding.map { ScoredRecord(record: r, score: cosineSimilarity(query, $0)) } }
         .sorted(by: MemoryKind.scoreOrder).prefix(topK).map(\.record.id)
 }
 
-func vectorQuery(_ kind: MemoryKind, _ project: String, _ vector: [Float], topK: Int = 10, agents: Set<String>? = nil) -> MemoryQuery {
+public func vectorQuery(_ kind: MemoryKind, _ project: String, _ vector: [Float], topK: Int = 10, agents: Set<String>? = nil) -> MemoryQuery {
     MemoryQuery(kind: kind, projectId: project, agents: agents, topK: topK, vector: vector)
 }

@@ -30,7 +30,9 @@ public struct Scenario: Sendable {
     public var requires: Capability?
     let body: @Sendable (ScenarioContext) throws -> Void
 
-    init(_ id: String, _ description: String, requires: Capability? = nil, _ body: @escaping @Sendable (ScenarioContext) throws -> Void) {
+    /// A scenario of your own: an id (`group.name`), what it checks, the capability it needs
+    /// (nil = every store), and a body that throws `ConformanceFailure` (the `check…` helpers do).
+    public init(_ id: String, _ description: String, requires: Capability? = nil, _ body: @escaping @Sendable (ScenarioContext) throws -> Void) {
         self.id = id
         self.description = description
         self.requires = requires
@@ -42,9 +44,10 @@ public struct Scenario: Sendable {
 public final class ScenarioContext {
     public private(set) var store: any MemoryStore
     let fixture: StoreFixture
-    let make: Make
+    /// Builders of records and vectors for the store's dimension.
+    public let make: Make
     /// The size of the at-scale scenarios (`ConformanceSuite.scale`).
-    let scale: Int
+    public let scale: Int
 
     init(store: any MemoryStore, fixture: StoreFixture, scale: Int = ConformanceSuite.quickScale) {
         self.store = store
@@ -54,7 +57,7 @@ public final class ScenarioContext {
     }
 
     /// Closes and reopens the store through the fixture.
-    func reopen() throws {
+    public func reopen() throws {
         guard let reopen = fixture.reopen else {
             throw ConformanceFailure("the fixture declares durability but provides no reopen")
         }
@@ -77,7 +80,7 @@ public struct ScenarioResult: Sendable {
 /// A failed expectation inside a scenario.
 public struct ConformanceFailure: Error, CustomStringConvertible {
     public var description: String
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }
 
 /// The conformance suite: runs every scenario of the contract over one backend.
@@ -101,17 +104,33 @@ public struct ConformanceSuite: Sendable {
         self.scale = scale
     }
 
-    /// Every scenario, in a stable order.
-    public static var scenarios: [Scenario] {
-        roundTripScenarios + upsertScenarios + batchScenarios + queryScenarios + deleteScenarios + pruneScenarios
-            + updateScenarios + statsScenarios + isolationScenarios + validationScenarios + moreValidationScenarios + concurrencyScenarios
-            + capabilityScenarios
-    }
+    /// The contract's scenarios by group, in a stable order: the one list the suite runs.
+    public static let groups: [(name: String, scenarios: [Scenario])] = [
+        ("roundtrip", roundTripScenarios), ("upsert", upsertScenarios), ("batch", batchScenarios), ("query", queryScenarios),
+        ("delete", deleteScenarios), ("prune", pruneScenarios), ("update", updateScenarios), ("stats", statsScenarios),
+        ("isolation", isolationScenarios), ("validation", validationScenarios + moreValidationScenarios.filter { $0.id.hasPrefix("validation.") }),
+        ("lifecycle", moreValidationScenarios.filter { $0.id.hasPrefix("lifecycle.") }), ("concurrency", concurrencyScenarios),
+        ("capability", capabilityScenarios),
+    ]
+
+    /// Every scenario of the contract, in a stable order.
+    public static var scenarios: [Scenario] { groups.flatMap(\.scenarios) }
+
+    /// Scenarios of the backend's author, run after the contract's (ids must not repeat).
+    public var extraScenarios: [Scenario] = []
 
     /// The scenarios this run selects.
     public var selected: [Scenario] {
-        guard let only, !only.isEmpty else { return Self.scenarios }
-        return Self.scenarios.filter { s in only.contains { s.id == $0 || s.id.hasPrefix($0) } }
+        let all = Self.scenarios + extraScenarios
+        guard let only, !only.isEmpty else { return all }
+        return all.filter { s in only.contains { s.id == $0 || s.id.hasPrefix($0) } }
+    }
+
+    /// Runs the one scenario `id` (for a test framework that makes each scenario a test case).
+    public func run(id: String) -> ScenarioResult? {
+        guard let scenario = (Self.scenarios + extraScenarios).first(where: { $0.id == id }) else { return nil }
+        var capabilities: Set<Capability>?
+        return run(scenario, capabilities: &capabilities)
     }
 
     /// Runs the selected scenarios, each on a fresh empty store, reporting each result as it ends.

@@ -16,6 +16,32 @@ import Testing
         #expect(skipped.allSatisfy { result in required[result.id] != nil && required[result.id]! != nil })
     }
 
+    /// Each scenario its own test case, so a failure names it and `--filter` can pick it.
+    @Test(arguments: ConformanceSuite.scenarios.map(\.id))
+    func scenario(id: String) throws {
+        let result = try #require(ConformanceSuite(fixture: StoreFixture(name: "memory") { ReferenceStore() }).run(id: id))
+        #expect(result.status != .failed, "\(result.reason)")
+    }
+
+    /// A backend author's own scenario runs beside the contract's, with the same helpers.
+    @Test func authorsAddTheirOwnScenarios() {
+        var suite = ConformanceSuite(fixture: StoreFixture(name: "memory") { ReferenceStore() }, only: ["mine."])
+        suite.extraScenarios = [
+            Scenario("mine.saves-twice", "saving one record twice keeps one") { c in
+                _ = try c.store.save([.outcome(c.make.outcome("x")), .outcome(c.make.outcome("x"))])
+                try checkEqual(try c.store.stats(projectId: "p1", agent: nil).records[.outcome], 1, "outcomes")
+            },
+            Scenario("mine.fails", "a scenario that must fail") { _ in try check(false, "on purpose") },
+        ]
+        #expect(suite.run().map(\.status) == [.passed, .failed])
+    }
+
+    @Test func everyScenarioBelongsToItsGroup() {
+        for (name, scenarios) in ConformanceSuite.groups where name != "capability" {
+            #expect(scenarios.allSatisfy { $0.id.hasPrefix(name + ".") }, "\(name): \(scenarios.map(\.id))")
+        }
+    }
+
     @Test func scenarioIdsAreUniqueAndDescribed() {
         let ids = ConformanceSuite.scenarios.map(\.id)
         #expect(Set(ids).count == ids.count)
