@@ -1,3 +1,5 @@
+import Foundation
+
 /// Turns a run's measurements into named comparisons, each measured within the run:
 ///
 /// - `delete.<workload>.<variant>_vs_<engram>@n`: the variant's median per-operation p50
@@ -5,7 +7,8 @@
 /// - `prune.no_index_vs_index@n`: median prune time without the timestamp index over with it;
 /// - `batch.batch_vs_single@size`: records/s of one batch save over single saves;
 /// - `search.recall_at_10.<variant>/<filter>@n`, `search.scan_bandwidth_fraction.<variant>/unfiltered@n`,
-///   `search.qps.<variant>/<filter>@n`;
+///   `search.qps.<variant>/<filter>@n`, and `search.qps_vs_raw_sql.<variant>/<filter>@n` where the
+///   backend offers the same query written by hand (`<variant>_raw_sql`);
 /// - `get.p50_us.<variant>`: the median point-read latency (an absolute figure, not a ratio);
 /// - `scale.b.<scenario>.<variant>.<metric>@<min n>-<max n>`: the fitted exponent of cost ≈ a·n^b.
 public enum Summary {
@@ -46,6 +49,13 @@ public enum Summary {
             case "recall_at_10", "scan_bandwidth_fraction", "qps":
                 out["search.\(r.metric).\(r.variant)@\(r.n)"] = median("search", r.variant, r.n, r.metric)
             default: break
+            }
+        }
+        // A variant `<v>_raw_sql` is the same query written by hand: Engram's QPS over it.
+        for r in rows where r.scenario == "search" && r.metric == "qps" && r.variant.contains("_raw_sql/") {
+            let engram = r.variant.replacingOccurrences(of: "_raw_sql/", with: "/")
+            if let mine = median("search", engram, r.n, "qps"), let raw = median("search", r.variant, r.n, "qps"), raw > 0 {
+                out["search.qps_vs_raw_sql.\(engram)@\(r.n)"] = mine / raw
             }
         }
         for r in rows where r.scenario == "get" && r.metric == "get_p50_us" {

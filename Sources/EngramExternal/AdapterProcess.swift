@@ -25,6 +25,7 @@ final class AdapterProcess: @unchecked Sendable {
     /// Where the scan for the next newline resumes (all bytes before it hold none).
     private var scanned = 0
     private let exitStatus = Mutex<Int32?>(nil)
+    private var terminated = false
 
     init(command: String, maxLineBytes: Int, log: @escaping @Sendable (String) -> Void) throws {
         self.command = command
@@ -198,6 +199,8 @@ final class AdapterProcess: @unchecked Sendable {
     /// Ends the adapter: closes its input, gives it `grace` seconds to leave, then kills its
     /// whole process group (children it forked included) and reaps it.
     func terminate(grace: Double = 2) {
+        guard !terminated else { return }  // once: the group id could be reused afterwards
+        terminated = true
         if stdinFD >= 0 { Glibc.close(stdinFD); stdinFD = -1 }
         let deadline = ContinuousClock.now.advanced(by: .seconds(grace))
         while isRunning, ContinuousClock.now < deadline { usleep(10_000) }

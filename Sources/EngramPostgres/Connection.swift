@@ -35,6 +35,8 @@ final class PGConnection {
     private var prepared: [String: String] = [:]
     /// Statements kept prepared per connection; past this the cache starts over.
     static let maxPrepared = 256
+    /// Session settings made with `set`, so each is sent only when it changes.
+    private var settings: [String: String] = [:]
 
     init(url: String, connectTimeout: Int, applicationName: String, lockTimeoutMs: Int = 0, statementTimeoutMs: Int = 0) throws {
         // lock_timeout and statement_timeout bound every wait on the server (0 = no bound).
@@ -61,6 +63,23 @@ final class PGConnection {
     @discardableResult
     func simple(_ sql: String) throws -> PGResult {
         try check(PQexec(conn, sql), sql)
+    }
+
+    /// Runs `body` once per connection for `key` (connection-scoped setup such as a temp table).
+    func once(_ key: String, _ body: () throws -> Void) throws {
+        guard settings["once:" + key] == nil else { return }
+        try body()
+        settings["once:" + key] = "done"
+    }
+
+    /// Forgets every `once` (after a rollback, which undoes what they created).
+    func forgetOnce() { settings = settings.filter { !$0.key.hasPrefix("once:") } }
+
+    /// Sets a session parameter, only when it differs from what this connection has.
+    func set(_ name: String, _ value: String) throws {
+        guard settings[name] != value else { return }
+        try simple("SET \(name) = \(value)")
+        settings[name] = value
     }
 
     /// Runs a statement with binary parameters and binary results, prepared once per connection.

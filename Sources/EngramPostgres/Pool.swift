@@ -60,6 +60,23 @@ final class ConnectionPool: Sendable {
         }
     }
 
+    /// Runs one statement whose repetition leaves the same state and result (an upsert with
+    /// full replace), outside a transaction. A connection the server dropped while it was idle
+    /// is only found when the statement fails; then it runs once more on a new connection.
+    @discardableResult
+    func idempotent<T>(_ body: (PGConnection) throws -> T) throws -> T {
+        try with { c in
+            do {
+                return try body(c)
+            } catch let e as EngramError where e.code == .unavailable && !c.isHealthy {
+                let fresh = try connect()  // the dead one is dropped by `with`
+                let result = try body(fresh)
+                idle.withLock { $0.append(Box(fresh)) }
+                return result
+            }
+        }
+    }
+
     private func connect() throws -> PGConnection {
         try PGConnection(url: url, connectTimeout: connectTimeout, applicationName: applicationName,
                          lockTimeoutMs: lockTimeoutMs, statementTimeoutMs: statementTimeoutMs)

@@ -13,7 +13,9 @@ struct PGTable {
     let orderBy: String
     var hasEmbedding: Bool { kind != .userPreference }
 
-    var columnList: String { columns.map { "\"\($0.name)\"" }.joined(separator: ", ") }
+    var columnList: String { columnList(prefix: "") }
+    /// The columns, each qualified by `prefix` (e.g. `r.`).
+    func columnList(prefix: String) -> String { columns.map { "\(prefix)\"\($0.name)\"" }.joined(separator: ", ") }
 
     func qualified(_ schema: String) -> String { "\(quoteIdent(schema)).\(name)" }
 

@@ -336,11 +336,11 @@ let sqliteBench = BenchBackend(
 let postgresBench = BenchBackend(
     name: "postgres", versions: ["libpq": PostgresStore.libpqVersion],
     variants: { scenario, dim in
-        func variant(_ name: String, _ summary: String, _ change: @escaping @Sendable (inout PostgresStore.Configuration) -> Void = { _ in }) -> BenchVariant {
+        func variant(_ name: String, _ summary: String, rawSQL: Bool = false, _ change: @escaping @Sendable (inout PostgresStore.Configuration) -> Void = { _ in }) -> BenchVariant {
             BenchVariant(name: name, summary: summary) { _ in
                 var c = PostgresStore.Configuration(url: try BackendCatalog.postgresURL(), schema: scratchSchema(), embeddingDimension: dim)
                 change(&c)
-                return DroppingPostgresStore(try PostgresStore(c))
+                return DroppingPostgresStore(try PostgresStore(c), rawSQLSearch: rawSQL)
             }
         }
         switch scenario {
@@ -352,8 +352,10 @@ let postgresBench = BenchBackend(
             ]
         case .search:
             return [
-                variant("exact", "exact ranking (sort by distance), no vector index") { $0.hnsw = nil },
-                variant("hnsw", "HNSW (m 16, ef_construction 64) with iterative scans") { $0.exactSearchLimit = 0 },
+                variant("exact", "Engram: exact ranking (narrow sort by distance, then the k rows by key), no vector index") { $0.hnsw = nil },
+                variant("exact_raw_sql", "the same query written by hand: SELECT * … ORDER BY embedding <=> q LIMIT k", rawSQL: true) { $0.hnsw = nil },
+                variant("hnsw", "Engram: HNSW (m 16, ef_construction 64) with iterative scans") { $0.exactSearchLimit = 0 },
+                variant("hnsw_raw_sql", "the same HNSW query written by hand (settings once per connection)", rawSQL: true) { $0.exactSearchLimit = 0 },
             ]
         case .get: return [variant("engram", "point read by primary key")]
         case .batch, .scale:
@@ -375,13 +377,20 @@ let postgresBench = BenchBackend(
 /// A PostgreSQL store whose schema is dropped when it is closed (benchmark scratch stores).
 final class DroppingPostgresStore: MemoryStore, IndexMemoryReporting, QueryPlanIntrospecting {
     let inner: PostgresStore
-    init(_ inner: PostgresStore) { self.inner = inner }
+    /// Vector queries go through `rawSQLQuery` (the hand-written reference), not the store.
+    let rawSQLSearch: Bool
+    init(_ inner: PostgresStore, rawSQLSearch: Bool = false) {
+        self.inner = inner
+        self.rawSQLSearch = rawSQLSearch
+    }
     var backendName: String { inner.backendName }
     var embeddingDimension: Int { inner.embeddingDimension }
     var capabilities: Set<Capability> { inner.capabilities }
     func save(_ records: [MemoryRecord]) throws -> [String] { try inner.save(records) }
     func get(_ key: RecordKey) throws -> MemoryRecord? { try inner.get(key) }
-    func query(_ query: MemoryQuery) throws -> [ScoredRecord] { try inner.query(query) }
+    func query(_ query: MemoryQuery) throws -> [ScoredRecord] {
+        rawSQLSearch && query.vector != nil ? try inner.rawSQLQuery(query) : try inner.query(query)
+    }
     func queryPreferences(userId: String, category: String?) throws -> [UserPreference] { try inner.queryPreferences(userId: userId, category: category) }
     func updateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool { try inner.updateHeuristic(projectId: projectId, id: id, patch: patch) }
     func incrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool { try inner.incrementHeuristicOccurrence(projectId: projectId, id: id, success: success) }

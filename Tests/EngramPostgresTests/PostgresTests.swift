@@ -3,6 +3,7 @@ import Conformance
 import EngramCore
 import EngramPostgres
 import Foundation
+import Synchronization
 import Testing
 
 /// The server under test: `ENGRAM_POSTGRES_URL`, or the project's own (started on demand;
@@ -31,9 +32,14 @@ func adminSQL(_ sql: String) throws -> [String] {
 
 @Suite(.serialized) struct PostgresConformance {
     @Test func passesEveryScenarioWithNoneSkipped() throws {
+        let made = Mutex<[String]>([])
         let fixture = StoreFixture(
             name: "postgres",
-            makeEmpty: { try PostgresStore(url: serverURL, schema: freshSchema()) },
+            makeEmpty: {
+                let schema = freshSchema()
+                made.withLock { $0.append(schema) }
+                return try PostgresStore(url: serverURL, schema: schema)
+            },
             reopen: { old in
                 let schema = (old as! PostgresStore).configuration.schema
                 try old.close()
@@ -43,9 +49,8 @@ func adminSQL(_ sql: String) throws -> [String] {
         let notPassed = results.filter { $0.status != .passed }
         #expect(notPassed.isEmpty, "\(notPassed.map { "\($0.id) \($0.status): \($0.reason)" })")
         #expect(results.count == ConformanceSuite.scenarios.count)
-        for schema in try adminSQL("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'test\\_%'") {
-            _ = try adminSQL("DROP SCHEMA \"\(schema)\" CASCADE")
-        }
+        // Only its own schemas: other tests run beside this one on the same server.
+        for schema in made.withLock({ $0 }) { _ = try adminSQL("DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE") }
     }
 }
 
