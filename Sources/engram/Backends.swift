@@ -88,7 +88,7 @@ struct BackendCatalog {
             StoreFixture(
                 name: "cosmos",
                 makeEmpty: {
-                    let (endpoint, key) = try cosmosAccount()
+                    let (endpoint, key) = try CosmosStandInService.account()
                     return try CosmosStore(CosmosStore.Configuration(endpoint: endpoint, key: key, database: scratchSchema(), embeddingDimension: dim))
                 },
                 reopen: { old in
@@ -97,73 +97,31 @@ struct BackendCatalog {
                     return try CosmosStore(config)
                 })
         } cleanup: {
-            stopCosmosStandIn()
+            CosmosStandInService.stop()
         }.benchmarking(cosmosBench),
         Entry(name: "postgres", summary: "PostgreSQL + pgvector (ENGRAM_POSTGRES_URL, or the project's own server)") { _, dim in
             StoreFixture(
                 name: "postgres",
                 makeEmpty: {
-                    let store = try PostgresStore(url: try postgresURL(), schema: scratchSchema(), embeddingDimension: dim)
+                    let store = try PostgresStore(url: try PostgresService.url(), schema: scratchSchema(), embeddingDimension: dim)
                     createdSchemas.withLock { $0.append(store.configuration.schema) }
                     return store
                 },
                 reopen: { old in
                     let schema = (old as! PostgresStore).configuration.schema
                     try old.close()
-                    return try PostgresStore(url: try postgresURL(), schema: schema, embeddingDimension: dim)
+                    return try PostgresStore(url: try PostgresService.url(), schema: schema, embeddingDimension: dim)
                 })
         } cleanup: {
             let schemas = createdSchemas.withLock { s in defer { s.removeAll() }; return s }
-            if let url = try? postgresURL() {
+            if let url = try? PostgresService.url() {
                 for schema in schemas { try? PostgresStore.dropSchema(url: url, schema: schema) }
             }
-            stopProjectPostgres()
-        }.opening { schema, dim in try PostgresStore(url: try postgresURL(), schema: schema, embeddingDimension: dim) }.benchmarking(postgresBench),
+            PostgresService.stop()
+        }.opening { schema, dim in try PostgresStore(url: try PostgresService.url(), schema: schema, embeddingDimension: dim) }.benchmarking(postgresBench),
     ]
 
     static var names: [String] { entries.map(\.name) }
-
-    /// The PostgreSQL server: `ENGRAM_POSTGRES_URL`, or the project's own, started on first
-    /// use and stopped by `stopProjectPostgres()` when the command ends.
-    static func postgresURL() throws -> String {
-        try postgresState.withLock { state in
-            if let url = state.url { return url }
-            if let url = ProjectPostgres.configuredURL {
-                state.url = url
-                return url
-            }
-            let here = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-            let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-            guard let repo = ProjectPostgres.repository(from: here) ?? ProjectPostgres.repository(from: binary) else {
-                throw EngramError(.unavailable, "no ENGRAM_POSTGRES_URL and no scripts/postgres.sh found above \(here.path) to start the project's server")
-            }
-            FileHandle.standardError.write(Data("starting the project's PostgreSQL server (scripts/postgres.sh)\n".utf8))
-            state.url = try ProjectPostgres.start(repository: repo)
-            state.startedIn = repo
-            return state.url!
-        }
-    }
-
-    /// Stops the project's server as a power cut would, then starts it again (crash tests).
-    /// Refused for a server named by ENGRAM_POSTGRES_URL: it is not Engram's to crash.
-    static func crashProjectPostgres() throws {
-        try postgresState.withLock { state in
-            guard let repo = state.startedIn else {
-                throw EngramError(.notSupported, "only the project's own server (started by this command) is crashed on purpose")
-            }
-            try ProjectPostgres.crash(repository: repo)
-            state.url = try ProjectPostgres.start(repository: repo)
-        }
-    }
-
-    /// Stops the project's server if this process started it.
-    static func stopProjectPostgres() {
-        postgresState.withLock { state in
-            if let repo = state.startedIn { try? ProjectPostgres.stop(repository: repo) }
-            state.startedIn = nil
-            state.url = nil
-        }
-    }
 
     static func entry(_ name: String) throws -> Entry {
         guard let e = entries.first(where: { $0.name == name }) else {
@@ -179,71 +137,8 @@ struct BackendCatalog {
     }
 }
 
-/// The Cosmos DB account: ENGRAM_COSMOS_ENDPOINT and ENGRAM_COSMOS_KEY when set (a real
-/// account), else the in-repo REST stand-in, started on first use.
-func cosmosAccount() throws -> (String, String) {
-    let env = ProcessInfo.processInfo.environment
-    if let endpoint = env["ENGRAM_COSMOS_ENDPOINT"], let key = env["ENGRAM_COSMOS_KEY"], !endpoint.isEmpty, !key.isEmpty {
-        return (endpoint, key)
-    }
-    return try cosmosStandIn.withLock { state in
-        if let endpoint = state.endpoint { return (endpoint, standInKey) }
-        let here = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-        guard let repo = ProjectPostgres.repository(from: here) ?? ProjectPostgres.repository(from: URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()) else {
-            throw EngramError(.unavailable, "no ENGRAM_COSMOS_ENDPOINT/KEY and no repository found to start the Cosmos DB stand-in")
-        }
-        FileHandle.standardError.write(Data("no Cosmos DB account configured: starting the REST stand-in (Tests/CosmosStandIn)\n".utf8))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", repo.appendingPathComponent("Tests/CosmosStandIn/cosmos_standin.py").path, "--port", "0", "--key", standInKey, "--exit-on-stdin-eof"]
-        let out = Pipe(), input = Pipe()
-        p.standardOutput = out
-        p.standardInput = input
-        try p.run()
-        var line = Data()
-        while true {
-            let byte = out.fileHandleForReading.readData(ofLength: 1)
-            if byte.isEmpty || byte == Data("\n".utf8) { break }
-            line.append(byte)
-        }
-        guard let port = String(decoding: line, as: UTF8.self).split(separator: " ").last, Int(port) != nil else {
-            throw EngramError(.unavailable, "the Cosmos DB stand-in did not start")
-        }
-        state.endpoint = "http://127.0.0.1:\(port)"
-        state.process = p
-        state.input = input
-        return (state.endpoint!, standInKey)
-    }
-}
-
-/// Cosmos DB's public emulator key, used by the stand-in.
-let standInKey = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU9DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
-
-final class StandInState: @unchecked Sendable {
-    // @unchecked: only touched inside `cosmosStandIn.withLock`.
-    var endpoint: String?
-    var process: Process?
-    var input: Pipe?
-}
-let cosmosStandIn = Mutex(StandInState())
-
-func stopCosmosStandIn() {
-    cosmosStandIn.withLock { state in
-        try? state.input?.fileHandleForWriting.close()
-        state.process?.terminate()
-        state.endpoint = nil
-        state.process = nil
-    }
-}
-
-struct PostgresState {
-    var url: String?
-    var startedIn: URL?
-}
-let postgresState = Mutex(PostgresState())
 let createdSchemas = Mutex<[String]>([])
 
-/// A new schema name for one store under test.
 /// The options that choose a backend, shared by `conform`, `bench` and `replay`.
 struct BackendOptions: ParsableArguments {
     @Option(help: "Backend: \(BackendCatalog.names.joined(separator: ", ")).")
@@ -269,6 +164,7 @@ func environmentRedactor() -> Redactor {
                     secrets: [env["ENGRAM_COSMOS_KEY"]].compactMap { $0 })
 }
 
+/// A new schema name for one store under test.
 func scratchSchema() -> String { "engram_" + UUID().uuidString.prefix(8).lowercased() }
 
 /// A scratch directory removed when the command ends.
@@ -338,7 +234,7 @@ let postgresBench = BenchBackend(
     variants: { scenario, dim in
         func variant(_ name: String, _ summary: String, rawSQL: Bool = false, _ change: @escaping @Sendable (inout PostgresStore.Configuration) -> Void = { _ in }) -> BenchVariant {
             BenchVariant(name: name, summary: summary) { _ in
-                var c = PostgresStore.Configuration(url: try BackendCatalog.postgresURL(), schema: scratchSchema(), embeddingDimension: dim)
+                var c = PostgresStore.Configuration(url: try PostgresService.url(), schema: scratchSchema(), embeddingDimension: dim)
                 change(&c)
                 return DroppingPostgresStore(try PostgresStore(c), rawSQLSearch: rawSQL)
             }
@@ -372,7 +268,7 @@ let postgresBench = BenchBackend(
         default: "engram"
         }
     },
-    finish: { BackendCatalog.stopProjectPostgres() })
+    finish: { PostgresService.stop() })
 
 /// A PostgreSQL store whose schema is dropped when it is closed (benchmark scratch stores).
 final class DroppingPostgresStore: MemoryStore, IndexMemoryReporting, QueryPlanIntrospecting {
@@ -435,9 +331,9 @@ let cosmosBench = BenchBackend(
     name: "cosmos", versions: [:],
     variants: { scenario, dim in
         [BenchVariant(name: scenario == .search ? "exact" : "engram", summary: "REST, point operations, transactional batch") { _ in
-            let (endpoint, key) = try cosmosAccount()
+            let (endpoint, key) = try CosmosStandInService.account()
             return try CosmosStore(CosmosStore.Configuration(endpoint: endpoint, key: key, database: scratchSchema(), embeddingDimension: dim))
         }]
     },
     engramVariant: { $0 == .search ? "exact" : "engram" },
-    finish: { stopCosmosStandIn() })
+    finish: { CosmosStandInService.stop() })

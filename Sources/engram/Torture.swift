@@ -40,9 +40,9 @@ struct Torture: ParsableCommand {
         let scratch = ScratchDirectory(prefix: "engram-torture")
         let location = backend == "postgres" ? "engram_torture_" + UUID().uuidString.prefix(8).lowercased() : scratch.url.appendingPathComponent("store").path
         var environment = ProcessInfo.processInfo.environment
-        if backend == "postgres" { environment["ENGRAM_POSTGRES_URL"] = try BackendCatalog.postgresURL() }
+        if backend == "postgres" { environment["ENGRAM_POSTGRES_URL"] = try PostgresService.url() }
         defer {
-            if backend == "postgres", let url = try? BackendCatalog.postgresURL() { try? PostgresStore.dropSchema(url: url, schema: location) }
+            if backend == "postgres", let url = try? PostgresService.url() { try? PostgresStore.dropSchema(url: url, schema: location) }
         }
         var model = TortureModel()
         var rng = SeededGenerator(seed: seed)
@@ -89,7 +89,7 @@ struct Torture: ParsableCommand {
         usleep(UInt32(delayMs) * 1000)
         let diedEarly = !p.isRunning
         if serverCrash {
-            try BackendCatalog.crashProjectPostgres()
+            try PostgresService.crash()
             usleep(100_000)  // the client meets the dead server; then it is killed all the same
         }
         kill(p.processIdentifier, SIGKILL)
