@@ -33,7 +33,7 @@ struct Torture: ParsableCommand {
     func run() throws {
         let entry = try BackendCatalog.entry(backend)
         guard let open = entry.open else {
-            throw ValidationError("\(backend) is not durable (or cannot be reopened by another process): choose one of \(BackendCatalog.entries.filter { $0.open != nil }.map(\.name).joined(separator: ", "))")
+            throw ValidationError("\(backend) cannot be reopened by another process (the in-memory store and the Cosmos stand-in live in one process; the adapter protocol has no reopen): choose one of \(BackendCatalog.entries.filter { $0.open != nil }.map(\.name).joined(separator: ", "))")
         }
         guard rounds >= 1, maxDelay >= 10 else { throw ValidationError("--rounds must be at least 1 and --max-delay at least 10") }
         defer { entry.cleanup() }
