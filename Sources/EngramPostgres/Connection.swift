@@ -39,9 +39,10 @@ final class PGConnection {
     private var settings: [String: String] = [:]
 
     init(url: String, connectTimeout: Int, applicationName: String, lockTimeoutMs: Int = 0, statementTimeoutMs: Int = 0) throws {
-        // lock_timeout and statement_timeout bound every wait on the server (0 = no bound).
-        let keys = ["dbname", "connect_timeout", "application_name", "options"]
-        let values = [url, String(connectTimeout), applicationName, "-c lock_timeout=\(lockTimeoutMs) -c statement_timeout=\(statementTimeoutMs)"]
+        // Engram's defaults come before the URL, so that whatever the URL sets (options,
+        // application_name, connect_timeout) wins: libpq lets later keywords override earlier.
+        let keys = ["connect_timeout", "application_name", "dbname"]
+        let values = [String(connectTimeout), applicationName, url]
         let conn = withCStrings(keys) { k in withCStrings(values) { v in PQconnectdbParams(k, v, 1) } }
         guard let conn else { throw EngramError(.unavailable, "libpq could not allocate a connection") }
         guard PQstatus(conn) == CONNECTION_OK else {
@@ -52,6 +53,9 @@ final class PGConnection {
         }
         self.conn = conn
         engram_pq_silence(conn)
+        // lock_timeout and statement_timeout bound every wait on the server (0 = no bound);
+        // set after connecting, so a URL's own `options` stay as they are.
+        try simple("SET lock_timeout = \(lockTimeoutMs); SET statement_timeout = \(statementTimeoutMs)")
     }
 
     deinit { PQfinish(conn) }
@@ -71,9 +75,6 @@ final class PGConnection {
         try body()
         settings["once:" + key] = "done"
     }
-
-    /// Forgets every `once` (after a rollback, which undoes what they created).
-    func forgetOnce() { settings = settings.filter { !$0.key.hasPrefix("once:") } }
 
     /// Sets a session parameter, only when it differs from what this connection has.
     func set(_ name: String, _ value: String) throws {

@@ -108,6 +108,12 @@ final class ConnectionPool: Sendable {
         }
     }
 
+    /// Runs `body` in a transaction on the connection `c` the caller already holds.
+    func transaction<T>(on c: PGConnection, _ body: (PGConnection) throws -> T) throws -> T {
+        try c.simple("BEGIN")
+        return try finish(c, body)
+    }
+
     private func finish<T>(_ c: PGConnection, _ body: (PGConnection) throws -> T) throws -> T {
         do {
             let result = try body(c)

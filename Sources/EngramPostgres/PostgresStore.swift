@@ -101,6 +101,8 @@ public final class PostgresStore: StorageEngine {
             throw EngramError(.unavailable, "the PostgreSQL server has no pgvector extension ('vector'); install pgvector 0.8 or later", nativeCode: e.nativeCode, nativeMessage: e.nativeMessage)
         } catch let e as EngramError where e.nativeCode == "42501" {
             throw EngramError(.unavailable, "this role may not create the pgvector extension: ask an administrator to run CREATE EXTENSION vector in the database once", nativeCode: e.nativeCode, nativeMessage: e.nativeMessage)
+        } catch let e as EngramError where e.nativeCode == "3F000" {
+            throw EngramError(.unavailable, "the database has no schema to create pgvector in (no public schema): create the extension by hand, in a schema on the search_path", nativeCode: e.nativeCode, nativeMessage: e.nativeMessage)
         }
     }
 
@@ -131,10 +133,11 @@ public final class PostgresStore: StorageEngine {
     /// The comment that marks a schema Engram created (and may therefore drop).
     static let schemaMarker = "engram store schema"
 
-    /// The indexes this configuration wants that the schema lacks.
+    /// The indexes this configuration wants that the schema lacks, or holds only invalid
+    /// (a `CREATE INDEX CONCURRENTLY` that failed leaves one behind).
     private func missingIndexes(_ c: PGConnection) throws -> [(table: String, name: String, sql: String)] {
         let hnsw = configuration.hnsw.map { (m: $0.m, efConstruction: $0.efConstruction) }
-        let existing = Set(try c.run("SELECT indexname FROM pg_indexes WHERE schemaname = $1", [.text(schema)]).strings(0))
+        let existing = Set(try c.run("SELECT ci.relname FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ci.relnamespace WHERE n.nspname = $1 AND i.indisvalid", [.text(schema)]).strings(0))
         return PGTable.indexSQL(schema, timestampIndex: configuration.outcomeTimestampIndex, hnsw: hnsw).filter { !existing.contains($0.name) }
     }
 
@@ -149,9 +152,14 @@ public final class PostgresStore: StorageEngine {
 
     /// Builds the missing indexes with `CREATE INDEX CONCURRENTLY` (writers are not blocked);
     /// the explicit migration step for a schema that already holds data.
+    /// An invalid leftover of an earlier attempt is dropped first; the build runs without the
+    /// store's statement timeout (an HNSW build over many rows takes minutes).
     public func createMissingIndexes() throws {
         try pool.with { c in
+            try c.simple("SET statement_timeout = 0")
+            defer { _ = try? c.simple("SET statement_timeout = \(Int(configuration.statementTimeout * 1000))") }
             for index in try missingIndexes(c) {
+                try c.simple("DROP INDEX CONCURRENTLY IF EXISTS \(quoteIdent(schema)).\(quoteIdent(index.name))")
                 try ddl(c, index.sql.replacingOccurrences(of: "CREATE INDEX IF NOT EXISTS", with: "CREATE INDEX CONCURRENTLY IF NOT EXISTS"))
             }
         }
@@ -169,7 +177,10 @@ public final class PostgresStore: StorageEngine {
         guard !records.isEmpty else { return [] }
         if records.count == 1 {
             let t = PGTable.of(records[0].kind)
-            try pool.idempotent { c in try c.run(upsertSQL(t, from: nil), t.values(records[0])) }  // one statement: atomic by itself
+            // In a transaction: its BEGIN finds a connection the server dropped while idle
+            // before anything ran. (One autocommit statement, re-run after such a failure,
+            // could apply twice around another client's write: not linearizable.)
+            try pool.transaction { c in try c.run(upsertSQL(t, from: nil), t.values(records[0])) }
             return [records[0].id]
         }
         var order: [MemoryKind] = []
@@ -178,29 +189,31 @@ public final class PostgresStore: StorageEngine {
             if groups[r.kind] == nil { order.append(r.kind) }
             groups[r.kind, default: []].append(r)
         }
-        try pool.transaction { c in
-          do {
+        try pool.with { c in
+            // Staging tables are created outside the transaction, once per connection, so no
+            // rollback or failed commit can undo one that is remembered as made.
             for kind in order {
                 let t = PGTable.of(kind)
-                let stage = "engram_stage_\(t.name)"
-                // The staging table lives as long as the connection (emptied at each commit).
-                try c.once(stage) { try c.simple("CREATE TEMP TABLE IF NOT EXISTS \(stage) (LIKE \(t.qualified(schema)), ord BIGINT) ON COMMIT DELETE ROWS") }
-                let group = groups[kind]!
-                try c.copyIn("COPY \(stage) (\(t.columnList), ord) FROM STDIN (FORMAT binary)",
-                             rows: group.enumerated().map { t.values($0.element) + [.int8(Int64($0.offset))] })
-                let unique = Set(group.map(\.key)).count == group.count
-                try c.run(upsertSQL(t, from: stage, deduplicate: !unique))
+                try c.once("stage:" + t.name) { try c.simple("CREATE TEMP TABLE IF NOT EXISTS engram_stage_\(t.name) (LIKE \(t.qualified(schema)), ord BIGINT) ON COMMIT DELETE ROWS") }
             }
-          } catch {
-            c.forgetOnce()  // the rollback also undoes a staging table created in this transaction
-            throw error
-          }
+            try pool.transaction(on: c) { c in
+                for kind in order {
+                    let t = PGTable.of(kind)
+                    let stage = "engram_stage_\(t.name)"
+                    let group = groups[kind]!
+                    try c.copyIn("COPY \(stage) (\(t.columnList), ord) FROM STDIN (FORMAT binary)",
+                                 rows: group.enumerated().map { t.values($0.element) + [.int8(Int64($0.offset))] })
+                    let unique = Set(group.map(\.key)).count == group.count
+                    try c.run(upsertSQL(t, from: stage, deduplicate: !unique))
+                }
+            }
         }
         // Statistics: a batch that at least doubles a table (a bulk load) is analyzed at once,
         // or the planner keeps its empty-table plans; a batch into a large table is left to
         // autovacuum (an ANALYZE per batch cost 7–28% of batch time).
+        // Best effort: the batch has committed, so a failure here must not report it failed.
         for kind in order where groups[kind]!.count >= 1_000 {
-            try pool.with { c in
+            try? pool.with { c in
                 let known = try c.run("SELECT reltuples::float8 FROM pg_class WHERE oid = to_regclass($1)", [.text(table(kind))]).value(0, 0)?.float8 ?? -1
                 if known < Double(groups[kind]!.count) { try c.simple("ANALYZE \(table(kind))") }
             }
@@ -214,7 +227,8 @@ public final class PostgresStore: StorageEngine {
         let updates = t.columns.dropFirst(2).map { "\"\($0.name)\" = excluded.\"\($0.name)\"" }.joined(separator: ", ")
         let source: String
         if let stage, !deduplicate {
-            source = "SELECT \(t.columnList) FROM \(stage)"
+            // In key order, as every batch takes its row locks: two batches cannot deadlock.
+            source = "SELECT \(t.columnList) FROM \(stage) ORDER BY \(t.scope), id"
         } else if let stage {
             source = "SELECT DISTINCT ON (\(t.scope), id) \(t.columnList) FROM \(stage) ORDER BY \(t.scope), id, ord DESC"
         } else {
@@ -331,8 +345,7 @@ public final class PostgresStore: StorageEngine {
             var res: PGResult?
             // The choice needs the planner's estimate (statistics, no scan) unless the
             // configuration always uses the index (exactSearchLimit 0): then it is one statement.
-            if configuration.hnsw != nil,
-               try configuration.exactSearchLimit == 0 || estimatedMatches(c, t, filter, filterValues) > configuration.exactSearchLimit {
+            if configuration.hnsw != nil, try configuration.exactSearchLimit == 0 || atLeast(c, t, filter, filterValues, configuration.exactSearchLimit + 1) {
                 try c.set("hnsw.iterative_scan", "strict_order")
                 try c.set("hnsw.ef_search", String(configuration.efSearch ?? max(40, min(1000, q.topK + 1))))
                 if let m = configuration.maxScanTuples { try c.set("hnsw.max_scan_tuples", String(m)) }
@@ -358,15 +371,21 @@ public final class PostgresStore: StorageEngine {
         }
     }
 
-    /// The planner's estimate of the rows `filter` matches: statistics, not a scan.
-    private func estimatedMatches(_ c: PGConnection, _ t: PGTable, _ filter: String, _ values: [PGValue]) throws -> Int {
+    /// Whether `filter` matches at least `n` rows. The planner's estimate (statistics, no scan)
+    /// answers "no" alone — then ranking is exact, correct whatever the truth; a "yes" is
+    /// confirmed by a count bounded at `n` (estimates of correlated filters can be far too
+    /// high), so the approximate index serves only filters that really match that many.
+    private func atLeast(_ c: PGConnection, _ t: PGTable, _ filter: String, _ values: [PGValue], _ n: Int) throws -> Bool {
         let plan = try c.explain("EXPLAIN (FORMAT JSON) SELECT 1 FROM \(t.qualified(schema)) WHERE \(filter)", values)
-        guard case .array(let top)? = try? JSONValue.parse(plan), case .object(let o)? = top.first, case .object(let node)? = o["Plan"] else { return 0 }
-        switch node["Plan Rows"] {
-        case .int(let n)?: return Int(n)
-        case .double(let d)?: return Int(d)
-        default: return 0
+        guard case .array(let top)? = try? JSONValue.parse(plan), case .object(let o)? = top.first, case .object(let node)? = o["Plan"] else { return false }
+        let estimate: Double = switch node["Plan Rows"] {
+        case .int(let v)?: Double(v)
+        case .double(let v)?: v
+        default: 0
         }
+        guard estimate >= Double(n) else { return false }
+        let count = try c.run("SELECT count(*) FROM (SELECT 1 FROM \(t.qualified(schema)) WHERE \(filter) LIMIT \(n)) m", values)
+        return (count.value(0, 0)?.int8 ?? 0) >= Int64(n)
     }
 
     /// The same vector query written by hand, as a user of pgvector would: one statement,
@@ -432,7 +451,16 @@ public final class PostgresStore: StorageEngine {
         guard info.value(0, 1)?.int8 == 0 else {
             throw EngramError.invalid("schema", "\(schema) holds an extension (pgvector?) that other schemas use; drop it by hand if you mean to")
         }
-        try c.simple("DROP SCHEMA \(quoteIdent(schema)) CASCADE")
+        // RESTRICT, table by table, then the schema: a view, function or column elsewhere that
+        // depends on Engram's tables, or anything else put in the schema, stops the drop
+        // (in one transaction, so nothing is half dropped) instead of being dropped with it.
+        let tables = PGTable.all.map { "\(quoteIdent(schema)).\(quoteIdent($0.name))" }.joined(separator: ", ")
+        do {
+            try c.simple("BEGIN; DROP TABLE IF EXISTS \(tables) RESTRICT; DROP SCHEMA \(quoteIdent(schema)) RESTRICT; COMMIT")
+        } catch let e as EngramError {
+            _ = try? c.simple("ROLLBACK")
+            throw EngramError(.conflict, "\(schema) is not dropped: other objects depend on it or were put in it", nativeCode: e.nativeCode, nativeMessage: e.nativeMessage)
+        }
     }
 }
 

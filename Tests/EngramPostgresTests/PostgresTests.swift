@@ -2,6 +2,7 @@ import CLibPQ
 import Conformance
 import EngramCore
 import EngramPostgres
+import Dispatch
 import Foundation
 import Synchronization
 import Testing
@@ -156,8 +157,39 @@ func adminSQL(_ sql: String) throws -> [String] {
         #expect(try adminSQL("SELECT count(*) FROM \(foreign).keep") == ["0"])
         _ = try adminSQL("DROP SCHEMA \(foreign) CASCADE")
         let store = try PostgresStore(url: serverURL, schema: freshSchema(), embeddingDimension: 4)
+        // Something outside that depends on Engram's tables stops the drop (CASCADE would take it).
+        let view = freshSchema()
+        _ = try adminSQL("CREATE SCHEMA \(view); CREATE VIEW \(view).report AS SELECT id FROM \(store.configuration.schema).outcomes")
+        #expect { try store.dropSchema() } throws: { ($0 as? EngramError)?.code == .conflict }
+        #expect(try adminSQL("SELECT count(*) FROM \(view).report") == ["0"])
+        _ = try adminSQL("DROP SCHEMA \(view) CASCADE")
         try store.dropSchema()
         #expect(try adminSQL("SELECT count(*) FROM pg_namespace WHERE nspname = '\(store.configuration.schema)'") == ["0"])
+    }
+
+    /// The URL's own `options` reach the server (Engram's timeouts are set after connecting).
+    @Test func theURLsOwnOptionsAreKept() throws {
+        let url = serverURL + (serverURL.contains("?") ? "&" : "?") + "options=-c%20default_transaction_read_only%3Don"
+        #expect { try PostgresStore(url: url, schema: freshSchema(), embeddingDimension: 4) } throws: { error in
+            (error as? EngramError)?.nativeMessage?.contains("read-only") == true
+        }
+    }
+
+    /// Two batches over the same keys in opposite orders, at once, many times: no deadlock.
+    @Test func concurrentBatchesOverTheSameKeysDoNotDeadlock() throws {
+        let store = try PostgresStore(url: serverURL, schema: freshSchema(), embeddingDimension: 4)
+        defer { try? store.dropSchema() }
+        let records = (0..<2_000).map { i in
+            MemoryRecord.outcome(Outcome(id: "o\(i)", agent: "a", projectId: "p", taskType: "t", taskDescription: "d", success: true,
+                                         strategyUsed: "s", timestamp: Timestamp(microsecondsSinceEpoch: Int64(i))))
+        }
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { side in
+            for _ in 0..<5 {
+                do { _ = try store.save(side == 0 ? records : records.reversed()) } catch { failures.withLock { $0.append("\(error)") } }
+            }
+        }
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 }.prefix(2))")
     }
 
     /// Names PostgreSQL would cut at 63 bytes, and dimensions HNSW cannot hold, are refused at configuration.
