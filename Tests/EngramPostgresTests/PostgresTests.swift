@@ -208,7 +208,7 @@ func adminSQL(_ sql: String) throws -> [String] {
         plain.hnsw = nil
         plain.outcomeTimestampIndex = false
         try PostgresStore(plain).close()
-        let indexes = try adminSQL("SELECT indexname FROM pg_indexes WHERE schemaname = '\(schema)'")
+        let indexes = try adminSQL("SELECT ci.relname FROM pg_class ci JOIN pg_namespace n ON n.oid = ci.relnamespace WHERE n.nspname = '\(schema)' AND ci.relkind = 'i'")
         #expect(indexes.contains("idx_outcomes_embedding_hnsw") && indexes.contains("idx_outcomes_project_timestamp"), "\(indexes)")
 
         let filled = freshSchema()
@@ -256,7 +256,12 @@ func adminSQL(_ sql: String) throws -> [String] {
     @Test func theHNSWIndexesExistOnAFreshSchema() throws {
         let store = try PostgresStore(url: serverURL, schema: freshSchema(), embeddingDimension: 4)
         defer { try? store.dropSchema() }
-        let indexes = try adminSQL("SELECT indexname FROM pg_indexes WHERE schemaname = '\(store.configuration.schema)' AND indexdef LIKE '%hnsw%' ORDER BY 1")
+        // By access method, from the catalogs: pg_indexes.indexdef would run pg_get_indexdef on
+        // every index of the database, and fail on one another test drops at that moment.
+        let indexes = try adminSQL("""
+            SELECT ci.relname FROM pg_class ci JOIN pg_namespace n ON n.oid = ci.relnamespace JOIN pg_am am ON am.oid = ci.relam
+            WHERE n.nspname = '\(store.configuration.schema)' AND am.amname = 'hnsw' ORDER BY 1
+            """)
         #expect(indexes == ["idx_anti_patterns_embedding_hnsw", "idx_domain_knowledge_embedding_hnsw", "idx_heuristics_embedding_hnsw", "idx_outcomes_embedding_hnsw"])
     }
 }
