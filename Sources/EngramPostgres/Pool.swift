@@ -60,8 +60,8 @@ final class ConnectionPool: Sendable {
         }
     }
 
-    /// Runs one statement whose repetition leaves the same state and result (an upsert with
-    /// full replace), outside a transaction. A connection the server dropped while it was idle
+    /// Runs work whose repetition leaves the same state and result (a read), outside a
+    /// transaction. A connection the server dropped while it was idle
     /// is only found when the statement fails; then it runs once more on a new connection.
     @discardableResult
     func idempotent<T>(_ body: (PGConnection) throws -> T) throws -> T {
