@@ -75,7 +75,7 @@ public enum JSONValue: Sendable, Equatable, Codable, CustomStringConvertible {
 
     public var description: String { jsonText }
 
-    func write(to out: inout String, nonFiniteTokens: Bool) {
+    public func write(to out: inout String, nonFiniteTokens: Bool) {
         switch self {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"
@@ -103,7 +103,7 @@ public enum JSONValue: Sendable, Equatable, Codable, CustomStringConvertible {
         }
     }
 
-    static func writeString(_ s: String, to out: inout String) {
+    public static func writeString(_ s: String, to out: inout String) {
         out += "\""
         for scalar in s.unicodeScalars {
             switch scalar {

@@ -119,20 +119,7 @@ extension MemoryKind {
     /// heuristic, domain knowledge: confidence desc; outcome: timestamp desc;
     /// anti-pattern: occurrence count desc; preference: timestamp desc. Ties: id asc.
     public static func defaultOrder(_ a: MemoryRecord, _ b: MemoryRecord) -> Bool {
-        switch (a, b) {
-        case (.heuristic(let x), .heuristic(let y)):
-            if x.confidence != y.confidence { return x.confidence > y.confidence }
-        case (.domainKnowledge(let x), .domainKnowledge(let y)):
-            if x.confidence != y.confidence { return x.confidence > y.confidence }
-        case (.outcome(let x), .outcome(let y)):
-            if x.timestamp != y.timestamp { return x.timestamp > y.timestamp }
-        case (.antiPattern(let x), .antiPattern(let y)):
-            if x.occurrenceCount != y.occurrenceCount { return x.occurrenceCount > y.occurrenceCount }
-        case (.userPreference(let x), .userPreference(let y)):
-            if x.timestamp != y.timestamp { return x.timestamp > y.timestamp }
-        default:
-            break
-        }
+        if a.kind == b.kind, let before = a.kind.schema.orderPrecedes(a, b) { return before }
         return a.id.utf8.lexicographicallyPrecedes(b.id.utf8)
     }
 

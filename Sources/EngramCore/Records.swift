@@ -32,7 +32,7 @@ public struct RecordKey: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// A learned rule: "when `condition`, `strategy` works".
-public struct Heuristic: Sendable, Equatable, Codable {
+public struct Heuristic: Sendable, Equatable {
     public var id: String
     public var agent: String
     public var projectId: String
@@ -56,16 +56,10 @@ public struct Heuristic: Sendable, Equatable, Codable {
         self.successCount = successCount; self.lastValidated = lastValidated; self.createdAt = createdAt
         self.embedding = embedding; self.metadata = metadata
     }
-
-    enum CodingKeys: String, CodingKey {
-        case id, agent, condition, strategy, confidence, embedding, metadata
-        case projectId = "project_id", occurrenceCount = "occurrence_count", successCount = "success_count"
-        case lastValidated = "last_validated", createdAt = "created_at"
-    }
 }
 
 /// The record of one task execution.
-public struct Outcome: Sendable, Equatable, Codable {
+public struct Outcome: Sendable, Equatable {
     public var id: String
     public var agent: String
     public var projectId: String
@@ -90,17 +84,10 @@ public struct Outcome: Sendable, Equatable, Codable {
         self.durationMs = durationMs; self.errorMessage = errorMessage; self.userFeedback = userFeedback
         self.timestamp = timestamp; self.embedding = embedding; self.metadata = metadata
     }
-
-    enum CodingKeys: String, CodingKey {
-        case id, agent, success, timestamp, embedding, metadata
-        case projectId = "project_id", taskType = "task_type", taskDescription = "task_description"
-        case strategyUsed = "strategy_used", durationMs = "duration_ms", errorMessage = "error_message"
-        case userFeedback = "user_feedback"
-    }
 }
 
 /// A fact about a domain, as opposed to a strategy.
-public struct DomainKnowledge: Sendable, Equatable, Codable {
+public struct DomainKnowledge: Sendable, Equatable {
     public var id: String
     public var agent: String
     public var projectId: String
@@ -120,15 +107,10 @@ public struct DomainKnowledge: Sendable, Equatable, Codable {
         self.source = source; self.confidence = confidence; self.lastVerified = lastVerified
         self.embedding = embedding; self.metadata = metadata
     }
-
-    enum CodingKeys: String, CodingKey {
-        case id, agent, domain, fact, source, confidence, embedding, metadata
-        case projectId = "project_id", lastVerified = "last_verified"
-    }
 }
 
 /// What not to do, and what to do instead.
-public struct AntiPattern: Sendable, Equatable, Codable {
+public struct AntiPattern: Sendable, Equatable {
     public var id: String
     public var agent: String
     public var projectId: String
@@ -150,16 +132,10 @@ public struct AntiPattern: Sendable, Equatable, Codable {
         self.betterAlternative = betterAlternative; self.occurrenceCount = occurrenceCount; self.lastSeen = lastSeen
         self.createdAt = createdAt; self.embedding = embedding; self.metadata = metadata
     }
-
-    enum CodingKeys: String, CodingKey {
-        case id, agent, pattern, embedding, metadata
-        case projectId = "project_id", whyBad = "why_bad", betterAlternative = "better_alternative"
-        case occurrenceCount = "occurrence_count", lastSeen = "last_seen", createdAt = "created_at"
-    }
 }
 
 /// A user's preference; scoped by user, never by project, and without an embedding.
-public struct UserPreference: Sendable, Equatable, Codable {
+public struct UserPreference: Sendable, Equatable {
     public var id: String
     public var userId: String
     public var category: String
@@ -175,11 +151,6 @@ public struct UserPreference: Sendable, Equatable, Codable {
     ) {
         self.id = id; self.userId = userId; self.category = category; self.preference = preference
         self.source = source; self.confidence = confidence; self.timestamp = timestamp; self.metadata = metadata
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case id, category, preference, source, confidence, timestamp, metadata
-        case userId = "user_id"
     }
 }
 
@@ -264,36 +235,16 @@ public enum MemoryRecord: Sendable, Equatable {
 }
 
 extension MemoryRecord: Codable {
-    /// Decodes a record of `kind` from the adapter protocol's snake_case JSON.
-    public static func decode(kind: MemoryKind, from decoder: any Decoder) throws -> MemoryRecord {
-        switch kind {
-        case .heuristic: .heuristic(try Heuristic(from: decoder))
-        case .outcome: .outcome(try Outcome(from: decoder))
-        case .domainKnowledge: .domainKnowledge(try DomainKnowledge(from: decoder))
-        case .antiPattern: .antiPattern(try AntiPattern(from: decoder))
-        case .userPreference: .userPreference(try UserPreference(from: decoder))
-        }
-    }
-
-    enum TagKey: String, CodingKey { case kind, record }
-
-    /// `{"kind": ..., "record": {...}}`.
+    /// `{"kind": ..., "record": {...}}`, the record in its schema's JSON form.
     public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: TagKey.self)
-        let kind = try c.decode(MemoryKind.self, forKey: .kind)
-        self = try MemoryRecord.decode(kind: kind, from: try c.superDecoder(forKey: .record))
+        guard case .object(let o) = try JSONValue(from: decoder), case .string(let k)? = o["kind"], let kind = MemoryKind(rawValue: k),
+              let record = o["record"] else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a {\"kind\", \"record\"} object"))
+        }
+        self = try kind.schema.record(json: record)
     }
 
     public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: TagKey.self)
-        try c.encode(kind, forKey: .kind)
-        let inner = c.superEncoder(forKey: .record)
-        switch self {
-        case .heuristic(let r): try r.encode(to: inner)
-        case .outcome(let r): try r.encode(to: inner)
-        case .domainKnowledge(let r): try r.encode(to: inner)
-        case .antiPattern(let r): try r.encode(to: inner)
-        case .userPreference(let r): try r.encode(to: inner)
-        }
+        try JSONValue.object(["kind": .string(kind.rawValue), "record": try JSONValue.parse(kind.schema.jsonText(self))]).encode(to: encoder)
     }
 }

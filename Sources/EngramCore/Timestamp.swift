@@ -6,6 +6,8 @@ import Foundation
 /// `Date` is a Double of seconds and cannot carry microseconds exactly, which is why
 /// records use this type. Its text form is RFC 3339 with six fraction digits and `Z`.
 public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
+    /// 1970-01-01T00:00:00Z.
+    public static let epoch = Timestamp(microsecondsSinceEpoch: 0)
     /// Microseconds since 1970-01-01T00:00:00Z.
     public var microsecondsSinceEpoch: Int64
 

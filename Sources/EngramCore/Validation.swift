@@ -106,62 +106,18 @@ public enum Validation {
         }
     }
 
-    /// Validates one record against the contract for a store of `dimension`.
+    /// Validates one record against the contract for a store of `dimension`: each field by
+    /// its type's rule (see `RecordSchema`), then the kind's cross-field rules.
     public static func record(_ record: MemoryRecord, dimension: Int) throws {
-        try id(record.id)
-        switch record {
-        case .heuristic(let h):
-            try scope(h.projectId, agent: h.agent)
-            try text(h.condition, field: "condition")
-            try text(h.strategy, field: "strategy")
-            try confidence(h.confidence)
-            try count(h.occurrenceCount, field: "occurrence_count")
-            try count(h.successCount, field: "success_count")
-            guard h.successCount <= h.occurrenceCount else {
-                throw EngramError.invalid(
-                    "success_count", "success_count (\(h.successCount)) exceeds occurrence_count (\(h.occurrenceCount))")
-            }
-            try timestamp(h.lastValidated, field: "last_validated")
-            try timestamp(h.createdAt, field: "created_at")
-        case .outcome(let o):
-            try scope(o.projectId, agent: o.agent)
-            try text(o.taskType, field: "task_type")
-            try text(o.taskDescription, field: "task_description")
-            try text(o.strategyUsed, field: "strategy_used")
-            if let d = o.durationMs { try count(d, field: "duration_ms") }
-            if let e = o.errorMessage { try text(e, field: "error_message") }
-            if let f = o.userFeedback { try text(f, field: "user_feedback") }
-            try timestamp(o.timestamp, field: "timestamp")
-        case .domainKnowledge(let d):
-            try scope(d.projectId, agent: d.agent)
-            try text(d.domain, field: "domain")
-            try text(d.fact, field: "fact")
-            try text(d.source, field: "source")
-            try confidence(d.confidence)
-            try timestamp(d.lastVerified, field: "last_verified")
-        case .antiPattern(let a):
-            try scope(a.projectId, agent: a.agent)
-            try text(a.pattern, field: "pattern")
-            try text(a.whyBad, field: "why_bad")
-            try text(a.betterAlternative, field: "better_alternative")
-            try count(a.occurrenceCount, field: "occurrence_count")
-            try timestamp(a.lastSeen, field: "last_seen")
-            try timestamp(a.createdAt, field: "created_at")
-        case .userPreference(let p):
-            try id(p.userId, field: "user_id")
-            try text(p.category, field: "category")
-            try text(p.preference, field: "preference")
-            try text(p.source, field: "source")
-            try confidence(p.confidence)
-            try timestamp(p.timestamp, field: "timestamp")
-        }
-        if let e = record.embedding { try embedding(e, dimension: dimension) }
-        try metadata(record.metadata)
+        try record.kind.schema.validate(record, dimension: dimension)
     }
 
-    static func scope(_ projectId: String, agent: String) throws {
-        try id(projectId, field: "project_id")
-        try text(agent, field: "agent")
+    /// A heuristic's success_count within its occurrence_count; `after` prefixes the message.
+    static func successWithinOccurrences(_ h: Heuristic, after: String) throws {
+        guard h.successCount <= h.occurrenceCount else {
+            throw EngramError.invalid(
+                "success_count", "\(after)success_count (\(h.successCount)) exceeds occurrence_count (\(h.occurrenceCount))")
+        }
     }
 
     /// Validates a whole batch; one bad record rejects it (the error says which).
@@ -221,10 +177,7 @@ public enum Validation {
 
     /// Checks a patched heuristic's cross-field rules (success <= occurrence).
     public static func patched(_ h: Heuristic) throws {
-        guard h.successCount <= h.occurrenceCount else {
-            throw EngramError.invalid(
-                "success_count", "after the patch success_count (\(h.successCount)) would exceed occurrence_count (\(h.occurrenceCount))")
-        }
+        try successWithinOccurrences(h, after: "after the patch ")
     }
 
     public static func threshold(_ value: Double, field: String) throws {

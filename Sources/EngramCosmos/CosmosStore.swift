@@ -84,11 +84,8 @@ public final class CosmosStore: WholeRecordEngine, @unchecked Sendable {
 
     /// The property a kind's default order sorts by (descending), then `record_id` ascending.
     static func orderProperty(_ kind: MemoryKind) -> String {
-        switch kind {
-        case .heuristic, .domainKnowledge: "confidence"
-        case .outcome, .userPreference: "ts_us"
-        case .antiPattern: "occurrence_count"
-        }
+        let field = kind.schema.orderField
+        return field == "timestamp" ? "ts_us" : field
     }
 
     /// The container Engram creates for `kind`: partition key hashed in full (version 2), the
@@ -153,15 +150,7 @@ public final class CosmosStore: WholeRecordEngine, @unchecked Sendable {
         }
     }
 
-    static func container(_ kind: MemoryKind) -> String {
-        switch kind {
-        case .heuristic: "heuristics"
-        case .outcome: "outcomes"
-        case .domainKnowledge: "domain_knowledge"
-        case .antiPattern: "anti_patterns"
-        case .userPreference: "preferences"
-        }
-    }
+    static func container(_ kind: MemoryKind) -> String { kind.schema.table }
 
     // MARK: HTTP
 
@@ -225,26 +214,12 @@ public final class CosmosStore: WholeRecordEngine, @unchecked Sendable {
 
     // MARK: documents
 
-    private static let encoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return e
-    }()
-
-    /// The record's snake_case JSON, with the Cosmos id, `record_id` and (for ordering and
-    /// pruning by time) `ts_us`, the timestamp in microseconds.
+    /// The record's JSON (see `RecordSchema`), with the Cosmos id, `record_id` and (for
+    /// ordering and pruning by time) `ts_us`, the timestamp in microseconds.
     func document(_ r: MemoryRecord) throws -> JSONValue {
-        let data: Data = switch r {
-        case .heuristic(let x): try Self.encoder.encode(x)
-        case .outcome(let x): try Self.encoder.encode(x)
-        case .domainKnowledge(let x): try Self.encoder.encode(x)
-        case .antiPattern(let x): try Self.encoder.encode(x)
-        case .userPreference(let x): try Self.encoder.encode(x)
-        }
-        guard case .object(var o) = try JSONValue.parse(String(decoding: data, as: UTF8.self)) else { throw EngramError(.internal, "record did not encode to an object") }
+        guard case .object(var o) = try JSONValue.parse(r.kind.schema.jsonText(r)) else { throw EngramError(.internal, "record did not encode to an object") }
         o["record_id"] = .string(r.id)
         o["id"] = .string(CosmosAuth.documentId(r.id))
-        if let e = r.embedding { o["embedding"] = .array(e.map { .double(Double($0)) }) }
         switch r {
         case .outcome(let x): o["ts_us"] = .int(x.timestamp.microsecondsSinceEpoch)
         case .userPreference(let x): o["ts_us"] = .int(x.timestamp.microsecondsSinceEpoch)
@@ -258,18 +233,7 @@ public final class CosmosStore: WholeRecordEngine, @unchecked Sendable {
             throw EngramError(.corrupt, "a \(kind.rawValue) document without record_id")
         }
         o["id"] = .string(rid)
-        for k in ["record_id", "ts_us", "_rid", "_self", "_etag", "_attachments", "_ts"] { o[k] = nil }
-        struct Wrapper: Decodable {
-            let record: MemoryRecord
-            init(from decoder: any Decoder) throws {
-                record = try MemoryRecord.decode(kind: decoder.userInfo[CodingUserInfoKey(rawValue: "kind")!] as! MemoryKind, from: decoder)
-            }
-        }
-        let decoder = JSONDecoder()
-        decoder.userInfo[CodingUserInfoKey(rawValue: "kind")!] = kind
-        do { return try decoder.decode(Wrapper.self, from: Data(JSONValue.object(o).jsonText.utf8)).record } catch {
-            throw EngramError(.corrupt, "a \(kind.rawValue) document does not decode: \(error)")
-        }
+        return try kind.schema.record(json: .object(o))
     }
 
     private func parse(_ r: HTTPResponse) throws -> JSONValue {
@@ -465,11 +429,7 @@ public final class CosmosStore: WholeRecordEngine, @unchecked Sendable {
         if let agents = q.agents, agents.isEmpty { return [] }
         var (conds, params) = filters(q)
         guard let vector = q.vector else {
-            let order = switch q.kind {
-            case .heuristic, .domainKnowledge: "c.confidence DESC"
-            case .outcome, .userPreference: "c.ts_us DESC"
-            case .antiPattern: "c.occurrence_count DESC"
-            }
+            let order = "c.\(Self.orderProperty(q.kind)) DESC"
             params += [("@o", .int(0)), ("@k", .int(Int64(q.topK)))]
             let sql = "SELECT * FROM c WHERE \(conds.joined(separator: " AND ")) ORDER BY \(order), c.record_id ASC OFFSET @o LIMIT @k"
             return try query(q.kind, partition: q.projectId, sql, params).map { ScoredRecord(record: try record(q.kind, $0), score: nil) }

@@ -117,75 +117,61 @@ public final class ExternalStore: StorageEngine, @unchecked Sendable {
         return try { throw EngramError(code, field: str("field", 64), str("message", 1_000) ?? "adapter error", nativeCode: str("code", 64)) }()
     }
 
-    // MARK: JSON helpers
+    // MARK: Requests
 
-    /// Numbers JSON cannot carry (they reach the adapter only when `validatesLocally` is off,
-    /// to be rejected there) are written as the tokens `NaN`, `Infinity` and `-Infinity`,
-    /// as Python's json module and JSON5 read them; the encoder marks them first.
-    private static let nonFinite = (nan: "\u{1}engram-NaN\u{1}", inf: "\u{1}engram-Infinity\u{1}", negInf: "\u{1}engram--Infinity\u{1}")
+    /// One value of a request's `args`, written with its type. Numbers JSON cannot carry (they
+    /// reach the adapter only when `validatesLocally` is off, to be rejected there) are written
+    /// as the tokens `NaN`, `Infinity` and `-Infinity`, as Python's json module and JSON5 read
+    /// them. Embeddings are Float32's shortest text, which parses as a double and back without
+    /// loss and keeps -0.0.
+    enum Arg {
+        case string(String)
+        case int(Int)
+        case number(Double)
+        case bool(Bool)
+        case strings([String])
+        case vector([Float])
+        case json(JSONValue)
+        case records([MemoryRecord])
+        case record(MemoryRecord)
+        case object(KeyValuePairs<String, Arg?>)
 
-    private static let encoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: nonFinite.inf, negativeInfinity: nonFinite.negInf, nan: nonFinite.nan)
-        return e
-    }()
-
-    private func json<T: Encodable>(_ v: T) throws -> String {
-        Self.replacingNonFiniteMarks(String(decoding: try Self.encoder.encode(v), as: UTF8.self))
-    }
-
-    private static func replacingNonFiniteMarks(_ text: String) -> String {
-        guard text.contains("\\u0001engram-") else { return text }
-        var text = text
-        for (mark, token) in [(nonFinite.nan, "NaN"), (nonFinite.inf, "Infinity"), (nonFinite.negInf, "-Infinity")] {
-            text = text.replacingOccurrences(of: "\"" + mark.replacingOccurrences(of: "\u{1}", with: "\\u0001") + "\"", with: token)
-        }
-        return text
-    }
-
-    /// A number as the protocol writes it: shortest JSON text, or a non-finite token.
-    static func number(_ d: Double) -> String {
-        d.isNaN ? "NaN" : d.isInfinite ? (d < 0 ? "-Infinity" : "Infinity") : JSONValue.double(d).jsonText
-    }
-    private func str(_ s: String) -> String { JSONValue.string(s).jsonText }
-
-    /// A record in the protocol's snake_case JSON. Embeddings are written by hand: a
-    /// Float's shortest text, which parses as a double and back without loss, and keeps -0.0
-    /// (JSONEncoder writes `-0`, which Python reads as the integer 0).
-    private func recordJSON(_ r: MemoryRecord) throws -> String {
-        // The fields by the encoder; metadata and embedding written here, so that neither the
-        // encoder's nesting limit nor its non-finite rules change what is sent.
-        func bare<T: Encodable>(_ x: T) throws -> String { String(decoding: try Self.encoder.encode(x), as: UTF8.self) }
-        let text: String = switch r {
-        case .heuristic(var x): try { x.embedding = nil; x.metadata = .emptyObject; return try bare(x) }()
-        case .outcome(var x): try { x.embedding = nil; x.metadata = .emptyObject; return try bare(x) }()
-        case .domainKnowledge(var x): try { x.embedding = nil; x.metadata = .emptyObject; return try bare(x) }()
-        case .antiPattern(var x): try { x.embedding = nil; x.metadata = .emptyObject; return try bare(x) }()
-        case .userPreference(var x): try { x.metadata = .emptyObject; return try bare(x) }()
-        }
-        guard case .object(var o) = try JSONValue.parse(text) else { throw EngramError(.internal, "a record did not encode as a JSON object") }
-        o["embedding"] = nil
-        o["metadata"] = nil
-        var out = String(JSONValue.object(o).jsonText.dropLast())
-        out += (o.isEmpty ? "" : ",") + "\"metadata\":" + r.metadata.jsonTextWithNonFiniteTokens
-        if let e = r.embedding { out += ",\"embedding\":" + Self.vector(e) }
-        return Self.replacingNonFiniteMarks(out + "}")
-    }
-
-    static func vector(_ v: [Float]) -> String { "[" + v.map { $0.isFinite ? "\($0)" : number(Double($0)) }.joined(separator: ",") + "]" }
-
-    private func decodeRecord(_ kind: MemoryKind, _ v: JSONValue) throws -> MemoryRecord {
-        struct Wrapper: Decodable {
-            let record: MemoryRecord
-            init(from decoder: any Decoder) throws {
-                let kind = decoder.userInfo[CodingUserInfoKey(rawValue: "kind")!] as! MemoryKind
-                record = try MemoryRecord.decode(kind: kind, from: decoder)
+        func write(to out: inout String) {
+            switch self {
+            case .string(let s): JSONValue.writeString(s, to: &out)
+            case .int(let n): out += String(n)
+            case .number(let d): JSONValue.double(d).write(to: &out, nonFiniteTokens: true)
+            case .bool(let b): out += b ? "true" : "false"
+            case .strings(let a): JSONValue.array(a.map(JSONValue.string)).write(to: &out, nonFiniteTokens: true)
+            case .vector(let v): out += RecordSchema.embeddingText(v, nonFiniteTokens: true)
+            case .json(let v): v.write(to: &out, nonFiniteTokens: true)
+            case .record(let r): out += r.kind.schema.jsonText(r, nonFiniteTokens: true)
+            case .records(let rs): out += "[" + rs.map { $0.kind.schema.jsonText($0, nonFiniteTokens: true) }.joined(separator: ",") + "]"
+            case .object(let fields):
+                out += "{"
+                var first = true
+                for (k, v) in fields {
+                    guard let v else { continue }
+                    if !first { out += "," }
+                    first = false
+                    JSONValue.writeString(k, to: &out)
+                    out += ":"
+                    v.write(to: &out)
+                }
+                out += "}"
             }
         }
-        let decoder = JSONDecoder()
-        decoder.userInfo[CodingUserInfoKey(rawValue: "kind")!] = kind
-        do { return try decoder.decode(Wrapper.self, from: Data(v.jsonText.utf8)).record } catch {
+    }
+
+    /// Sends `op` with `args` (nil values left out) and returns its `result`.
+    private func call(_ op: String, _ args: KeyValuePairs<String, Arg?>) throws -> JSONValue {
+        var text = ""
+        Arg.object(args).write(to: &text)
+        return try call(op, text)
+    }
+
+    private func decodeRecord(_ kind: MemoryKind, _ v: JSONValue) throws -> MemoryRecord {
+        do { return try kind.schema.record(json: v) } catch {
             throw EngramError(.internal, "protocol: the adapter returned a \(kind.rawValue) that does not decode: \(error)")
         }
     }
@@ -218,10 +204,10 @@ public final class ExternalStore: StorageEngine, @unchecked Sendable {
         for kind in order {
             let group = groups[kind]!
             if group.count == 1 {
-                let result = try call("save", "{\"kind\":\(str(kind.rawValue)),\"record\":\(try recordJSON(group[0]))}")
+                let result = try call("save", ["kind": .string(kind.rawValue), "record": .record(group[0])])
                 guard case .string = result else { throw EngramError(.internal, "protocol: 'save' returned \(result.jsonText.prefix(80)), expected the id") }
             } else {
-                let result = try call("save_batch", "{\"kind\":\(str(kind.rawValue)),\"records\":[\(try group.map(recordJSON).joined(separator: ","))]}")
+                let result = try call("save_batch", ["kind": .string(kind.rawValue), "records": .records(group)])
                 guard case .array(let ids) = result, ids.count == group.count else {
                     throw EngramError(.internal, "protocol: 'save_batch' returned \(result.jsonText.prefix(80)), expected \(group.count) ids")
                 }
@@ -231,20 +217,18 @@ public final class ExternalStore: StorageEngine, @unchecked Sendable {
     }
 
     public func validatedGet(_ key: RecordKey) throws -> MemoryRecord? {
-        let v = try call("get", "{\"kind\":\(str(key.kind.rawValue)),\"scope\":\(str(key.scope)),\"id\":\(str(key.id))}")
+        let v = try call("get", ["kind": .string(key.kind.rawValue), "scope": .string(key.scope), "id": .string(key.id)])
         if case .null = v { return nil }
         return try decodeRecord(key.kind, v)
     }
 
     public func validatedQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
-        var args = "{\"kind\":\(str(q.kind.rawValue)),\"project_id\":\(str(q.projectId)),\"top_k\":\(q.topK)"
-        if let a = q.agents { args += ",\"agents\":[\(a.sorted().map(str).joined(separator: ","))]" }
-        if let t = q.taskType { args += ",\"task_type\":\(str(t))" }
-        if let d = q.domain { args += ",\"domain\":\(str(d))" }
-        if let m = q.minConfidence { args += ",\"min_confidence\":\(Self.number(m))" }
-        if q.successOnly { args += ",\"success_only\":true" }
-        if let v = q.vector { args += ",\"embedding\":\(Self.vector(v))" }
-        let result = try call("query", args + "}")
+        let result = try call("query", [
+            "kind": .string(q.kind.rawValue), "project_id": .string(q.projectId), "top_k": .int(q.topK),
+            "agents": q.agents.map { .strings($0.sorted()) }, "task_type": q.taskType.map(Arg.string),
+            "domain": q.domain.map(Arg.string), "min_confidence": q.minConfidence.map(Arg.number),
+            "success_only": q.successOnly ? .bool(true) : nil, "embedding": q.vector.map(Arg.vector),
+        ])
         guard case .array(let items) = result else { throw EngramError(.internal, "protocol: 'query' returned \(result.jsonText.prefix(80)), expected a list") }
         return try items.map { item in
             guard let o = item.objectValue, let r = o["record"] else { throw EngramError(.internal, "protocol: a 'query' result lacks 'record'") }
@@ -259,26 +243,22 @@ public final class ExternalStore: StorageEngine, @unchecked Sendable {
     }
 
     public func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference] {
-        let args = "{\"user_id\":\(str(userId))" + (category.map { ",\"category\":\(str($0))" } ?? "") + "}"
-        guard case .array(let items) = try call("query_preferences", args) else { throw EngramError(.internal, "protocol: 'query_preferences' did not return a list") }
+        guard case .array(let items) = try call("query_preferences", ["user_id": .string(userId), "category": category.map(Arg.string)]) else { throw EngramError(.internal, "protocol: 'query_preferences' did not return a list") }
         return try items.compactMap { try decodeRecord(.userPreference, $0).userPreference }
     }
 
     public func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
-        var fields: [String] = []
-        if let v = patch.condition { fields.append("\"condition\":\(str(v))") }
-        if let v = patch.strategy { fields.append("\"strategy\":\(str(v))") }
-        if let v = patch.confidence { fields.append("\"confidence\":\(Self.number(v))") }
-        if let v = patch.occurrenceCount { fields.append("\"occurrence_count\":\(v)") }
-        if let v = patch.successCount { fields.append("\"success_count\":\(v)") }
-        if let v = patch.lastValidated { fields.append("\"last_validated\":\(str(v.rfc3339))") }
-        if let v = patch.metadata { fields.append("\"metadata\":\(v.jsonTextWithNonFiniteTokens)") }
-        if let v = patch.embedding { fields.append("\"embedding\":\(v.map(Self.vector) ?? "null")") }
-        return try bool(try call("update_heuristic", "{\"project_id\":\(str(projectId)),\"id\":\(str(id)),\"patch\":{\(fields.joined(separator: ","))}}"), "update_heuristic")
+        let fields: KeyValuePairs<String, Arg?> = [
+            "condition": patch.condition.map(Arg.string), "strategy": patch.strategy.map(Arg.string),
+            "confidence": patch.confidence.map(Arg.number), "occurrence_count": patch.occurrenceCount.map(Arg.int),
+            "success_count": patch.successCount.map(Arg.int), "last_validated": patch.lastValidated.map { .string($0.rfc3339) },
+            "metadata": patch.metadata.map(Arg.json), "embedding": patch.embedding.map { $0.map(Arg.vector) ?? .json(.null) },
+        ]
+        return try bool(try call("update_heuristic", ["project_id": .string(projectId), "id": .string(id), "patch": .object(fields)]), "update_heuristic")
     }
 
     public func validatedIncrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
-        return try bool(try call("increment_heuristic_occurrence", "{\"project_id\":\(str(projectId)),\"id\":\(str(id)),\"success\":\(success)}"), "increment_heuristic_occurrence")
+        return try bool(try call("increment_heuristic_occurrence", ["project_id": .string(projectId), "id": .string(id), "success": .bool(success)]), "increment_heuristic_occurrence")
     }
 
     public func validatedUpdateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
@@ -290,25 +270,25 @@ public final class ExternalStore: StorageEngine, @unchecked Sendable {
     }
 
     private func confidenceCall(_ op: String, _ projectId: String, _ id: String, _ c: Double) throws -> Bool {
-        return try bool(try call(op, "{\"project_id\":\(str(projectId)),\"id\":\(str(id)),\"confidence\":\(Self.number(c))}"), op)
+        return try bool(try call(op, ["project_id": .string(projectId), "id": .string(id), "confidence": .number(c)]), op)
     }
 
     public func validatedDelete(_ key: RecordKey) throws -> Bool {
-        return try bool(try call("delete", "{\"kind\":\(str(key.kind.rawValue)),\"scope\":\(str(key.scope)),\"id\":\(str(key.id))}"), "delete")
+        return try bool(try call("delete", ["kind": .string(key.kind.rawValue), "scope": .string(key.scope), "id": .string(key.id)]), "delete")
     }
 
     public func validatedDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
-        let args = "{\"project_id\":\(str(projectId)),\"older_than\":\(str(olderThan.rfc3339))" + (agent.map { ",\"agent\":\(str($0))" } ?? "") + "}"
+        let args: KeyValuePairs<String, Arg?> = ["project_id": .string(projectId), "older_than": .string(olderThan.rfc3339), "agent": agent.map(Arg.string)]
         return try int(try call("delete_outcomes_older_than", args), "delete_outcomes_older_than")
     }
 
     public func validatedDeleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
-        let args = "{\"project_id\":\(str(projectId)),\"below\":\(Self.number(confidenceBelow))" + (agent.map { ",\"agent\":\(str($0))" } ?? "") + "}"
+        let args: KeyValuePairs<String, Arg?> = ["project_id": .string(projectId), "below": .number(confidenceBelow), "agent": agent.map(Arg.string)]
         return try int(try call("delete_low_confidence_heuristics", args), "delete_low_confidence_heuristics")
     }
 
     public func validatedStats(projectId: String, agent: String?) throws -> StoreStats {
-        let v = try call("stats", "{\"project_id\":\(str(projectId))" + (agent.map { ",\"agent\":\(str($0))" } ?? "") + "}")
+        let v = try call("stats", ["project_id": .string(projectId), "agent": agent.map(Arg.string)])
         guard let o = v.objectValue else { throw EngramError(.internal, "protocol: 'stats' did not return an object") }
         var stats = StoreStats()
         for kind in MemoryKind.vectorKinds {
@@ -332,7 +312,7 @@ public final class ExternalStore: StorageEngine, @unchecked Sendable {
 
 extension ExternalStore: VectorIntrospecting {
     private func introspect() throws -> [String: JSONValue] {
-        guard let o = try call("introspect", "{}").objectValue else { throw EngramError(.internal, "protocol: 'introspect' did not return an object") }
+        guard let o = try call("introspect", [:]).objectValue else { throw EngramError(.internal, "protocol: 'introspect' did not return an object") }
         return o
     }
 

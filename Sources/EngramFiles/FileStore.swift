@@ -225,8 +225,7 @@ public final class FileStore: WholeRecordEngine, @unchecked Sendable {
                     through = Int(n)
                     continue
                 }
-                let entry = try JSONDecoder().decode(Entry.self, from: Data(line.utf8))
-                switch entry {
+                switch try Entry(line: line) {
                 case .put(let r): s.records[r.key] = r
                 case .delete(let k): s.records.removeValue(forKey: k)
                 }
@@ -285,17 +284,11 @@ public final class FileStore: WholeRecordEngine, @unchecked Sendable {
         return EngramError(code, "\(what): \(String(cString: strerror(e)))", nativeCode: "errno \(e)")
     }
 
-    private static let encoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return e
-    }()
-
-    private static func lines(_ entries: some Sequence<Entry>, header: String? = nil) throws -> Data {
+    private static func lines(_ entries: some Sequence<Entry>, header: String? = nil) -> Data {
         var text = Data()
         if let header { text.append(contentsOf: header.utf8); text.append(10) }
         for e in entries {
-            text.append(try encoder.encode(e))
+            text.append(contentsOf: e.line.utf8)
             text.append(10)
         }
         return text
@@ -305,7 +298,7 @@ public final class FileStore: WholeRecordEngine, @unchecked Sendable {
     /// When the log write fails nothing has changed; once it succeeded the call has committed.
     private func commit(_ s: inout State, _ entries: [Entry]) throws {
         guard !entries.isEmpty else { return }
-        let text = try Self.lines(entries)
+        let text = Self.lines(entries)
         let logDir = directory.appendingPathComponent("log")
         try Self.atomicWrite(logDir.appendingPathComponent(Self.logName(s.nextSequence)), text, directory: logDir)
         s.nextSequence += 1
@@ -326,7 +319,7 @@ public final class FileStore: WholeRecordEngine, @unchecked Sendable {
         let through = s.nextSequence - 1
         do {
             let header = JSONValue.object(["snapshot": .object(["through": .int(Int64(through)), "format": .string("engram-files-1")])]).jsonText
-            let text = try Self.lines(s.records.values.sorted(by: { $0.key.description < $1.key.description }).lazy.map(Entry.put), header: header)
+            let text = Self.lines(s.records.values.sorted(by: { $0.key.description < $1.key.description }).lazy.map(Entry.put), header: header)
             try Self.atomicWrite(directory.appendingPathComponent(Self.snapshotName), text, directory: directory)
         } catch {
             s.compactionError = (error as? EngramError)?.description ?? "\(error)"
@@ -437,29 +430,30 @@ extension FileStore: VectorIntrospecting {
     }
 }
 
-/// One line of a log or snapshot file.
-enum Entry: Codable {
+/// One line of a log or snapshot file: `{"put":{"kind":K,"record":{...}}}`, the record in its
+/// schema's JSON form, or `{"delete":{"id":I,"kind":K,"scope":S}}`.
+enum Entry {
     case put(MemoryRecord)
     case delete(RecordKey)
 
-    enum Keys: String, CodingKey { case put, delete }
-    struct KeyFields: Codable { let kind: MemoryKind; let scope: String; let id: String }
-
-    init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: Keys.self)
-        if let r = try c.decodeIfPresent(MemoryRecord.self, forKey: .put) {
-            self = .put(r)
+    init(line: Substring) throws {
+        let o = try JSONValue.parse(String(line)).objectValue
+        if case .object(let put)? = o?["put"], case .string(let k)? = put["kind"], let kind = MemoryKind(rawValue: k), let record = put["record"] {
+            self = .put(try kind.schema.record(json: record))
+        } else if case .object(let d)? = o?["delete"], case .string(let k)? = d["kind"], let kind = MemoryKind(rawValue: k),
+                  case .string(let scope)? = d["scope"], case .string(let id)? = d["id"] {
+            self = .delete(RecordKey(kind, scope: scope, id: id))
         } else {
-            let k = try c.decode(KeyFields.self, forKey: .delete)
-            self = .delete(RecordKey(k.kind, scope: k.scope, id: k.id))
+            throw EngramError(.corrupt, "neither a put nor a delete")
         }
     }
 
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: Keys.self)
+    var line: String {
         switch self {
-        case .put(let r): try c.encode(r, forKey: .put)
-        case .delete(let k): try c.encode(KeyFields(kind: k.kind, scope: k.scope, id: k.id), forKey: .delete)
+        case .put(let r):
+            "{\"put\":{\"kind\":\"\(r.kind.rawValue)\",\"record\":\(r.kind.schema.jsonText(r))}}"
+        case .delete(let k):
+            JSONValue.object(["delete": .object(["id": .string(k.id), "kind": .string(k.kind.rawValue), "scope": .string(k.scope)])]).jsonText
         }
     }
 }

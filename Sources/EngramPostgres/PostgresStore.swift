@@ -115,13 +115,13 @@ public final class PostgresStore: StorageEngine {
         try c.run("SELECT pg_advisory_xact_lock(hashtext('engram:migrate:' || $1))", [.text(schema)])
         let existed = try c.run("SELECT 1 FROM pg_namespace WHERE nspname = $1", [.text(schema)]).rows == 1
         if !existed {
-            try ddl(c, "CREATE SCHEMA IF NOT EXISTS \(quoteIdent(schema))")
-            try c.simple("COMMENT ON SCHEMA \(quoteIdent(schema)) IS \(quoteLiteral(Self.schemaMarker))")
+            try ddl(c, "CREATE SCHEMA IF NOT EXISTS \(sqlIdentifier(schema))")
+            try c.simple("COMMENT ON SCHEMA \(sqlIdentifier(schema)) IS \(quoteLiteral(Self.schemaMarker))")
         }
         for t in PGTable.all { try ddl(c, t.createSQL(schema, dimension: embeddingDimension)) }
         let dims = try c.run(
             "SELECT atttypmod FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'embedding'",
-            [.text(PGTable.heuristics.qualified(schema))])
+            [.text(PGTable.of(.heuristic).qualified(schema))])
         if dims.rows == 1, let d = dims.value(0, 0)?.int4, Int(d) != embeddingDimension {
             throw EngramError.invalid(
                 "embedding_dimension",
@@ -142,7 +142,7 @@ public final class PostgresStore: StorageEngine {
     }
 
     private func tableIsEmpty(_ c: PGConnection, _ table: String) throws -> Bool {
-        try c.run("SELECT NOT EXISTS (SELECT 1 FROM \(quoteIdent(schema)).\(quoteIdent(table)))").value(0, 0)?.bool ?? true
+        try c.run("SELECT NOT EXISTS (SELECT 1 FROM \(sqlIdentifier(schema)).\(sqlIdentifier(table)))").value(0, 0)?.bool ?? true
     }
 
     /// Indexes this configuration wants that are missing because their table held rows at open.
@@ -159,7 +159,7 @@ public final class PostgresStore: StorageEngine {
             try c.simple("SET statement_timeout = 0")
             defer { _ = try? c.simple("SET statement_timeout = \(Int(configuration.statementTimeout * 1000))") }
             for index in try missingIndexes(c) {
-                try c.simple("DROP INDEX CONCURRENTLY IF EXISTS \(quoteIdent(schema)).\(quoteIdent(index.name))")
+                try c.simple("DROP INDEX CONCURRENTLY IF EXISTS \(sqlIdentifier(schema)).\(sqlIdentifier(index.name))")
                 try ddl(c, index.sql.replacingOccurrences(of: "CREATE INDEX IF NOT EXISTS", with: "CREATE INDEX CONCURRENTLY IF NOT EXISTS"))
             }
         }
@@ -224,7 +224,7 @@ public final class PostgresStore: StorageEngine {
     /// Upsert with full replace, from parameters or from a staging table (deduplicated, last
     /// wins, when the batch repeats a key: ON CONFLICT may not meet one key twice).
     private func upsertSQL(_ t: PGTable, from stage: String?, deduplicate: Bool = true) -> String {
-        let updates = t.columns.dropFirst(2).map { "\"\($0.name)\" = excluded.\"\($0.name)\"" }.joined(separator: ", ")
+        let updates = t.updateList
         let source: String
         if let stage, !deduplicate {
             // In key order, as every batch takes its row locks: two batches cannot deadlock.
@@ -232,13 +232,13 @@ public final class PostgresStore: StorageEngine {
         } else if let stage {
             source = "SELECT DISTINCT ON (\(t.scope), id) \(t.columnList) FROM \(stage) ORDER BY \(t.scope), id, ord DESC"
         } else {
-            source = "VALUES (" + (1...t.columns.count).map { "$\($0)" }.joined(separator: ", ") + ")"
+            source = "VALUES (" + (1...t.fieldCount).map { "$\($0)" }.joined(separator: ", ") + ")"
         }
         return "INSERT INTO \(t.qualified(schema)) (\(t.columnList)) \(source) ON CONFLICT (\(t.scope), id) DO UPDATE SET \(updates)"
     }
 
     public func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
-        let t = PGTable.heuristics
+        let t = PGTable.of(.heuristic)
         return try pool.transaction { c in
             let res = try c.run("SELECT \(t.columnList) FROM \(t.qualified(schema)) WHERE project_id = $1 AND id = $2 FOR UPDATE", [.text(projectId), .text(id)])
             guard res.rows == 1, let current = try t.decode(res, 0).heuristic else { return false }
@@ -365,7 +365,7 @@ public final class PostgresStore: StorageEngine {
             }
             let rows = res!
             let scored = try (0..<rows.rows).map { r in
-                ScoredRecord(record: try t.decode(rows, r), score: 1 - (rows.value(r, t.columns.count)?.float8 ?? 1))
+                ScoredRecord(record: try t.decode(rows, r), score: 1 - (rows.value(r, t.fieldCount)?.float8 ?? 1))
             }
             return Array(scored.sorted(by: MemoryKind.scoreOrder).prefix(q.topK))
         }
@@ -403,12 +403,12 @@ public final class PostgresStore: StorageEngine {
             filter += " AND embedding IS NOT NULL"
             let res = try c.run("SELECT \(t.columnList), (embedding <=> $\(values.count))::float8 FROM \(t.qualified(schema)) WHERE \(filter) ORDER BY embedding <=> $\(values.count) LIMIT $\(values.count + 1)",
                                 values + [.int8(Int64(q.topK))])
-            return try (0..<res.rows).map { r in ScoredRecord(record: try t.decode(res, r), score: 1 - (res.value(r, t.columns.count)?.float8 ?? 1)) }
+            return try (0..<res.rows).map { r in ScoredRecord(record: try t.decode(res, r), score: 1 - (res.value(r, t.fieldCount)?.float8 ?? 1)) }
         }
     }
 
     public func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference] {
-        let t = PGTable.preferences
+        let t = PGTable.of(.userPreference)
         let sql = "SELECT \(t.columnList) FROM \(t.qualified(schema)) WHERE user_id = $1" + (category == nil ? "" : " AND category = $2") + " ORDER BY \(t.orderBy)"
         return try pool.transaction { c in
             let res = try c.run(sql, [.text(userId)] + (category.map { [.text($0)] } ?? []))
@@ -454,9 +454,9 @@ public final class PostgresStore: StorageEngine {
         // RESTRICT, table by table, then the schema: a view, function or column elsewhere that
         // depends on Engram's tables, or anything else put in the schema, stops the drop
         // (in one transaction, so nothing is half dropped) instead of being dropped with it.
-        let tables = PGTable.all.map { "\(quoteIdent(schema)).\(quoteIdent($0.name))" }.joined(separator: ", ")
+        let tables = PGTable.all.map { "\(sqlIdentifier(schema)).\(sqlIdentifier($0.name))" }.joined(separator: ", ")
         do {
-            try c.simple("BEGIN; DROP TABLE IF EXISTS \(tables) RESTRICT; DROP SCHEMA \(quoteIdent(schema)) RESTRICT; COMMIT")
+            try c.simple("BEGIN; DROP TABLE IF EXISTS \(tables) RESTRICT; DROP SCHEMA \(sqlIdentifier(schema)) RESTRICT; COMMIT")
         } catch let e as EngramError {
             _ = try? c.simple("ROLLBACK")
             throw EngramError(.conflict, "\(schema) is not dropped: other objects depend on it or were put in it", nativeCode: e.nativeCode, nativeMessage: e.nativeMessage)

@@ -152,7 +152,7 @@ public final class SQLiteStore: StorageEngine {
                 try c.statement("INSERT INTO engram_meta (key, value) VALUES ('embedding_dimension', ?), ('schema_version', '1')")
                     .bind([.text(String(config.embeddingDimension))]).run()
             }
-            for table in Table.all.values { try c.execute(table.createSQL) }
+            for table in Table.tables { try c.execute(table.createSQL) }
             for sql in Table.indexSQL(outcomeTimestampIndex: config.outcomeTimestampIndex) { try c.execute(sql) }
         }
     }
@@ -313,7 +313,7 @@ public final class SQLiteStore: StorageEngine {
     }
 
     public func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference] {
-        let t = Table.preferences
+        let t = Table.of(.userPreference)
         return try locked { c, _ in
             let sql = "SELECT \(t.selectList) FROM preferences WHERE user_id = ?" + (category == nil ? "" : " AND category = ?") + " ORDER BY \(t.orderBy)"
             return try c.statement(sql).bind([.text(userId)] + (category.map { [.text($0)] } ?? []))
@@ -322,7 +322,7 @@ public final class SQLiteStore: StorageEngine {
     }
 
     public func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
-        let t = Table.heuristics
+        let t = Table.of(.heuristic)
         return try locked { c, s in
             var seq: Int64 = 0
             var updated: Heuristic?
@@ -353,11 +353,11 @@ public final class SQLiteStore: StorageEngine {
     }
 
     public func validatedUpdateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
-        try setConfidence(.heuristics, projectId: projectId, id: id, confidence: confidence)
+        try setConfidence(.of(.heuristic), projectId: projectId, id: id, confidence: confidence)
     }
 
     public func validatedUpdateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
-        try setConfidence(.knowledge, projectId: projectId, id: id, confidence: confidence)
+        try setConfidence(.of(.domainKnowledge), projectId: projectId, id: id, confidence: confidence)
     }
 
     private func setConfidence(_ t: Table, projectId: String, id: String, confidence: Double) throws -> Bool {

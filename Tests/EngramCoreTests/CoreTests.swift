@@ -136,6 +136,69 @@ import Testing
         #expect(text.contains("\"project_id\"") && text.contains("\"task_type\"") && text.contains("1970-01-01T00:00:00.123456Z"))
         #expect(try JSONDecoder().decode(MemoryRecord.self, from: data) == .outcome(o))
     }
+
+    /// One record of every kind with every field set (optionals too), unlike the blank.
+    static let full: [MemoryRecord] = {
+        let t = Timestamp(microsecondsSinceEpoch: 1_700_000_000_123_456), e: [Float] = [0.25, -0.0, 1e-7]
+        let m = JSONValue.object(["k": .array([.int(1), .double(0.5), .null])])
+        return [
+            .heuristic(Heuristic(id: "h", agent: "a", projectId: "p", condition: "c", strategy: "s", confidence: 0.7,
+                                 occurrenceCount: 5, successCount: 3, lastValidated: t, createdAt: Timestamp(microsecondsSinceEpoch: 1), embedding: e, metadata: m)),
+            .outcome(Outcome(id: "o", agent: "a", projectId: "p", taskType: "t", taskDescription: "d", success: true, strategyUsed: "s",
+                             durationMs: 9, errorMessage: "err", userFeedback: "fb", timestamp: t, embedding: e, metadata: m)),
+            .domainKnowledge(DomainKnowledge(id: "k", agent: "a", projectId: "p", domain: "d", fact: "f", source: "s", confidence: 0.4,
+                                             lastVerified: t, embedding: e, metadata: m)),
+            .antiPattern(AntiPattern(id: "x", agent: "a", projectId: "p", pattern: "pt", whyBad: "w", betterAlternative: "b",
+                                     occurrenceCount: 2, lastSeen: t, createdAt: Timestamp(microsecondsSinceEpoch: 2), embedding: e, metadata: m)),
+            .userPreference(UserPreference(id: "u", userId: "usr", category: "c", preference: "p", source: "s", confidence: 0.9,
+                                           timestamp: t, metadata: m)),
+        ]
+    }()
+
+    @Test(arguments: full)
+    func theSchemaCarriesEveryField(record: MemoryRecord) throws {
+        let schema = record.kind.schema
+        let values = schema.values(of: record)
+        #expect(values.count == schema.fields.count && !values.contains(.null))
+        #expect(try schema.record { i, _ in values[i] } == record)
+        let text = schema.jsonText(record)
+        #expect(try schema.record(json: JSONValue.parse(text)) == record)
+        #expect(Set(try JSONValue.parse(text).objectValue!.keys) == Set(schema.fields.map(\.name)))
+        #expect(schema.fields[0] == schema.scope && schema.fields[1].name == "id")
+        #expect(schema.position(of: schema.orderField) != nil)
+    }
+
+    @Test(arguments: full)
+    func aMissingOrMistypedFieldIsCorruptAndNamed(record: MemoryRecord) throws {
+        let schema = record.kind.schema
+        let object = try JSONValue.parse(schema.jsonText(record)).objectValue!
+        for field in schema.fields {
+            var wrong = object
+            wrong[field.name] = field.type == .metadata ? nil : .bool(true)
+            if field.type == .bool { wrong[field.name] = .string("yes") }
+            if field.nullable, field.type != .metadata, wrong[field.name] == nil { continue }
+            let error = #expect(throws: EngramError.self) { try schema.record(json: .object(wrong)) }
+            #expect(error?.code == .corrupt && error?.message.contains(field.name) == true, "\(field.name): \(String(describing: error))")
+        }
+    }
+
+    @Test func defaultOrderFollowsTheSchemaField() {
+        let records = Self.full
+        for r in records {
+            let order = r.kind.schema.orderField
+            #expect(["confidence", "timestamp", "occurrence_count"].contains(order))
+        }
+        let low = Heuristic(id: "b", agent: "a", projectId: "p", condition: "c", strategy: "s", confidence: 0.1, occurrenceCount: 0,
+                            successCount: 0, lastValidated: .epoch, createdAt: .epoch)
+        var high = low
+        high.confidence = 0.9
+        high.id = "z"
+        #expect(MemoryKind.defaultOrder(.heuristic(high), .heuristic(low)))
+        #expect(!MemoryKind.defaultOrder(.heuristic(low), .heuristic(high)))
+        var tie = low
+        tie.id = "a"
+        #expect(MemoryKind.defaultOrder(.heuristic(tie), .heuristic(low)))
+    }
 }
 
 @Suite struct RedactorTests {
