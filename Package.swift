@@ -59,11 +59,17 @@ let package = Package(
         .target(name: "Conformance", dependencies: ["EngramCore", "EngramReference"], path: "Conformance", swiftSettings: strictSettings),
         // Benchmark scenarios, statistics and report writers.
         .target(name: "EngramBench", dependencies: ["EngramCore"], swiftSettings: strictSettings),
+        // The backend catalog: every built-in backend with its fixture, service and benchmark
+        // variants, shared by the command line and the test targets.
+        .target(
+            name: "EngramCatalog",
+            dependencies: ["EngramCore", "EngramReference", "EngramSQLite", "EngramVectorIndex", "EngramPostgres", "EngramExternal", "EngramFiles", "EngramCosmos", "Conformance", "EngramBench"],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "engram",
             dependencies: [
-                "EngramCore", "EngramReference", "EngramSQLite", "EngramVectorIndex", "EngramPostgres", "EngramExternal", "EngramFiles", "EngramCosmos", "Conformance",
-                "EngramBench",
+                "EngramCatalog", "EngramCore", "EngramReference", "EngramSQLite", "EngramPostgres", "EngramFiles", "Conformance", "EngramBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -77,12 +83,12 @@ let package = Package(
         .testTarget(name: "EngramVectorIndexTests", dependencies: ["EngramVectorIndex"], swiftSettings: strictSettings),
         .testTarget(
             name: "EngramSQLiteTests",
-            dependencies: ["EngramSQLite", "Conformance", "EngramCore", "CSQLite"],
+            dependencies: ["EngramSQLite", "EngramCatalog", "Conformance", "EngramCore", "CSQLite"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "EngramPostgresTests",
-            dependencies: ["EngramPostgres", "Conformance", "EngramCore", "CLibPQ"],
+            dependencies: ["EngramPostgres", "EngramCatalog", "Conformance", "EngramCore", "CLibPQ"],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -92,12 +98,12 @@ let package = Package(
         ),
         .testTarget(
             name: "EngramFilesTests",
-            dependencies: ["EngramFiles", "Conformance", "EngramCore"],
+            dependencies: ["EngramFiles", "EngramCatalog", "Conformance", "EngramCore"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "EngramCosmosTests",
-            dependencies: ["EngramCosmos", "Conformance", "EngramCore"],
+            dependencies: ["EngramCosmos", "EngramCatalog", "Conformance", "EngramCore"],
             swiftSettings: strictSettings
         ),
         // Whole-system tests: the command line's own logic (torture checker, fuzzer), faults of the environment.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EngramBench
+import EngramCatalog
 import Foundation
 
 /// `engram bench`: measures the scenarios of BENCHMARKS.md side by side and writes reports.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Conformance
 import EngramCore
+import EngramCatalog
 import Foundation
 
 /// `engram conform`: runs the conformance suite over one backend and writes its reports.

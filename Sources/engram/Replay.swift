@@ -1,6 +1,7 @@
 import ArgumentParser
 import Conformance
 import EngramCore
+import EngramCatalog
 import Foundation
 
 /// `engram replay FILE`: re-runs a shrunk fuzz history (written by `engram conform --fuzz`)

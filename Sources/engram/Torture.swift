@@ -1,7 +1,7 @@
 import ArgumentParser
 import EngramCore
 import Foundation
-import EngramPostgres
+import EngramCatalog
 import Glibc
 
 /// `engram torture`: crash consistency of a durable backend, proven rather than assumed.
@@ -19,7 +19,7 @@ struct Torture: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Kill a writer at random moments, reopen, and check every acknowledged call (durable backends).")
 
-    @Option(help: "Durable backend: \(BackendCatalog.entries.filter { $0.open != nil }.map(\.name).joined(separator: ", ")).")
+    @Option(help: "Durable backend: \(Self.durableNames).")
     var backend = "sqlite"
     @Option(help: "Rounds (one kill each).") var rounds = 30
     @Option(help: "Seed of the workload and of the kill moments.") var seed: UInt64 = 1
@@ -29,21 +29,19 @@ struct Torture: ParsableCommand {
     @Option(help: "Directory for the report (torture-<backend>.csv).") var output = "results"
 
     static let dimension = 16
+    static var durableNames: String { BackendCatalog.entries.filter { $0.durable != nil }.map(\.name).joined(separator: ", ") }
 
     func run() throws {
         let entry = try BackendCatalog.entry(backend)
-        guard let open = entry.open else {
-            throw ValidationError("\(backend) cannot be reopened by another process (the in-memory store and the Cosmos stand-in live in one process; the adapter protocol has no reopen): choose one of \(BackendCatalog.entries.filter { $0.open != nil }.map(\.name).joined(separator: ", "))")
+        guard let durable = entry.durable else {
+            throw ValidationError("\(backend) cannot be reopened by another process (the in-memory store and the Cosmos stand-in live in one process; the adapter protocol has no reopen): choose one of \(Self.durableNames)")
         }
         guard rounds >= 1, maxDelay >= 10 else { throw ValidationError("--rounds must be at least 1 and --max-delay at least 10") }
         defer { entry.cleanup() }
         let scratch = ScratchDirectory(prefix: "engram-torture")
-        let location = backend == "postgres" ? "engram_torture_" + UUID().uuidString.prefix(8).lowercased() : scratch.url.appendingPathComponent("store").path
-        var environment = ProcessInfo.processInfo.environment
-        if backend == "postgres" { environment["ENGRAM_POSTGRES_URL"] = try PostgresService.url() }
-        defer {
-            if backend == "postgres", let url = try? PostgresService.url() { try? PostgresStore.dropSchema(url: url, schema: location) }
-        }
+        let location = try durable.newLocation(scratch.url)
+        let environment = ProcessInfo.processInfo.environment.merging(try entry.service?.environment() ?? [:]) { _, service in service }
+        defer { durable.discard(location) }
         var model = TortureModel()
         var rng = SeededGenerator(seed: seed)
         var rows: [[String]] = []
@@ -52,16 +50,17 @@ struct Torture: ParsableCommand {
         print("round  kill_ms  mode    acknowledged  checked  violations  reason")
         for round in 0..<rounds {
             let delay = 10 + Int(rng.next() % UInt64(maxDelay - 9))
-            let serverCrash = backend == "postgres" && serverCrashEvery > 0 && round % serverCrashEvery == serverCrashEvery - 1
+            let serverCrash = serverCrashEvery > 0 && round % serverCrashEvery == serverCrashEvery - 1 ? entry.service?.crash : nil
             let (out, failure) = try runChild(location: location, round: round, delayMs: delay, serverCrash: serverCrash, environment: environment)
+            let crashedServer = serverCrash != nil
             let (acked, pending) = model.apply(out)
-            let store = try open(location, Self.dimension)
+            let store = try durable.open(location, Self.dimension)
             var (checked, violations) = model.check(store, pending: pending)
-            if let failure, !serverCrash { violations.insert(failure, at: 0) }
+            if let failure, !crashedServer { violations.insert(failure, at: 0) }
             try store.close()
             totalViolations += violations.count
             let reason = violations.prefix(3).joined(separator: "; ")
-            rows.append([String(round), String(delay), serverCrash ? "server" : "client", String(acked), String(checked), String(violations.count), reason])
+            rows.append([String(round), String(delay), crashedServer ? "server" : "client", String(acked), String(checked), String(violations.count), reason])
             print(rows.last!.enumerated().map { i, v in i == 6 ? v : String(repeating: " ", count: max(0, [5, 7, 6, 12, 7, 10][i] - v.count)) + v }.joined(separator: "  "))
         }
         let dir = URL(fileURLWithPath: output)
@@ -77,7 +76,7 @@ struct Torture: ParsableCommand {
 
     /// Starts the child, waits `delayMs`, kills it (or crashes the server under it), and
     /// returns what it printed.
-    private func runChild(location: String, round: Int, delayMs: Int, serverCrash: Bool, environment: [String: String]) throws -> (String, String?) {
+    private func runChild(location: String, round: Int, delayMs: Int, serverCrash: (@Sendable () throws -> Void)?, environment: [String: String]) throws -> (String, String?) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         p.arguments = ["torture-child", "--backend", backend, "--location", location, "--seed", String(seed), "--round", String(round)]
@@ -88,8 +87,8 @@ struct Torture: ParsableCommand {
         try p.run()
         usleep(UInt32(delayMs) * 1000)
         let diedEarly = !p.isRunning
-        if serverCrash {
-            try PostgresService.crash()
+        if let serverCrash {
+            try serverCrash()
             usleep(100_000)  // the client meets the dead server; then it is killed all the same
         }
         kill(p.processIdentifier, SIGKILL)
@@ -113,8 +112,8 @@ struct TortureChild: ParsableCommand {
     @Option var round: Int
 
     func run() throws {
-        guard let open = try BackendCatalog.entry(backend).open else { throw ValidationError("\(backend) is not durable") }
-        let store = try open(location, Torture.dimension)
+        guard let durable = try BackendCatalog.entry(backend).durable else { throw ValidationError("\(backend) is not durable") }
+        let store = try durable.open(location, Torture.dimension)
         var rng = SeededGenerator(seed: seed &* 1_000_003 &+ UInt64(round))
         var seq = round * 1_000_000
         func say(_ line: String) {

@@ -1,4 +1,5 @@
 import Conformance
+import EngramCatalog
 import EngramCore
 @testable import EngramCosmos
 import Foundation
@@ -58,24 +59,23 @@ struct StandIn: Sendable {
     }
 }
 
-@Suite(.serialized) struct CosmosAgainstTheStandIn {
-    @Test func passesEveryScenario() {
-        let standIn = StandIn.shared
-        let fixture = StoreFixture(
-            name: "cosmos",
-            makeEmpty: { try standIn.store() },
-            reopen: { old in
-                let db = (old as! CosmosStore).configuration.database
-                try old.close()
-                return try standIn.store(database: db)
-            })
-        let results = ConformanceSuite(fixture: fixture).run()
-        let failed = results.filter { $0.status == .failed }
-        #expect(failed.isEmpty, "\(failed.map { "\($0.id): \($0.reason)" })")
-        // Cosmos DB has no query plan to show; every other scenario runs.
-        #expect(results.filter { $0.status == .skipped }.map(\.id) == ["query-plan.prune-uses-timestamp-index"])
-    }
+/// The contract's scenarios on the catalog's `cosmos` fixture (the one `engram conform
+/// --backend cosmos` runs), each its own test case so a failure names it and `--filter` picks it.
+/// Cosmos DB has no query plan to show; every other scenario runs (against the stand-in
+/// unless ENGRAM_COSMOS_ENDPOINT/KEY name a real account).
+@Suite(.serialized) struct CosmosConformance {
+    static let workDir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-conformance-cosmos-\(UUID().uuidString)")
 
+    @Test(arguments: ConformanceSuite.scenarios.map(\.id))
+    func scenario(id: String) throws {
+        let entry = try BackendCatalog.entry("cosmos")
+        // The stand-in stays up between cases; it exits with this process (stdin EOF).
+        let result = try #require(entry.conformance(id, workDir: Self.workDir))
+        #expect(result.status == (id == "query-plan.prune-uses-timestamp-index" ? .skipped : .passed), "\(result.status): \(result.reason)")
+    }
+}
+
+@Suite(.serialized) struct CosmosAgainstTheStandIn {
     @Test func singleRecordOperationsNeverQueryAcrossPartitions() throws {
         let standIn = StandIn.shared
         let store = try standIn.store()

@@ -1,4 +1,5 @@
 import Conformance
+import EngramCatalog
 import EngramCore
 import EngramFiles
 import Foundation
@@ -10,21 +11,18 @@ func temporaryDirectory() -> URL {
     return dir
 }
 
-@Suite struct FileStoreConformance {
-    @Test func passesEveryScenarioWithNoneSkippedButQueryPlans() {
-        let fixture = StoreFixture(
-            name: "files",
-            makeEmpty: { try FileStore(directory: temporaryDirectory()) },
-            reopen: { old in
-                let dir = (old as! FileStore).directory
-                try old.close()
-                return try FileStore(directory: dir)
-            })
-        let results = ConformanceSuite(fixture: fixture).run()
-        let failed = results.filter { $0.status == .failed }
-        #expect(failed.isEmpty, "\(failed.map { "\($0.id): \($0.reason)" })")
-        // A directory of JSON files has no query planner: that one capability is not declared.
-        #expect(results.filter { $0.status == .skipped }.map(\.id) == ["query-plan.prune-uses-timestamp-index"])
+/// The contract's scenarios on the catalog's `files` fixture (the one `engram conform
+/// --backend files` runs), each its own test case so a failure names it and `--filter` picks it.
+/// A directory of JSON files has no query planner: that one capability is not declared.
+@Suite(.serialized) struct FileStoreConformance {
+    static let workDir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-conformance-files-\(UUID().uuidString)")
+
+    @Test(arguments: ConformanceSuite.scenarios.map(\.id))
+    func scenario(id: String) throws {
+        let entry = try BackendCatalog.entry("files")
+        defer { entry.cleanup() }
+        let result = try #require(entry.conformance(id, workDir: Self.workDir))
+        #expect(result.status == (id == "query-plan.prune-uses-timestamp-index" ? .skipped : .passed), "\(result.status): \(result.reason)")
     }
 }
 

@@ -1,5 +1,6 @@
 import CLibPQ
 import Conformance
+import EngramCatalog
 import EngramCore
 import EngramPostgres
 import Dispatch
@@ -31,27 +32,18 @@ func adminSQL(_ sql: String) throws -> [String] {
     return (0..<PQntuples(res)).map { String(cString: PQgetvalue(res, $0, 0)) }
 }
 
+/// The contract's scenarios on the catalog's `postgres` fixture (the one `engram conform
+/// --backend postgres` runs), each its own test case so a failure names it and `--filter` picks it.
+/// Its schemas are dropped after each case (`cleanup`); other tests use their own.
 @Suite(.serialized) struct PostgresConformance {
-    @Test func passesEveryScenarioWithNoneSkipped() throws {
-        let made = Mutex<[String]>([])
-        let fixture = StoreFixture(
-            name: "postgres",
-            makeEmpty: {
-                let schema = freshSchema()
-                made.withLock { $0.append(schema) }
-                return try PostgresStore(url: serverURL, schema: schema)
-            },
-            reopen: { old in
-                let schema = (old as! PostgresStore).configuration.schema
-                try old.close()
-                return try PostgresStore(url: serverURL, schema: schema)
-            })
-        let results = ConformanceSuite(fixture: fixture).run()
-        let notPassed = results.filter { $0.status != .passed }
-        #expect(notPassed.isEmpty, "\(notPassed.map { "\($0.id) \($0.status): \($0.reason)" })")
-        #expect(results.count == ConformanceSuite.scenarios.count)
-        // Only its own schemas: other tests run beside this one on the same server.
-        for schema in made.withLock({ $0 }) { _ = try adminSQL("DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE") }
+    static let workDir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-conformance-postgres-\(UUID().uuidString)")
+
+    @Test(arguments: ConformanceSuite.scenarios.map(\.id))
+    func scenario(id: String) throws {
+        let entry = try BackendCatalog.entry("postgres")
+        defer { entry.cleanup() }
+        let result = try #require(entry.conformance(id, workDir: Self.workDir))
+        #expect(result.status == .passed, "\(result.status): \(result.reason)")
     }
 }
 

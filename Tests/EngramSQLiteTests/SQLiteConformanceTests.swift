@@ -1,4 +1,5 @@
 import Conformance
+import EngramCatalog
 import EngramCore
 import EngramSQLite
 import Foundation
@@ -11,20 +12,16 @@ func temporaryDatabasePath() -> String {
     return dir.appendingPathComponent("engram.sqlite").path
 }
 
-let sqliteFixture = StoreFixture(
-    name: "sqlite",
-    makeEmpty: { try SQLiteStore(path: temporaryDatabasePath()) },
-    reopen: { old in
-        let path = (old as! SQLiteStore).configuration.path
-        try old.close()
-        return try SQLiteStore(path: path)
-    })
+/// The contract's scenarios on the catalog's `sqlite` fixture (the one `engram conform
+/// --backend sqlite` runs), each its own test case so a failure names it and `--filter` picks it.
+@Suite(.serialized) struct SQLiteConformance {
+    static let workDir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-conformance-sqlite-\(UUID().uuidString)")
 
-@Suite struct SQLiteConformance {
-    @Test func passesEveryScenarioWithNoneSkipped() {
-        let results = ConformanceSuite(fixture: sqliteFixture).run()
-        let notPassed = results.filter { $0.status != .passed }
-        #expect(notPassed.isEmpty, "\(notPassed.map { "\($0.id) \($0.status): \($0.reason)" })")
-        #expect(results.count == ConformanceSuite.scenarios.count)
+    @Test(arguments: ConformanceSuite.scenarios.map(\.id))
+    func scenario(id: String) throws {
+        let entry = try BackendCatalog.entry("sqlite")
+        defer { entry.cleanup() }
+        let result = try #require(entry.conformance(id, workDir: Self.workDir))
+        #expect(result.status == .passed, "\(result.status): \(result.reason)")
     }
 }

@@ -3,9 +3,19 @@ import EngramPostgres
 import Foundation
 import Synchronization
 
+/// A server a backend runs on, started on first use by the command (or test) that needs it.
+public struct Service: Sendable {
+    /// What a child process needs in its environment to reach the same server.
+    public let environment: @Sendable () throws -> [String: String]
+    /// Stops the server as a power cut would and starts it again; nil when it is not Engram's to crash.
+    public let crash: (@Sendable () throws -> Void)?
+    /// Stops the server if this process started it.
+    public let stop: @Sendable () -> Void
+}
+
 /// The project's own PostgreSQL + pgvector server (scripts/postgres.sh), or the one
 /// ENGRAM_POSTGRES_URL names: started on first use by this command, stopped when it ends.
-enum PostgresService {
+public enum PostgresService {
     struct State {
         var url: String?
         var startedIn: URL?
@@ -14,7 +24,7 @@ enum PostgresService {
 
     /// The PostgreSQL server: `ENGRAM_POSTGRES_URL`, or the project's own, started on first
     /// use and stopped by `stop()` when the command ends.
-    static func url() throws -> String {
+    public static func url() throws -> String {
         try state.withLock { state in
             if let url = state.url { return url }
             if let url = ProjectPostgres.configuredURL {
@@ -35,7 +45,7 @@ enum PostgresService {
 
     /// Stops the project's server as a power cut would, then starts it again (crash tests).
     /// Refused for a server named by ENGRAM_POSTGRES_URL: it is not Engram's to crash.
-    static func crash() throws {
+    public static func crash() throws {
         try state.withLock { state in
             guard let repo = state.startedIn else {
                 throw EngramError(.notSupported, "only the project's own server (started by this command) is crashed on purpose")
@@ -45,8 +55,10 @@ enum PostgresService {
         }
     }
 
+    static let service = Service(environment: { ["ENGRAM_POSTGRES_URL": try url()] }, crash: { try crash() }, stop: { stop() })
+
     /// Stops the project's server if this process started it.
-    static func stop() {
+    public static func stop() {
         state.withLock { state in
             if let repo = state.startedIn { try? ProjectPostgres.stop(repository: repo) }
             state.startedIn = nil
@@ -57,7 +69,7 @@ enum PostgresService {
 
 /// The Cosmos DB account: ENGRAM_COSMOS_ENDPOINT and ENGRAM_COSMOS_KEY when set (a real
 /// account), else the in-repo REST stand-in, started on first use and stopped when the command ends.
-enum CosmosStandInService {
+public enum CosmosStandInService {
     /// Cosmos DB's public emulator key, used by the stand-in.
     static let key = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU9DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
 
@@ -69,7 +81,12 @@ enum CosmosStandInService {
     }
     static let state = Mutex(State())
 
-    static func account() throws -> (String, String) {
+    static let service = Service(environment: {
+        let (endpoint, accountKey) = try account()
+        return ["ENGRAM_COSMOS_ENDPOINT": endpoint, "ENGRAM_COSMOS_KEY": accountKey]
+    }, crash: nil, stop: { stop() })
+
+    public static func account() throws -> (String, String) {
         let env = ProcessInfo.processInfo.environment
         if let endpoint = env["ENGRAM_COSMOS_ENDPOINT"], let accountKey = env["ENGRAM_COSMOS_KEY"], !endpoint.isEmpty, !accountKey.isEmpty {
             return (endpoint, accountKey)
@@ -104,7 +121,7 @@ enum CosmosStandInService {
         }
     }
 
-    static func stop() {
+    public static func stop() {
         state.withLock { state in
             try? state.input?.fileHandleForWriting.close()
             state.process?.terminate()

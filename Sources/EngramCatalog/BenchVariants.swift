@@ -1,0 +1,172 @@
+import EngramBench
+import EngramCore
+import EngramCosmos
+import EngramExternal
+import EngramFiles
+import EngramPostgres
+import EngramReference
+import EngramSQLite
+import EngramVectorIndex
+import Foundation
+
+// The benchmark variants of each backend: what its scenarios compare.
+
+let referenceBench = BenchBackend(
+    name: "memory", versions: [:],
+    variants: { scenario, dim in
+        [BenchVariant(name: scenario == .search ? "exact" : "engram", summary: "in-memory reference store") { _ in ReferenceStore(embeddingDimension: dim) }]
+    },
+    engramVariant: { $0 == .search ? "exact" : "engram" })
+
+let sqliteBench = BenchBackend(
+    name: "sqlite", versions: SQLiteStore.libraryVersions,
+    variants: { scenario, dim in
+        func variant(_ name: String, _ summary: String, budget: Int? = nil, _ change: @escaping @Sendable (inout SQLiteStore.Configuration) -> Void = { _ in }) -> BenchVariant {
+            BenchVariant(name: name, summary: summary, deleteBudget: budget, settle: { try ($0 as? SQLiteStore)?.checkpoint() }) { dir in
+                var c = SQLiteStore.Configuration(path: dir.appendingPathComponent("bench.sqlite").path, embeddingDimension: dim)
+                change(&c)
+                return try SQLiteStore(c)
+            }
+        }
+        switch scenario {
+        case .delete:
+            return [
+                variant("full_rebuild", "reload the index from the database after every delete (the original's first behaviour)", budget: 300_000) { $0.vectorMaintenance = .rebuildOnDelete },
+                variant("lazy_rebuild", "mark the index stale, reload it before the next search (the original's current behaviour)", budget: 300_000) { $0.vectorMaintenance = .rebuildOnNextSearch },
+                variant("faiss_remove_ids", "FAISS remove_ids through IndexIDMap2: one O(n) pass per delete", budget: 3_000_000) { $0.vectorMaintenance = .faissRemoveIds },
+                variant("swap_remove", "Engram: O(d) swap-with-last removal in the shim") { $0.vectorMaintenance = .swapRemove },
+            ]
+        case .prune:
+            return [
+                variant("no_index", "outcomes without the (project_id, timestamp) index") { $0.outcomeTimestampIndex = false },
+                variant("index", "Engram: outcomes (project_id, timestamp) index"),
+            ]
+        case .search:
+            return [
+                variant("exact", "Engram: exact cosine over the FAISS flat codes with the shim's SIMD kernel"),
+                variant("exact_faiss_kernel", "exact cosine with FAISS's own flat search (Debian build)") { $0.vectorScan = .faiss },
+            ]
+        case .batch, .get, .scale:
+            return [variant("engram", "default configuration")]
+        }
+    },
+    engramVariant: { scenario in
+        switch scenario {
+        case .delete: "swap_remove"
+        case .prune: "index"
+        case .search: "exact"
+        case .batch, .get, .scale: "engram"
+        }
+    })
+
+/// PostgreSQL variants: deletes are row deletes (the vector goes with the row), so the
+/// delete scenario has one variant; prune compares the timestamp index; search compares
+/// exact ranking with HNSW. Each store gets its own schema, dropped after the measurement.
+let postgresBench = BenchBackend(
+    name: "postgres", versions: ["libpq": PostgresStore.libpqVersion],
+    variants: { scenario, dim in
+        func variant(_ name: String, _ summary: String, rawSQL: Bool = false, _ change: @escaping @Sendable (inout PostgresStore.Configuration) -> Void = { _ in }) -> BenchVariant {
+            BenchVariant(name: name, summary: summary) { _ in
+                var c = PostgresStore.Configuration(url: try PostgresService.url(), schema: scratchSchema(), embeddingDimension: dim)
+                change(&c)
+                return DroppingPostgresStore(try PostgresStore(c), rawSQLSearch: rawSQL)
+            }
+        }
+        switch scenario {
+        case .delete: return [variant("engram", "row delete; the HNSW index marks the entry deleted")]
+        case .prune:
+            return [
+                variant("no_index", "outcomes without the timestamp indexes") { $0.outcomeTimestampIndex = false },
+                variant("index", "Engram: outcomes (project_id, timestamp) index"),
+            ]
+        case .search:
+            return [
+                variant("exact", "Engram: exact ranking (narrow sort by distance, then the k rows by key), no vector index") { $0.hnsw = nil },
+                variant("exact_raw_sql", "the same query written by hand: SELECT * … ORDER BY embedding <=> q LIMIT k", rawSQL: true) { $0.hnsw = nil },
+                variant("hnsw", "Engram: HNSW (m 16, ef_construction 64) with iterative scans") { $0.exactSearchLimit = 0 },
+                variant("hnsw_raw_sql", "the same HNSW query written by hand (settings once per connection)", rawSQL: true) { $0.exactSearchLimit = 0 },
+            ]
+        case .get: return [variant("engram", "point read by primary key")]
+        case .batch, .scale:
+            return [
+                variant("hnsw", "Engram: COPY binary into a staging table, one upsert; HNSW maintained on insert"),
+                variant("no_vector_index", "the same without the HNSW indexes (exact search only)") { $0.hnsw = nil },
+            ]
+        }
+    },
+    engramVariant: { scenario in
+        switch scenario {
+        case .prune: "index"
+        case .search: "exact"
+        default: "engram"
+        }
+    },
+    finish: { PostgresService.stop() })
+
+/// A PostgreSQL store whose schema is dropped when it is closed (benchmark scratch stores).
+final class DroppingPostgresStore: MemoryStore, IndexMemoryReporting, QueryPlanIntrospecting {
+    let inner: PostgresStore
+    /// Vector queries go through `rawSQLQuery` (the hand-written reference), not the store.
+    let rawSQLSearch: Bool
+    init(_ inner: PostgresStore, rawSQLSearch: Bool = false) {
+        self.inner = inner
+        self.rawSQLSearch = rawSQLSearch
+    }
+    var backendName: String { inner.backendName }
+    var embeddingDimension: Int { inner.embeddingDimension }
+    var capabilities: Set<Capability> { inner.capabilities }
+    func save(_ records: [MemoryRecord]) throws -> [String] { try inner.save(records) }
+    func get(_ key: RecordKey) throws -> MemoryRecord? { try inner.get(key) }
+    func query(_ query: MemoryQuery) throws -> [ScoredRecord] {
+        rawSQLSearch && query.vector != nil ? try inner.rawSQLQuery(query) : try inner.query(query)
+    }
+    func queryPreferences(userId: String, category: String?) throws -> [UserPreference] { try inner.queryPreferences(userId: userId, category: category) }
+    func updateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool { try inner.updateHeuristic(projectId: projectId, id: id, patch: patch) }
+    func incrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool { try inner.incrementHeuristicOccurrence(projectId: projectId, id: id, success: success) }
+    func updateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool { try inner.updateHeuristicConfidence(projectId: projectId, id: id, confidence: confidence) }
+    func updateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool { try inner.updateKnowledgeConfidence(projectId: projectId, id: id, confidence: confidence) }
+    func delete(_ key: RecordKey) throws -> Bool { try inner.delete(key) }
+    func deleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int { try inner.deleteOutcomes(projectId: projectId, olderThan: olderThan, agent: agent) }
+    func deleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int { try inner.deleteHeuristics(projectId: projectId, confidenceBelow: confidenceBelow, agent: agent) }
+    func stats(projectId: String, agent: String?) throws -> StoreStats { try inner.stats(projectId: projectId, agent: agent) }
+    func close() throws {
+        try? inner.dropSchema()
+        try inner.close()
+    }
+    func vectorIndexMemoryBytes() throws -> Int { try inner.relationBytes() }
+    var outcomeTimestampIndexName: String { inner.outcomeTimestampIndexName }
+    func explainDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> QueryPlan {
+        try inner.explainDeleteOutcomes(projectId: projectId, olderThan: olderThan, agent: agent)
+    }
+}
+
+/// An external adapter measured as it is: one variant per scenario.
+func externalBench(_ command: String) -> BenchBackend {
+    BenchBackend(
+        name: "external", versions: ["adapter": command],
+        variants: { _, _ in [BenchVariant(name: "engram", summary: "the adapter as it is") { _ in try ExternalStore(command: command) }] },
+        engramVariant: { _ in "engram" })
+}
+
+/// The file store measured as it is: one variant per scenario.
+let filesBench = BenchBackend(
+    name: "files", versions: [:],
+    variants: { scenario, dim in
+        [BenchVariant(name: scenario == .search ? "exact" : "engram", summary: "snapshot + one log file per call") { dir in
+            try FileStore(directory: dir.appendingPathComponent("store"), embeddingDimension: dim)
+        }]
+    },
+    engramVariant: { $0 == .search ? "exact" : "engram" })
+
+/// Cosmos DB measured as it is (against the stand-in unless an account is configured); each
+/// store gets its own database, removed with the stand-in.
+let cosmosBench = BenchBackend(
+    name: "cosmos", versions: [:],
+    variants: { scenario, dim in
+        [BenchVariant(name: scenario == .search ? "exact" : "engram", summary: "REST, point operations, transactional batch") { _ in
+            let (endpoint, key) = try CosmosStandInService.account()
+            return try CosmosStore(CosmosStore.Configuration(endpoint: endpoint, key: key, database: scratchSchema(), embeddingDimension: dim))
+        }]
+    },
+    engramVariant: { $0 == .search ? "exact" : "engram" },
+    finish: { CosmosStandInService.stop() })
