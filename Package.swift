@@ -77,18 +77,18 @@ let package = Package(
         .testTarget(name: "EngramCoreTests", dependencies: ["EngramCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "ConformanceTests",
-            dependencies: ["Conformance", "EngramReference", "EngramCore"],
+            dependencies: ["Conformance", "EngramCatalog", "EngramReference", "EngramCore"],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "EngramVectorIndexTests", dependencies: ["EngramVectorIndex"], swiftSettings: strictSettings),
         .testTarget(
             name: "EngramSQLiteTests",
-            dependencies: ["EngramSQLite", "EngramCatalog", "Conformance", "EngramCore", "CSQLite"],
+            dependencies: ["EngramSQLite", "Conformance", "EngramCore", "CSQLite"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "EngramPostgresTests",
-            dependencies: ["EngramPostgres", "EngramCatalog", "Conformance", "EngramCore", "CLibPQ"],
+            dependencies: ["EngramPostgres", "Conformance", "EngramCore", "CLibPQ"],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -98,12 +98,12 @@ let package = Package(
         ),
         .testTarget(
             name: "EngramFilesTests",
-            dependencies: ["EngramFiles", "EngramCatalog", "Conformance", "EngramCore"],
+            dependencies: ["EngramFiles", "Conformance", "EngramCore"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "EngramCosmosTests",
-            dependencies: ["EngramCosmos", "EngramCatalog", "Conformance", "EngramCore"],
+            dependencies: ["EngramCosmos", "Conformance", "EngramCore"],
             swiftSettings: strictSettings
         ),
         // Whole-system tests: the command line's own logic (torture checker, fuzzer), faults of the environment.

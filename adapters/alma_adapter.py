@@ -353,8 +353,10 @@ def main():
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    load_kinds()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="alma %(levelname)s %(name)s: %(message)s")
+    # 0.4.0 warns at import that the optional Azure SDK is missing: not a backend used here.
+    logging.getLogger("alma.storage.azure_cosmos").setLevel(logging.ERROR)
+    load_kinds()
 
     if opts.dir:
         root = opts.dir

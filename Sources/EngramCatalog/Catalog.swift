@@ -38,7 +38,7 @@ public enum BackendCatalog {
         }
 
         /// Removes what the fixture's stores left outside their work directory (a schema).
-        var removeScratch: @Sendable () -> Void = {}
+        public internal(set) var removeScratch: @Sendable () -> Void = {}
 
         /// Removes the fixture's leftovers and stops the service (run when a command ends).
         public func cleanup() {

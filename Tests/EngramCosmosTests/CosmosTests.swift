@@ -1,5 +1,4 @@
 import Conformance
-import EngramCatalog
 import EngramCore
 @testable import EngramCosmos
 import Foundation
@@ -56,22 +55,6 @@ struct StandIn: Sendable {
     @Test func documentIdsAreValidForAnyRecordId() {
         let id = CosmosAuth.documentId("a/b?c#d\\e " + String(repeating: "é", count: 128))
         #expect(id.count == 64 && id.allSatisfy { $0.isHexDigit })
-    }
-}
-
-/// The contract's scenarios on the catalog's `cosmos` fixture (the one `engram conform
-/// --backend cosmos` runs), each its own test case so a failure names it and `--filter` picks it.
-/// Cosmos DB has no query plan to show; every other scenario runs (against the stand-in
-/// unless ENGRAM_COSMOS_ENDPOINT/KEY name a real account).
-@Suite(.serialized) struct CosmosConformance {
-    static let workDir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-conformance-cosmos-\(UUID().uuidString)")
-
-    @Test(arguments: ConformanceSuite.scenarios.map(\.id))
-    func scenario(id: String) throws {
-        let entry = try BackendCatalog.entry("cosmos")
-        // The stand-in stays up between cases; it exits with this process (stdin EOF).
-        let result = try #require(entry.conformance(id, workDir: Self.workDir))
-        #expect(result.status == (id == "query-plan.prune-uses-timestamp-index" ? .skipped : .passed), "\(result.status): \(result.reason)")
     }
 }
 

@@ -1,5 +1,4 @@
 import Conformance
-import EngramCatalog
 import EngramCore
 import EngramFiles
 import Foundation
@@ -9,21 +8,6 @@ func temporaryDirectory() -> URL {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-files-\(UUID().uuidString)")
     try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     return dir
-}
-
-/// The contract's scenarios on the catalog's `files` fixture (the one `engram conform
-/// --backend files` runs), each its own test case so a failure names it and `--filter` picks it.
-/// A directory of JSON files has no query planner: that one capability is not declared.
-@Suite(.serialized) struct FileStoreConformance {
-    static let workDir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-conformance-files-\(UUID().uuidString)")
-
-    @Test(arguments: ConformanceSuite.scenarios.map(\.id))
-    func scenario(id: String) throws {
-        let entry = try BackendCatalog.entry("files")
-        defer { entry.cleanup() }
-        let result = try #require(entry.conformance(id, workDir: Self.workDir))
-        #expect(result.status == (id == "query-plan.prune-uses-timestamp-index" ? .skipped : .passed), "\(result.status): \(result.reason)")
-    }
 }
 
 @Suite struct FileStoreFiles {

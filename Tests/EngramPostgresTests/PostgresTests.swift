@@ -1,6 +1,5 @@
 import CLibPQ
 import Conformance
-import EngramCatalog
 import EngramCore
 import EngramPostgres
 import Dispatch
@@ -30,21 +29,6 @@ func adminSQL(_ sql: String) throws -> [String] {
         throw EngramError(.internal, String(cString: PQresultErrorMessage(res)))
     }
     return (0..<PQntuples(res)).map { String(cString: PQgetvalue(res, $0, 0)) }
-}
-
-/// The contract's scenarios on the catalog's `postgres` fixture (the one `engram conform
-/// --backend postgres` runs), each its own test case so a failure names it and `--filter` picks it.
-/// Its schemas are dropped after each case (`cleanup`); other tests use their own.
-@Suite(.serialized) struct PostgresConformance {
-    static let workDir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-conformance-postgres-\(UUID().uuidString)")
-
-    @Test(arguments: ConformanceSuite.scenarios.map(\.id))
-    func scenario(id: String) throws {
-        let entry = try BackendCatalog.entry("postgres")
-        defer { entry.cleanup() }
-        let result = try #require(entry.conformance(id, workDir: Self.workDir))
-        #expect(result.status == .passed, "\(result.status): \(result.reason)")
-    }
 }
 
 @Suite struct PostgresFaults {
