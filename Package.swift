@@ -109,7 +109,7 @@ let package = Package(
         // Whole-system tests: the command line's own logic (torture checker, fuzzer), faults of the environment.
         .testTarget(
             name: "EngramSystemTests",
-            dependencies: ["engram", "EngramCore", "EngramReference", "EngramSQLite", "EngramFiles"],
+            dependencies: ["engram", "EngramCatalog", "EngramBench", "EngramCore", "EngramReference", "EngramSQLite", "EngramFiles"],
             swiftSettings: strictSettings
         ),
     ],

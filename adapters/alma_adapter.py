@@ -25,6 +25,7 @@ Python types at all: a timestamp that is no Python `datetime`.
 import argparse
 import atexit
 import dataclasses
+import glob
 import importlib.metadata
 import json
 import logging
@@ -342,6 +343,21 @@ def answer(rid, op, adapter, args):
                                                   "message": f"alma raised {type(e).__name__} ({place}): {e}"[:900]}}
 
 
+def remove_orphans():
+    """Removes the temporary folders of earlier adapters that were killed (Engram ends an
+    adapter that times out with SIGKILL, so its atexit never runs): those whose pid is gone."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), "alma-adapter-*-*")):
+        m = re.match(r"alma-adapter-(\d+)-", os.path.basename(path))
+        if not m:
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass  # alive, or not ours to signal
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--storage", choices=("sqlite", "files"), default="sqlite")
@@ -362,7 +378,8 @@ def main():
         root = opts.dir
         os.makedirs(root, exist_ok=True)
     else:
-        root = tempfile.mkdtemp(prefix="alma-adapter-")
+        remove_orphans()
+        root = tempfile.mkdtemp(prefix=f"alma-adapter-{os.getpid()}-")
         atexit.register(shutil.rmtree, root, True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so that atexit cleans up
     adapter = Adapter(opts.storage, root, opts.dimension)

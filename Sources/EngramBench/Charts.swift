@@ -3,39 +3,33 @@ import Foundation
 /// SVG charts of cost against n on log-log axes, one line per variant: what a person
 /// looks at before reading numbers. Each point is the median over repetitions.
 public enum Charts {
-    struct Spec {
+    /// One chart: a metric of one scenario (whose `charts` list it) against n.
+    struct Spec: Sendable {
         let file: String
         let title: String
-        let scenario: String
-        let metric: String
+        let metric: Metric
         let yLabel: String
         let xLabel: String
     }
-
-    static let specs: [Spec] = [
-        Spec(file: "delete-only", title: "Delete one record (p50)", scenario: "delete", metric: "delete_p50_us", yLabel: "µs per delete", xLabel: "vectors in the index (n)"),
-        Spec(file: "delete-pair", title: "Delete then search (p50)", scenario: "delete", metric: "pair_p50_us", yLabel: "µs per delete+search pair", xLabel: "vectors in the index (n)"),
-        Spec(file: "prune", title: "Prune the 1,000 oldest outcomes", scenario: "prune", metric: "prune_ms", yLabel: "ms per prune", xLabel: "outcomes (n)"),
-        Spec(file: "batch", title: "Saving outcomes with embeddings", scenario: "batch", metric: "records_per_s", yLabel: "records per second", xLabel: "records saved"),
-        Spec(file: "search", title: "Vector search, top 10 (p50)", scenario: "search", metric: "query_p50_us", yLabel: "µs per query", xLabel: "vectors in the project (n)"),
-    ]
 
     /// Writes one SVG per scenario that has data; returns the files written.
     public static func write(_ rows: [Measurement], backend: String, to directory: URL) throws -> [URL] {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var written: [URL] = []
-        for spec in specs {
-            let relevant = rows.filter { $0.scenario == spec.scenario && $0.metric == spec.metric && $0.backend == backend }
-            guard !relevant.isEmpty else { continue }
-            var series: [(String, [(Double, Double)])] = []
-            for variant in Set(relevant.map(\.variant)).sorted() {
-                let byN = Dictionary(grouping: relevant.filter { $0.variant == variant }, by: \.n)
-                series.append((variant, byN.keys.sorted().map { (Double($0), Stats.median(byN[$0]!.map(\.value))) }))
+        for scenario in BenchmarkScenario.all {
+            for spec in scenario.charts {
+                let relevant = rows.filter { $0.scenario == scenario.id.rawValue && $0.metric == spec.metric.name && $0.backend == backend }
+                guard !relevant.isEmpty else { continue }
+                var series: [(String, [(Double, Double)])] = []
+                for variant in Set(relevant.map(\.variant)).sorted() {
+                    let byN = Dictionary(grouping: relevant.filter { $0.variant == variant }, by: \.n)
+                    series.append((variant, byN.keys.sorted().map { (Double($0), Stats.median(byN[$0]!.map(\.value))) }))
+                }
+                let url = directory.appendingPathComponent("\(backend)-\(spec.file).svg")
+                try svg(title: "\(spec.title) — \(backend)", xLabel: spec.xLabel, yLabel: spec.yLabel, series: series)
+                    .write(to: url, atomically: true, encoding: .utf8)
+                written.append(url)
             }
-            let url = directory.appendingPathComponent("\(backend)-\(spec.file).svg")
-            try svg(title: "\(spec.title) — \(backend)", xLabel: spec.xLabel, yLabel: spec.yLabel, series: series)
-                .write(to: url, atomically: true, encoding: .utf8)
-            written.append(url)
         }
         return written
     }

@@ -14,9 +14,9 @@ import Foundation
 let referenceBench = BenchBackend(
     name: "memory", versions: [:],
     variants: { scenario, dim in
-        [BenchVariant(name: scenario == .search ? "exact" : "engram", summary: "in-memory reference store") { _ in ReferenceStore(embeddingDimension: dim) }]
+        [BenchVariant(name: scenario == .search ? VariantName.exact : VariantName.engram, summary: "in-memory reference store") { _ in ReferenceStore(embeddingDimension: dim) }]
     },
-    engramVariant: { $0 == .search ? "exact" : "engram" })
+    engramVariant: { $0 == .search ? VariantName.exact : VariantName.engram })
 
 let sqliteBench = BenchBackend(
     name: "sqlite", versions: SQLiteStore.libraryVersions,
@@ -38,24 +38,24 @@ let sqliteBench = BenchBackend(
             ]
         case .prune:
             return [
-                variant("no_index", "outcomes without the (project_id, timestamp) index") { $0.outcomeTimestampIndex = false },
-                variant("index", "Engram: outcomes (project_id, timestamp) index"),
+                variant(VariantName.noIndex, "outcomes without the (project_id, timestamp) index") { $0.outcomeTimestampIndex = false },
+                variant(VariantName.index, "Engram: outcomes (project_id, timestamp) index"),
             ]
         case .search:
             return [
-                variant("exact", "Engram: exact cosine over the FAISS flat codes with the shim's SIMD kernel"),
+                variant(VariantName.exact, "Engram: exact cosine over the FAISS flat codes with the shim's SIMD kernel"),
                 variant("exact_faiss_kernel", "exact cosine with FAISS's own flat search (Debian build)") { $0.vectorScan = .faiss },
             ]
         case .batch, .get, .scale:
-            return [variant("engram", "default configuration")]
+            return [variant(VariantName.engram, "default configuration")]
         }
     },
     engramVariant: { scenario in
         switch scenario {
         case .delete: "swap_remove"
-        case .prune: "index"
-        case .search: "exact"
-        case .batch, .get, .scale: "engram"
+        case .prune: VariantName.index
+        case .search: VariantName.exact
+        case .batch, .get, .scale: VariantName.engram
         }
     })
 
@@ -73,20 +73,20 @@ let postgresBench = BenchBackend(
             }
         }
         switch scenario {
-        case .delete: return [variant("engram", "row delete; the HNSW index marks the entry deleted")]
+        case .delete: return [variant(VariantName.engram, "row delete; the HNSW index marks the entry deleted")]
         case .prune:
             return [
-                variant("no_index", "outcomes without the timestamp indexes") { $0.outcomeTimestampIndex = false },
-                variant("index", "Engram: outcomes (project_id, timestamp) index"),
+                variant(VariantName.noIndex, "outcomes without the timestamp indexes") { $0.outcomeTimestampIndex = false },
+                variant(VariantName.index, "Engram: outcomes (project_id, timestamp) index"),
             ]
         case .search:
             return [
-                variant("exact", "Engram: exact ranking (narrow sort by distance, then the k rows by key), no vector index") { $0.hnsw = nil },
-                variant("exact_raw_sql", "the same query written by hand: SELECT * … ORDER BY embedding <=> q LIMIT k", rawSQL: true) { $0.hnsw = nil },
+                variant(VariantName.exact, "Engram: exact ranking (narrow sort by distance, then the k rows by key), no vector index") { $0.hnsw = nil },
+                variant(VariantName.exact + VariantName.rawSQLSuffix, "the same query written by hand: SELECT * … ORDER BY embedding <=> q LIMIT k", rawSQL: true) { $0.hnsw = nil },
                 variant("hnsw", "Engram: HNSW (m 16, ef_construction 64) with iterative scans") { $0.exactSearchLimit = 0 },
-                variant("hnsw_raw_sql", "the same HNSW query written by hand (settings once per connection)", rawSQL: true) { $0.exactSearchLimit = 0 },
+                variant("hnsw" + VariantName.rawSQLSuffix, "the same HNSW query written by hand (settings once per connection)", rawSQL: true) { $0.exactSearchLimit = 0 },
             ]
-        case .get: return [variant("engram", "point read by primary key")]
+        case .get: return [variant(VariantName.engram, "point read by primary key")]
         case .batch, .scale:
             return [
                 variant("hnsw", "Engram: COPY binary into a staging table, one upsert; HNSW maintained on insert"),
@@ -96,9 +96,9 @@ let postgresBench = BenchBackend(
     },
     engramVariant: { scenario in
         switch scenario {
-        case .prune: "index"
-        case .search: "exact"
-        default: "engram"
+        case .prune: VariantName.index
+        case .search: VariantName.exact
+        default: VariantName.engram
         }
     },
     finish: { PostgresService.stop() })
@@ -144,29 +144,29 @@ final class DroppingPostgresStore: MemoryStore, IndexMemoryReporting, QueryPlanI
 func externalBench(_ command: String) -> BenchBackend {
     BenchBackend(
         name: "external", versions: ["adapter": command],
-        variants: { _, _ in [BenchVariant(name: "engram", summary: "the adapter as it is") { _ in try ExternalStore(command: command) }] },
-        engramVariant: { _ in "engram" })
+        variants: { _, _ in [BenchVariant(name: VariantName.engram, summary: "the adapter as it is") { _ in try ExternalStore(command: command) }] },
+        engramVariant: { _ in VariantName.engram })
 }
 
 /// The file store measured as it is: one variant per scenario.
 let filesBench = BenchBackend(
     name: "files", versions: [:],
     variants: { scenario, dim in
-        [BenchVariant(name: scenario == .search ? "exact" : "engram", summary: "snapshot + one log file per call") { dir in
+        [BenchVariant(name: scenario == .search ? VariantName.exact : VariantName.engram, summary: "snapshot + one log file per call") { dir in
             try FileStore(directory: dir.appendingPathComponent("store"), embeddingDimension: dim)
         }]
     },
-    engramVariant: { $0 == .search ? "exact" : "engram" })
+    engramVariant: { $0 == .search ? VariantName.exact : VariantName.engram })
 
 /// Cosmos DB measured as it is (against the stand-in unless an account is configured); each
 /// store gets its own database, removed with the stand-in.
 let cosmosBench = BenchBackend(
     name: "cosmos", versions: [:],
     variants: { scenario, dim in
-        [BenchVariant(name: scenario == .search ? "exact" : "engram", summary: "REST, point operations, transactional batch") { _ in
+        [BenchVariant(name: scenario == .search ? VariantName.exact : VariantName.engram, summary: "REST, point operations, transactional batch") { _ in
             let (endpoint, key) = try CosmosStandInService.account()
             return try CosmosStore(CosmosStore.Configuration(endpoint: endpoint, key: key, database: scratchSchema(), embeddingDimension: dim))
         }]
     },
-    engramVariant: { $0 == .search ? "exact" : "engram" },
+    engramVariant: { $0 == .search ? VariantName.exact : VariantName.engram },
     finish: { CosmosStandInService.stop() })

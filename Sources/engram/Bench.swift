@@ -6,11 +6,12 @@ import Foundation
 /// `engram bench`: measures the scenarios of BENCHMARKS.md side by side and writes reports.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run benchmark scenarios (delete, prune, batch, search, scale); write CSV, JSON and SVG to --output.")
+        abstract: "Run benchmark scenarios; write CSV, JSON and SVG to --output.",
+        discussion: BenchmarkScenario.all.map { "\($0.id.rawValue): \($0.summary)" }.joined(separator: "\n"))
 
     @OptionGroup var target: BackendOptions
 
-    @Option(name: .customLong("scenario"), help: "Scenario to run (repeatable): delete, prune, batch, search, scale. Default: all.")
+    @Option(name: .customLong("scenario"), help: "Scenario to run (repeatable): \(BenchScenario.allCases.map(\.rawValue).joined(separator: ", ")). Default: all.")
     var scenarios: [String] = []
 
     @Flag(help: "A small preset for CI: every scenario in well under two minutes.")

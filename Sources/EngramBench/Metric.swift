@@ -1,0 +1,54 @@
+/// A metric the runner writes: its name (the CSV's `metric` column) and unit, defined once
+/// here and used by the scenarios, the summary, the charts and the gate.
+public struct Metric: Hashable, Sendable, CustomStringConvertible {
+    public let name: String
+    public let unit: String
+    public var description: String { name }
+
+    /// A statistic of an operation's latencies, in microseconds (`ops` counts them).
+    public enum LatencyStat: String, CaseIterable, Sendable {
+        case p50, p95, p99, mean, ops
+        var quantile: Double? { ["p50": 0.5, "p95": 0.95, "p99": 0.99][rawValue] }
+    }
+
+    /// The operations whose latencies are measured one by one.
+    public enum Operation: String, Sendable {
+        /// One delete; a delete followed by a search; one vector query; one point read.
+        case delete, pair, query, get
+    }
+
+    public static func latency(_ op: Operation, _ stat: LatencyStat) -> Metric {
+        stat == .ops ? Metric(name: "\(op.rawValue)_ops", unit: "count") : Metric(name: "\(op.rawValue)_\(stat.rawValue)_us", unit: "us")
+    }
+
+    public static let indexBytesPer1kVectors = Metric(name: "index_bytes_per_1k_vectors", unit: "bytes")
+    public static let planUsesTimestampIndex = Metric(name: "plan_uses_timestamp_index", unit: "bool")
+    public static let planFullScan = Metric(name: "plan_full_scan", unit: "bool")
+    public static let pruneMs = Metric(name: "prune_ms", unit: "ms")
+    public static let recordsPerSecond = Metric(name: "records_per_s", unit: "records/s")
+    public static let copyBandwidth = Metric(name: "copy_bandwidth_bytes_per_s", unit: "bytes/s")
+    public static let queriesPerSecond = Metric(name: "qps", unit: "queries/s")
+    public static let recallAt10 = Metric(name: "recall_at_10", unit: "fraction")
+    public static let scanBandwidthFraction = Metric(name: "scan_bandwidth_fraction", unit: "fraction")
+    public static let requestUnitsPerGet = Metric(name: "request_units_per_get", unit: "RU")
+    public static let exponent = Metric(name: "exponent_b", unit: "1")
+}
+
+/// Variant names that scenarios and the summary give meaning to; backends name their
+/// variants with these where they play these parts.
+public enum VariantName {
+    /// A backend's default configuration, when a scenario compares nothing.
+    public static let engram = "engram"
+    /// Exact vector search.
+    public static let exact = "exact"
+    /// Prune with and without the outcome timestamp index.
+    public static let index = "index", noIndex = "no_index"
+    /// One record per save, and all in one batch save.
+    public static let single = "single", batch = "batch"
+    /// The suffix of a variant that runs the same query as `<name>`, written by hand.
+    public static let rawSQLSuffix = "_raw_sql"
+    /// The search filters: every record of the project, or one agent's quarter of it.
+    public static let unfiltered = "unfiltered", filtered = "filtered"
+    /// The machine's copy bandwidth, measured beside the searches.
+    public static let memcpy = "memcpy"
+}

@@ -1,0 +1,80 @@
+import EngramCore
+import Foundation
+
+extension BenchmarkScenario {
+    /// Top-10 vector search, unfiltered and with one agent's quarter of the project: QPS,
+    /// latency, recall@10 against exact ranking, and the share of memory bandwidth a scan uses.
+    static let search = BenchmarkScenario(
+        id: .search, summary: "top-10 vector search, unfiltered and filtered: QPS, latency, recall",
+        charts: [.init(file: "search", title: "Vector search, top 10 (p50)", metric: .latency(.query, .p50), yLabel: "µs per query", xLabel: "vectors in the project (n)")],
+        steps: { r in
+            let bandwidth = Step(label: "copy bandwidth", weight: 0.5) {
+                r.emit(.search, VariantName.memcpy, n: 0, rep: 0, .copyBandwidth, r.copyBandwidth)
+            }
+            return [bandwidth] + r.steps(.search, sizes: r.options.searchSizes, weight: { n, _ in
+                let d = r.dimensionScale, dn = Double(n)
+                return dn * 4e-5 * d + Double(r.options.searchQueries) * 2 * dn * 2e-7 * d + 60 * dn * 1e-6 * d
+            }) { n, v in try runSearch(r, n: n, variant: v) }
+        },
+        summarize: { rows, _ in
+            // `search.<metric>.<variant>/<filter>@n`, and `search.qps_vs_raw_sql.<variant>/<filter>@n`
+            // where the backend offers the same query written by hand (`<variant>_raw_sql`).
+            var out: [String: Double] = [:]
+            for row in rows {
+                for metric in [Metric.recallAt10, .scanBandwidthFraction, .queriesPerSecond] where row.metric == metric.name {
+                    out["search.\(metric.name).\(row.variant)@\(row.n)"] = median(rows, row.variant, row.n, metric)
+                }
+            }
+            let rawMarker = VariantName.rawSQLSuffix + "/"
+            for row in rows where row.metric == Metric.queriesPerSecond.name && row.variant.contains(rawMarker) {
+                let engram = row.variant.replacingOccurrences(of: rawMarker, with: "/")
+                if let mine = median(rows, engram, row.n, .queriesPerSecond), let raw = median(rows, row.variant, row.n, .queriesPerSecond), raw > 0 {
+                    out["search.\(Metric.queriesPerSecond.name)_vs\(VariantName.rawSQLSuffix).\(engram)@\(row.n)"] = mine / raw
+                }
+            }
+            return out
+        })
+
+    private static func runSearch(_ r: BenchRunner, n: Int, variant: BenchVariant) throws {
+        let w = r.workload
+        try r.withStore(variant) { store in
+            try w.load(store, n: n, embedding: true)
+            try variant.settle(store)
+            for (filterName, agents) in [(VariantName.unfiltered, nil), (VariantName.filtered, Set(["a0"]))] as [(String, Set<String>?)] {
+                func query(_ j: Int) -> MemoryQuery {
+                    MemoryQuery(kind: .outcome, projectId: w.project, agents: agents, topK: 10, vector: w.query(j))
+                }
+                for j in 0..<5 { _ = try store.query(query(j)) }  // warm-up
+                var latencies: [Double] = []
+                var results: [[String]] = []
+                for j in 0..<r.options.searchQueries {
+                    var hits: [ScoredRecord] = []
+                    latencies.append(try time { hits = try store.query(query(j)) })
+                    if j < 30 { results.append(hits.map(\.record.id)) }
+                }
+                let v = "\(variant.name)/\(filterName)"
+                r.emitLatencies(.search, v, n: n, rep: 1, .query, latencies)
+                r.emit(.search, v, n: n, rep: 1, .queriesPerSecond, Double(latencies.count) / (latencies.reduce(0, +) / 1e9))
+                r.emit(.search, v, n: n, rep: 1, .recallAt10, recallAt10(w, results, n: n, agents: agents))
+                if agents == nil {
+                    let bytes = Double(n * r.options.dimension * 4)
+                    r.emit(.search, v, n: n, rep: 1, .scanBandwidthFraction, bytes / (Stats.median(latencies) / 1e9) / r.copyBandwidth)
+                }
+            }
+        }
+    }
+
+    /// Recall@10 of `results` (one id list per query j) against exact cosine ranking.
+    static func recallAt10(_ w: Workload, _ results: [[String]], n: Int, agents: Set<String>?) -> Double {
+        let eligible = (0..<n).filter { agents?.contains(w.agents[$0 % w.agents.count]) ?? true }
+        let vectors = eligible.map { (i: $0, v: w.vector($0)) }
+        var found = 0, total = 0
+        for (j, got) in results.enumerated() {
+            let q = w.query(j)
+            let truth = vectors.map { (id: "o\($0.i)", s: cosineSimilarity(q, $0.v)) }.sorted { $0.s > $1.s }.prefix(10).map(\.id)
+            found += Set(truth).intersection(got).count
+            total += truth.count
+        }
+        return total > 0 ? Double(found) / Double(total) : .nan
+    }
+}
