@@ -1,3 +1,5 @@
+import Synchronization
+
 /// What a backend implements to become a `MemoryStore`: each operation of the contract,
 /// receiving input the core has already validated.
 ///
@@ -122,5 +124,89 @@ extension WholeRecordEngine {
 
     public func validatedUpdateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         try modify(RecordKey(.domainKnowledge, scope: projectId, id: id)) { $0.settingConfidence(confidence) }
+    }
+}
+
+/// A backend that keeps every record in memory (the reference store; the file store, which
+/// also logs each change): it offers a scan and a removal by predicate, and the core answers
+/// queries, prunes and counts by scanning, once for both.
+public protocol InMemoryRecordEngine: WholeRecordEngine {
+    /// Runs `body` over every live record by key, under the store's lock.
+    @_spi(Engine) func scan<T: Sendable>(_ body: ([RecordKey: MemoryRecord]) throws -> T) throws -> T
+    /// Removes (durably, for a durable store) every record `predicate` accepts; returns how many.
+    @_spi(Engine) func remove(where predicate: (MemoryRecord) -> Bool) throws -> Int
+}
+
+extension InMemoryRecordEngine {
+    public func validatedGet(_ key: RecordKey) throws -> MemoryRecord? {
+        try scan { $0[key] }
+    }
+
+    public func validatedQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
+        q.rank(try scan { $0.values.filter { q.matches($0) } })
+    }
+
+    public func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference] {
+        let prefs = try scan { records in
+            records.values.filter { r in
+                guard let p = r.userPreference, p.userId == userId else { return false }
+                return category == nil || p.category == category
+            }
+        }
+        return prefs.sorted(by: MemoryKind.defaultOrder).compactMap(\.userPreference)
+    }
+
+    public func validatedDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
+        try remove { $0.isPrunedOutcome(projectId: projectId, olderThan: olderThan, agent: agent) }
+    }
+
+    public func validatedDeleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
+        try remove { $0.isPrunedHeuristic(projectId: projectId, confidenceBelow: confidenceBelow, agent: agent) }
+    }
+
+    public func validatedStats(projectId: String, agent: String?) throws -> StoreStats {
+        try scan { StoreStats.counting($0.values, projectId: projectId, agent: agent) }
+    }
+
+    /// Records with an embedding per kind, all scopes: what such a store's vector
+    /// introspection reports, since its vectors live inside its records.
+    public func recordsWithEmbedding() throws -> [MemoryKind: Int] {
+        try scan { records in
+            var out = Dictionary(uniqueKeysWithValues: MemoryKind.vectorKinds.map { ($0, 0) })
+            for r in records.values where r.embedding != nil { out[r.kind, default: 0] += 1 }
+            return out
+        }
+    }
+
+    public func vectorsHeld() throws -> [MemoryKind: Int] { try recordsWithEmbedding() }
+}
+
+/// A store's mutable state behind one lock, with the closed flag every store keeps: calls
+/// after `close()` fail with `unavailable`, as `MemoryStore` promises.
+public final class GuardedState<State: Sendable>: Sendable {
+    private let mutex: Mutex<(state: State, closed: Bool)>
+
+    public init(_ state: State) { mutex = Mutex((state, false)) }
+
+    /// Runs `body` on the state; `unavailable` once the store is closed.
+    public func withOpen<T: Sendable>(_ body: (inout State) throws -> T) throws -> T {
+        try mutex.withLock { s in
+            guard !s.closed else { throw EngramError(.unavailable, "the store is closed") }
+            return try body(&s.state)
+        }
+    }
+
+    /// Runs `body` on the state whether or not the store is closed.
+    public func withLock<T: Sendable>(_ body: (inout State) throws -> T) rethrows -> T {
+        try mutex.withLock { s in try body(&s.state) }
+    }
+
+    /// Marks the store closed, running `body` on the first close only.
+    public func close(_ body: (inout State) -> Void = { _ in }) {
+        mutex.withLock { s in
+            guard !s.closed else { return }
+            s.closed = true
+            body(&s.state)
+        }
     }
 }

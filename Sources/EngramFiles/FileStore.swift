@@ -28,7 +28,7 @@ import Synchronization
 /// touches only its own names: `store.json`, `snapshot.jsonl`, `.lock`, `log/NNN.jsonl`
 /// and `.engram-tmp-<UUID>` temporaries; a non-empty directory that is not a file store is
 /// refused.
-public final class FileStore: WholeRecordEngine, @unchecked Sendable {
+public final class FileStore: InMemoryRecordEngine, @unchecked Sendable {
     // @unchecked: every mutable field is behind `state`.
     public let backendName = "files"
     public let directory: URL
@@ -44,13 +44,12 @@ public final class FileStore: WholeRecordEngine, @unchecked Sendable {
         var nextSequence = 1
         var logEntries = 0
         var lockFD: Int32 = -1
-        var closed = false
         /// Why the last compaction failed, if it did; cleared by the next success.
         var compactionError: String?
         /// After a failed compaction, the next try waits until the log has grown this far.
         var compactionRetryAt = 0
     }
-    private let state: Mutex<State>
+    private let state: GuardedState<State>
 
     static let snapshotName = "snapshot.jsonl"
     static let metaName = "store.json"
@@ -82,7 +81,7 @@ public final class FileStore: WholeRecordEngine, @unchecked Sendable {
             FileLock.unlock(s.lockFD)
             throw error
         }
-        state = Mutex(s)
+        state = GuardedState(s)
     }
 
     deinit { try? close() }
@@ -338,39 +337,21 @@ public final class FileStore: WholeRecordEngine, @unchecked Sendable {
     /// without compaction; its log only grows until a compaction succeeds.
     public var lastCompactionError: String? { state.withLock { $0.compactionError } }
 
-    private func withState<T>(_ body: (inout State) throws -> T) throws -> T {
-        try state.withLock { s in
-            guard !s.closed else { throw EngramError(.unavailable, "the store is closed") }
-            return try body(&s)
-        }
-    }
-
     // MARK: MemoryStore
 
     public func validatedSave(_ records: [MemoryRecord]) throws -> [String] {
-        try withState { s in try commit(&s, records.map(Entry.put)) }
+        try state.withOpen { s in try commit(&s, records.map(Entry.put)) }
         return records.map(\.id)
     }
 
-    public func validatedGet(_ key: RecordKey) throws -> MemoryRecord? {
-        return try withState { $0.records[key] }
-    }
-
-    public func validatedQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
-        return q.rank(try withState { s in s.records.values.filter { q.matches($0) } })
-    }
-
-    public func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference] {
-        let prefs = try withState { s in
-            s.records.values.compactMap(\.userPreference).filter { $0.userId == userId && (category == nil || $0.category == category) }
-        }
-        return prefs.map(MemoryRecord.userPreference).sorted(by: MemoryKind.defaultOrder).compactMap(\.userPreference)
+    @_spi(Engine) public func scan<T: Sendable>(_ body: ([RecordKey: MemoryRecord]) throws -> T) throws -> T {
+        try state.withOpen { try body($0.records) }
     }
 
     /// Applies `change` to one stored record and logs the result; false if it is missing
     /// (or `change` returns nil).
     @_spi(Engine) public func modify(_ key: RecordKey, _ change: (MemoryRecord) throws -> MemoryRecord?) throws -> Bool {
-        return try withState { s in
+        return try state.withOpen { s in
             guard let current = s.records[key], let next = try change(current) else { return false }
             try commit(&s, [.put(next)])
             return true
@@ -378,37 +359,24 @@ public final class FileStore: WholeRecordEngine, @unchecked Sendable {
     }
 
     public func validatedDelete(_ key: RecordKey) throws -> Bool {
-        return try withState { s in
+        return try state.withOpen { s in
             guard s.records[key] != nil else { return false }
             try commit(&s, [.delete(key)])
             return true
         }
     }
 
-    private func deleteWhere(_ predicate: (MemoryRecord) -> Bool) throws -> Int {
-        try withState { s in
+    /// Removes every record `predicate` accepts, in one log file.
+    @_spi(Engine) public func remove(where predicate: (MemoryRecord) -> Bool) throws -> Int {
+        try state.withOpen { s in
             let doomed = s.records.values.filter(predicate).map(\.key)
             try commit(&s, doomed.map(Entry.delete))
             return doomed.count
         }
     }
 
-    public func validatedDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
-        return try deleteWhere { $0.isPrunedOutcome(projectId: projectId, olderThan: olderThan, agent: agent) }
-    }
-
-    public func validatedDeleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
-        return try deleteWhere { $0.isPrunedHeuristic(projectId: projectId, confidenceBelow: confidenceBelow, agent: agent) }
-    }
-
-    public func validatedStats(projectId: String, agent: String?) throws -> StoreStats {
-        return try withState { s in StoreStats.counting(s.records.values, projectId: projectId, agent: agent) }
-    }
-
     public func close() throws {
-        state.withLock { s in
-            guard !s.closed else { return }
-            s.closed = true
+        state.close { s in
             s.records.removeAll()
             FileLock.unlock(s.lockFD)
             s.lockFD = -1
@@ -416,19 +384,8 @@ public final class FileStore: WholeRecordEngine, @unchecked Sendable {
     }
 }
 
-extension FileStore: VectorIntrospecting {
-    /// Vectors live inside the records (files and memory): the embeddings held, all scopes.
-    public func vectorsHeld() throws -> [MemoryKind: Int] { try recordsWithEmbedding() }
-
-    public func recordsWithEmbedding() throws -> [MemoryKind: Int] {
-        try withState { s in
-            var out: [MemoryKind: Int] = [:]
-            for kind in MemoryKind.vectorKinds { out[kind] = 0 }
-            for r in s.records.values where r.embedding != nil { out[r.kind, default: 0] += 1 }
-            return out
-        }
-    }
-}
+/// Vectors live inside the records, so the two counts agree by construction.
+extension FileStore: VectorIntrospecting {}
 
 /// One line of a log or snapshot file: `{"put":{"kind":K,"record":{...}}}`, the record in its
 /// schema's JSON form, or `{"delete":{"id":I,"kind":K,"scope":S}}`.

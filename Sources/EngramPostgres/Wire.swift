@@ -16,9 +16,6 @@ enum PGValue {
     /// A one-dimensional `text[]` without NULLs.
     case textArray([String])
 
-    static func optional(_ s: String?) -> PGValue { s.map(PGValue.text) ?? .null }
-    static func optional(_ v: [Float]?) -> PGValue { v.map(PGValue.vector) ?? .null }
-    static func optional(_ i: Int?) -> PGValue { i.map { .int8(Int64($0)) } ?? .null }
 
     /// Microseconds between 1970-01-01 and PostgreSQL's epoch, 2000-01-01.
     static let epochOffset: Int64 = 946_684_800_000_000

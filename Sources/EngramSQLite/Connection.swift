@@ -112,6 +112,25 @@ final class Statement {
         return self
     }
 
+    /// Binds a record's fields in schema order (`RecordSchema`): booleans as 0/1, timestamps as
+    /// INTEGER microseconds, embeddings as Float32 blobs, metadata as JSON text.
+    func bind(record: MemoryRecord) -> Statement {
+        for (i, field) in record.kind.schema.values(of: record).enumerated() {
+            let index = Int32(i + 1)
+            switch field {
+            case .null: bind(index, .null)
+            case .text(let text): bind(index, .text(text))
+            case .double(let x): bind(index, .double(x))
+            case .int(let n): bind(index, .int(Int64(n)))
+            case .bool(let flag): bind(index, .int(flag ? 1 : 0))
+            case .timestamp(let t): bind(index, .int(t.microsecondsSinceEpoch))
+            case .embedding(let e): bind(index, .floats(e))
+            case .metadata(let m): bind(index, .text(m.jsonText))
+            }
+        }
+        return self
+    }
+
     func bind(_ index: Int32, _ value: SQLValue) {
         switch value {
         case .null: sqlite3_bind_null(handle, index)
@@ -197,7 +216,4 @@ enum SQLValue {
     case text(String)
     case floats([Float])
 
-    static func optional(_ s: String?) -> SQLValue { s.map(SQLValue.text) ?? .null }
-    static func optional(_ i: Int?) -> SQLValue { i.map { .int(Int64($0)) } ?? .null }
-    static func optional(_ v: [Float]?) -> SQLValue { v.map(SQLValue.floats) ?? .null }
 }

@@ -230,7 +230,7 @@ public final class SQLiteStore: StorageEngine {
             try c.transaction {
                 for r in records {
                     let table = Table.of(r.kind)
-                    let stmt = try c.statement(table.upsertSQL).bind(table.values(r))
+                    let stmt = try c.statement(table.upsertSQL).bind(record: r)
                     guard try stmt.step() else { throw EngramError(.internal, "upsert into \(table.name) returned no row") }
                     let seq = stmt.int(0)
                     try stmt.run()
@@ -334,7 +334,7 @@ public final class SQLiteStore: StorageEngine {
                 try read.run()
                 let next = patch.applied(to: current)
                 try Validation.patched(next)
-                try c.statement(t.upsertSQL).bind(t.values(.heuristic(next))).run()
+                try c.statement(t.upsertSQL).bind(record: .heuristic(next)).run()
                 updated = next
             }
             guard let updated else { return false }

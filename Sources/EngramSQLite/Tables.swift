@@ -60,22 +60,6 @@ struct Table: Sendable {
 
     // MARK: Row mapping
 
-    /// The bound values of `record`, in the schema's field order.
-    func values(_ record: MemoryRecord) -> [SQLValue] {
-        schema.values(of: record).map { v in
-            switch v {
-            case .null: .null
-            case .text(let s): .text(s)
-            case .double(let d): .double(d)
-            case .int(let n): .int(Int64(n))
-            case .bool(let b): .int(b ? 1 : 0)
-            case .timestamp(let t): .int(t.microsecondsSinceEpoch)
-            case .embedding(let e): .floats(e)
-            case .metadata(let m): .text(m.jsonText)
-            }
-        }
-    }
-
     /// Decodes a row selected with `selectList` (field i in column i + 1), by each field's type.
     func decode(_ s: Statement) throws -> MemoryRecord {
         try schema.record { i, f in
