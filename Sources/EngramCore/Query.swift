@@ -54,6 +54,33 @@ public struct MemoryQuery: Sendable, Equatable {
     }
 }
 
+/// One filter of a query, on a schema field: what database backends render as a condition
+/// in their own dialect (the in-memory ones apply `MemoryQuery.matches`).
+public enum Condition: Sendable, Equatable {
+    /// The field equals this text.
+    case equals(String, String)
+    /// The field is at least this number.
+    case atLeast(String, Double)
+    /// The boolean field is true.
+    case isTrue(String)
+    /// The field is one of these texts (sorted; never empty: an empty agent set matches
+    /// nothing, and stores answer it without asking the database).
+    case oneOf(String, [String])
+}
+
+extension MemoryQuery {
+    /// Every filter of this query as conditions, the scope first: exactly what `matches` checks.
+    public var conditions: [Condition] {
+        var out: [Condition] = [.equals(kind.schema.scope.name, projectId)]
+        if let agents { out.append(.oneOf("agent", agents.sorted())) }
+        if let taskType { out.append(.equals("task_type", taskType)) }
+        if let domain { out.append(.equals("domain", domain)) }
+        if let minConfidence { out.append(.atLeast("confidence", minConfidence)) }
+        if successOnly { out.append(.isTrue("success")) }
+        return out
+    }
+}
+
 /// One query result: the record, and its cosine similarity when the query had a vector.
 public struct ScoredRecord: Sendable, Equatable {
     public var record: MemoryRecord

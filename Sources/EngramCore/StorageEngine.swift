@@ -210,3 +210,18 @@ public final class GuardedState<State: Sendable>: Sendable {
         }
     }
 }
+
+/// A store's configuration value: at least the embedding dimension the store holds.
+public protocol StoreConfiguration: Sendable {
+    var embeddingDimension: Int { get }
+}
+
+/// A store made from one configuration value, which it keeps (and reports) as it was given.
+public protocol ConfiguredStore: StorageEngine {
+    associatedtype Configuration: StoreConfiguration
+    var configuration: Configuration { get }
+}
+
+extension ConfiguredStore {
+    public var embeddingDimension: Int { configuration.embeddingDimension }
+}

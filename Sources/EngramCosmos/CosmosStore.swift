@@ -14,9 +14,9 @@ import Synchronization
 /// transactional batch per partition key (100 operations and 2 MB per request). A 429 is retried
 /// after `x-ms-retry-after-ms`, a bounded number of times. Every response's request charge
 /// is added to `requestCharge`.
-public final class CosmosStore: WholeRecordEngine, @unchecked Sendable {
+public final class CosmosStore: ConfiguredStore, WholeRecordEngine, @unchecked Sendable {
     // @unchecked: the only mutable state is `charges` and `closed`, behind their mutex and atomic.
-    public struct Configuration: Sendable {
+    public struct Configuration: StoreConfiguration {
         /// The account endpoint, e.g. `https://myaccount.documents.azure.com:443`.
         public var endpoint: String
         /// The account's master key (base64).
@@ -39,7 +39,6 @@ public final class CosmosStore: WholeRecordEngine, @unchecked Sendable {
 
     public let backendName = "cosmos"
     public let configuration: Configuration
-    public var embeddingDimension: Int { configuration.embeddingDimension }
     public var capabilities: Set<Capability> { [.durability, .vectorIntrospection, .requestCharge] }
     private let charges = Mutex((total: 0.0, requests: 0))
     private let closed = Atomic<Bool>(false)
@@ -414,14 +413,21 @@ public final class CosmosStore: WholeRecordEngine, @unchecked Sendable {
         return try deleteMatching(.heuristic, projectId, conds, params)
     }
 
+    /// The query's conditions in Cosmos DB SQL, with `@fN` parameters.
     private func filters(_ q: MemoryQuery) -> ([String], [(String, JSONValue)]) {
-        var conds = ["c.project_id = @p"]
-        var params: [(String, JSONValue)] = [("@p", .string(q.projectId))]
-        if let a = q.agents { conds.append("ARRAY_CONTAINS(@agents, c.agent)"); params.append(("@agents", .array(a.sorted().map(JSONValue.string)))) }
-        if let t = q.taskType { conds.append("c.task_type = @tt"); params.append(("@tt", .string(t))) }
-        if let d = q.domain { conds.append("c.domain = @d"); params.append(("@d", .string(d))) }
-        if let m = q.minConfidence { conds.append("c.confidence >= @mc"); params.append(("@mc", .double(m))) }
-        if q.successOnly { conds.append("c.success = true") }
+        var params: [(String, JSONValue)] = []
+        func param(_ v: JSONValue) -> String {
+            params.append(("@f\(params.count)", v))
+            return params.last!.0
+        }
+        let conds = q.conditions.map { condition -> String in
+            switch condition {
+            case .equals(let field, let text): "c.\(field) = \(param(.string(text)))"
+            case .atLeast(let field, let x): "c.\(field) >= \(param(.double(x)))"
+            case .isTrue(let field): "c.\(field) = true"
+            case .oneOf(let field, let texts): "ARRAY_CONTAINS(\(param(.array(texts.map(JSONValue.string)))), c.\(field))"
+            }
+        }
         return (conds, params)
     }
 

@@ -12,8 +12,8 @@ import Foundation
 /// index runs with pgvector 0.8's iterative scan (`strict_order`), so a selective filter
 /// never returns fewer than k rows because the index scan stopped at `ef_search`.
 /// Batch saves are one COPY (binary) into a staging table and one upsert, in one transaction.
-public final class PostgresStore: StorageEngine {
-    public struct Configuration: Sendable {
+public final class PostgresStore: ConfiguredStore, StorageEngine {
+    public struct Configuration: StoreConfiguration {
         /// A libpq connection URL or key=value string.
         public var url: String
         /// The schema that holds Engram's tables; created when missing.
@@ -54,7 +54,6 @@ public final class PostgresStore: StorageEngine {
 
     public let backendName = "postgres"
     public let configuration: Configuration
-    public var embeddingDimension: Int { configuration.embeddingDimension }
     public var capabilities: Set<Capability> { [.durability, .vectorIntrospection, .queryPlanIntrospection] }
     let pool: ConnectionPool
 
@@ -305,21 +304,22 @@ public final class PostgresStore: StorageEngine {
         }
     }
 
+    /// The query's conditions as a WHERE clause with `$n` parameters. An agent set is one
+    /// array parameter, whatever its size: one prepared statement per shape.
     private func filterClause(_ q: MemoryQuery) -> (sql: String, values: [PGValue]) {
-        var sql = "project_id = $1"
-        var values: [PGValue] = [.text(q.projectId)]
+        var values: [PGValue] = []
         func param(_ v: PGValue) -> String {
             values.append(v)
             return "$\(values.count)"
         }
-        if let agents = q.agents {
-            // One array parameter, whatever the set's size: one prepared statement per shape.
-            sql += " AND agent = ANY(\(param(.textArray(agents.sorted())))::text[])"
-        }
-        if let t = q.taskType { sql += " AND task_type = \(param(.text(t)))" }
-        if let d = q.domain { sql += " AND domain = \(param(.text(d)))" }
-        if let m = q.minConfidence { sql += " AND confidence >= \(param(.float8(m)))" }
-        if q.successOnly { sql += " AND success" }
+        let sql = q.conditions.map { condition -> String in
+            switch condition {
+            case .equals(let field, let text): "\(sqlIdentifier(field)) = \(param(.text(text)))"
+            case .atLeast(let field, let x): "\(sqlIdentifier(field)) >= \(param(.float8(x)))"
+            case .isTrue(let field): sqlIdentifier(field)
+            case .oneOf(let field, let texts): "\(sqlIdentifier(field)) = ANY(\(param(.textArray(texts)))::text[])"
+            }
+        }.joined(separator: " AND ")
         return (sql, values)
     }
 

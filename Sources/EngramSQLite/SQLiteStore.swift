@@ -16,7 +16,7 @@ import Synchronization
 /// select the matching row ids in SQL, then rank only those (filter-then-rank).
 /// One connection serves all calls behind a mutex; an advisory lock on `<path>.lock`
 /// keeps a second process from opening the same database (its index would go stale).
-public final class SQLiteStore: StorageEngine {
+public final class SQLiteStore: ConfiguredStore, StorageEngine {
     /// How the vector index follows deletes. Engram uses `swapRemove`; the others exist so
     /// the benchmark runner can measure the original project's behaviours side by side.
     public enum VectorMaintenance: String, Sendable, CaseIterable {
@@ -34,7 +34,7 @@ public final class SQLiteStore: StorageEngine {
     /// write across a killed process; `full` also across power loss, at one fsync per commit.
     public enum Synchronous: String, Sendable { case normal = "NORMAL", full = "FULL" }
 
-    public struct Configuration: Sendable {
+    public struct Configuration: StoreConfiguration {
         /// The database file; created when missing.
         public var path: String
         public var embeddingDimension: Int = 384
@@ -55,7 +55,6 @@ public final class SQLiteStore: StorageEngine {
 
     public let backendName = "sqlite"
     public let configuration: Configuration
-    public var embeddingDimension: Int { configuration.embeddingDimension }
     public var capabilities: Set<Capability> { [.durability, .vectorIntrospection, .queryPlanIntrospection] }
 
     /// Everything mutable. `@unchecked Sendable`: it is only ever touched inside `state.withLock`.
@@ -254,18 +253,19 @@ public final class SQLiteStore: StorageEngine {
     }
 
     /// The WHERE clause and bindings of a query's filters.
+    /// The query's conditions as a WHERE clause with `?` parameters.
     private func filterClause(_ q: MemoryQuery) -> (sql: String, values: [SQLValue]) {
-        var sql = "project_id = ?"
-        var values: [SQLValue] = [.text(q.projectId)]
-        if let agents = q.agents {
-            let sorted = agents.sorted()
-            sql += " AND agent IN (" + Array(repeating: "?", count: sorted.count).joined(separator: ", ") + ")"
-            values += sorted.map(SQLValue.text)
-        }
-        if let t = q.taskType { sql += " AND task_type = ?"; values.append(.text(t)) }
-        if let d = q.domain { sql += " AND domain = ?"; values.append(.text(d)) }
-        if let m = q.minConfidence { sql += " AND confidence >= ?"; values.append(.double(m)) }
-        if q.successOnly { sql += " AND success = 1" }
+        var values: [SQLValue] = []
+        let sql = q.conditions.map { condition -> String in
+            switch condition {
+            case .equals(let field, let text): values.append(.text(text)); return "\(sqlIdentifier(field)) = ?"
+            case .atLeast(let field, let x): values.append(.double(x)); return "\(sqlIdentifier(field)) >= ?"
+            case .isTrue(let field): return "\(sqlIdentifier(field)) = 1"
+            case .oneOf(let field, let texts):
+                values += texts.map(SQLValue.text)
+                return "\(sqlIdentifier(field)) IN (" + Array(repeating: "?", count: texts.count).joined(separator: ", ") + ")"
+            }
+        }.joined(separator: " AND ")
         return (sql, values)
     }
 
