@@ -28,18 +28,13 @@ public enum ConformanceReport {
         return out + "</testsuite>\n"
     }
 
+    /// XML's entities for attribute text; other control characters (not allowed in XML 1.0) become `?`.
+    static let entities: [Unicode.Scalar: String] = ["&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "\n": "&#10;", "\t": "\t"]
+
     static func xml(_ s: String) -> String {
         var out = ""
         for ch in s.unicodeScalars {
-            switch ch {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "\n": out += "&#10;"
-            case _ where ch.value < 0x20 && ch != "\t": out += "?"
-            default: out.unicodeScalars.append(ch)
-            }
+            if let entity = entities[ch] { out += entity } else if ch.value < 0x20 { out += "?" } else { out.unicodeScalars.append(ch) }
         }
         return out
     }

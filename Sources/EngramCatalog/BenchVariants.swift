@@ -18,6 +18,13 @@ let referenceBench = BenchBackend(
     },
     engramVariant: { $0 == .search ? VariantName.exact : VariantName.engram })
 
+/// The prune comparison of the SQL backends (review HIGH-003): the original's outcome indexes,
+/// and Engram's with (project_id, timestamp); `make` builds a variant with or without it.
+func pruneVariants(_ make: (_ name: String, _ summary: String, _ withIndex: Bool) -> BenchVariant) -> [BenchVariant] {
+    [make(VariantName.noIndex, "outcomes without the timestamp indexes (the original's)", false),
+     make(VariantName.index, "Engram: outcomes (project_id, timestamp) index", true)]
+}
+
 let sqliteBench = BenchBackend(
     name: "sqlite", versions: SQLiteStore.libraryVersions,
     variants: { scenario, dim in
@@ -36,11 +43,7 @@ let sqliteBench = BenchBackend(
                 variant("faiss_remove_ids", "FAISS remove_ids through IndexIDMap2: one O(n) pass per delete", budget: 3_000_000) { $0.vectorMaintenance = .faissRemoveIds },
                 variant("swap_remove", "Engram: O(d) swap-with-last removal in the shim") { $0.vectorMaintenance = .swapRemove },
             ]
-        case .prune:
-            return [
-                variant(VariantName.noIndex, "outcomes without the (project_id, timestamp) index") { $0.outcomeTimestampIndex = false },
-                variant(VariantName.index, "Engram: outcomes (project_id, timestamp) index"),
-            ]
+        case .prune: return pruneVariants { name, summary, withIndex in variant(name, summary) { $0.outcomeTimestampIndex = withIndex } }
         case .search:
             return [
                 variant(VariantName.exact, "Engram: exact cosine over the FAISS flat codes with the shim's SIMD kernel"),
@@ -74,11 +77,7 @@ let postgresBench = BenchBackend(
         }
         switch scenario {
         case .delete: return [variant(VariantName.engram, "row delete; the HNSW index marks the entry deleted")]
-        case .prune:
-            return [
-                variant(VariantName.noIndex, "outcomes without the timestamp indexes") { $0.outcomeTimestampIndex = false },
-                variant(VariantName.index, "Engram: outcomes (project_id, timestamp) index"),
-            ]
+        case .prune: return pruneVariants { name, summary, withIndex in variant(name, summary) { $0.outcomeTimestampIndex = withIndex } }
         case .search:
             return [
                 variant(VariantName.exact, "Engram: exact ranking (narrow sort by distance, then the k rows by key), no vector index") { $0.hnsw = nil },

@@ -63,8 +63,8 @@ public enum Condition: Sendable, Equatable {
     case atLeast(String, Double)
     /// The boolean field is true.
     case isTrue(String)
-    /// The field is one of these texts (sorted; never empty: an empty agent set matches
-    /// nothing, and stores answer it without asking the database).
+    /// The field is one of these texts (sorted; never empty when it reaches a store: the
+    /// core answers an empty agent set, which matches nothing, itself).
     case oneOf(String, [String])
 }
 

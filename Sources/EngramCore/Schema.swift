@@ -347,5 +347,18 @@ extension RecordSchema {
     }
 }
 
+/// A backend's form of one kind's table or container, derived from its schema.
+public protocol SchemaTable: Sendable {
+    var schema: RecordSchema { get }
+}
+
+extension SchemaTable {
+    public var kind: MemoryKind { schema.kind }
+    public var name: String { schema.table }
+    /// The scope column: `project_id`, or `user_id` for preferences.
+    public var scope: String { schema.scope.name }
+    public var hasEmbedding: Bool { schema.hasEmbedding }
+}
+
 /// A quoted SQL identifier (double quotes, inner ones doubled), as both SQL dialects write it.
 public func sqlIdentifier(_ s: String) -> String { "\"" + s.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\"" }

@@ -37,11 +37,11 @@ public final class CosmosStore: ConfiguredStore, WholeRecordEngine, @unchecked S
         }
     }
 
-    public let backendName = "cosmos"
     public let configuration: Configuration
-    public var capabilities: Set<Capability> { [.durability, .vectorIntrospection, .requestCharge] }
     private let charges = Mutex((total: 0.0, requests: 0))
     private let closed = Atomic<Bool>(false)
+    public let backendName = "cosmos"
+    public var capabilities: Set<Capability> { [.durability, .vectorIntrospection, .requestCharge] }
 
     /// Request units used by this store so far, and the number of requests.
     public var requestCharge: (total: Double, requests: Int) { charges.withLock { $0 } }
@@ -432,7 +432,6 @@ public final class CosmosStore: ConfiguredStore, WholeRecordEngine, @unchecked S
     }
 
     public func validatedQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
-        if let agents = q.agents, agents.isEmpty { return [] }
         var (conds, params) = filters(q)
         guard let vector = q.vector else {
             let order = "c.\(Self.orderProperty(q.kind)) DESC"

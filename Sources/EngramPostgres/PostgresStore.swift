@@ -324,7 +324,6 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
     }
 
     public func validatedQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
-        if let agents = q.agents, agents.isEmpty { return [] }
         let t = PGTable.of(q.kind)
         var (filter, values) = filterClause(q)
         guard let vector = q.vector else {
@@ -465,16 +464,9 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
 }
 
 extension PostgresStore: VectorIntrospecting {
-    /// Vectors live in the rows' `embedding` column: the count of non-NULL embeddings, all scopes.
-    public func vectorsHeld() throws -> [MemoryKind: Int] {
-        try pool.with { c in
-            var out: [MemoryKind: Int] = [:]
-            for kind in MemoryKind.vectorKinds {
-                out[kind] = Int(try c.run("SELECT count(embedding) FROM \(table(kind))").value(0, 0)?.int8 ?? 0)
-            }
-            return out
-        }
-    }
+    /// Vectors live in the rows' `embedding` column, so the two counts are one: the
+    /// non-NULL embeddings per kind, all scopes.
+    public func vectorsHeld() throws -> [MemoryKind: Int] { try recordsWithEmbedding() }
 
     public func recordsWithEmbedding() throws -> [MemoryKind: Int] {
         try pool.with { c in

@@ -5,12 +5,8 @@ import EngramCore
 /// record key as primary key. Counts are BIGINT so that any Swift `Int` reads back as it was
 /// written. Confidence is DOUBLE PRECISION rather than REAL: REAL is 4 bytes and would not
 /// give back the Double it was given (0.731 reads back as 0.73100001).
-struct PGTable: Sendable {
+struct PGTable: SchemaTable {
     let schema: RecordSchema
-    var kind: MemoryKind { schema.kind }
-    var name: String { schema.table }
-    var scope: String { schema.scope.name }
-    var hasEmbedding: Bool { schema.hasEmbedding }
     var fieldCount: Int { schema.fields.count }
     let orderBy: String
 

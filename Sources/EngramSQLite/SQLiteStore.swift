@@ -270,7 +270,6 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
     }
 
     public func validatedQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
-        if let agents = q.agents, agents.isEmpty { return [] }
         let t = Table.of(q.kind)
         let (whereSQL, values) = filterClause(q)
         return try locked { c, s in

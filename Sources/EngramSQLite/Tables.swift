@@ -4,12 +4,8 @@ import EngramCore
 /// has `seq INTEGER PRIMARY KEY` (the stable row id, also the vector's id in the FAISS index)
 /// and a unique (scope, id) key; timestamps are INTEGER microseconds, embeddings Float32
 /// blobs, metadata JSON text.
-struct Table: Sendable {
+struct Table: SchemaTable {
     let schema: RecordSchema
-    var kind: MemoryKind { schema.kind }
-    var name: String { schema.table }
-    var scope: String { schema.scope.name }
-    var hasEmbedding: Bool { schema.hasEmbedding }
 
     /// SQL text derived from the schema, built once (it is used on every call).
     let columnList: String
