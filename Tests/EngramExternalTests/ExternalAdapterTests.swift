@@ -2,6 +2,7 @@ import Conformance
 import EngramCore
 import EngramExternal
 import Foundation
+import Synchronization
 import Testing
 
 /// `python3 adapters/reference_adapter.py [--misbehave MODE]`, from this repository.
@@ -42,12 +43,10 @@ func fixture(_ misbehave: String? = nil, timeout: Double = 30) -> StoreFixture {
     }
 }
 
-final class LogLines: @unchecked Sendable {
-    // @unchecked: guarded by `lock`.
-    private let lock = NSLock()
-    private var lines: [String] = []
-    func add(_ s: String) { lock.lock(); lines.append(s); lock.unlock() }
-    var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
+final class LogLines: Sendable {
+    private let lines = Mutex<[String]>([])
+    func add(_ s: String) { lines.withLock { $0.append(s) } }
+    var all: [String] { lines.withLock { $0 } }
 }
 
 /// Bad adapters give failed scenarios with the right reason, never a hang or a crash.
