@@ -91,8 +91,10 @@ def to_rfc3339(dt):
 
 # --- the five kinds, and alma's method for each operation on them ---------------------
 class Kind:
-    def __init__(self, cls, scope, plural, getter, saver, batch=None, deleter=None, for_agents=None, filters=()):
-        self.cls, self.scope, self.plural = cls, scope, plural
+    """alma's names for one kind: its dataclass, its index/table name and its storage methods."""
+
+    def __init__(self, cls, plural, getter, saver, batch=None, deleter=None, for_agents=None, filters=()):
+        self.cls, self.plural = cls, plural
         self.getter, self.saver, self.batch, self.deleter, self.for_agents = getter, saver, batch, deleter, for_agents
         self.filters = set(filters)  # the query filters alma's getter has, in Engram's names
         self.times = [f.name for f in dataclasses.fields(cls) if f.type in (datetime, "datetime")]
@@ -105,16 +107,16 @@ def load_kinds():
     """Imports alma (after main() has moved stdout aside: alma may print at import)."""
     from alma.types import AntiPattern, DomainKnowledge, Heuristic, Outcome, UserPreference
     KINDS.update({
-        "heuristic": Kind(Heuristic, "project_id", "heuristics", "get_heuristics", "save_heuristic", "save_heuristics",
+        "heuristic": Kind(Heuristic, "heuristics", "get_heuristics", "save_heuristic", "save_heuristics",
                           "delete_heuristic", "get_heuristics_for_agents", ["min_confidence"]),
-        "outcome": Kind(Outcome, "project_id", "outcomes", "get_outcomes", "save_outcome", "save_outcomes",
+        "outcome": Kind(Outcome, "outcomes", "get_outcomes", "save_outcome", "save_outcomes",
                         "delete_outcome", "get_outcomes_for_agents", ["task_type", "success_only"]),
-        "domain_knowledge": Kind(DomainKnowledge, "project_id", "domain_knowledge", "get_domain_knowledge",
+        "domain_knowledge": Kind(DomainKnowledge, "domain_knowledge", "get_domain_knowledge",
                                  "save_domain_knowledge", "save_domain_knowledge_batch", "delete_domain_knowledge",
                                  "get_domain_knowledge_for_agents", ["domain"]),
-        "anti_pattern": Kind(AntiPattern, "project_id", "anti_patterns", "get_anti_patterns", "save_anti_pattern",
+        "anti_pattern": Kind(AntiPattern, "anti_patterns", "get_anti_patterns", "save_anti_pattern",
                              None, "delete_anti_pattern", "get_anti_patterns_for_agents"),
-        "user_preference": Kind(UserPreference, "user_id", "preferences", "get_user_preferences",
+        "user_preference": Kind(UserPreference, "preferences", "get_user_preferences",
                                 "save_user_preference"),
     })
 
@@ -220,7 +222,7 @@ class Adapter:
         found = [r for r in self.list_scope(kind, args["scope"]) if r.id == args["id"]]
         if len(found) > 1:
             raise Divergence(f"alma returned {len(found)} records with id {args['id']!r} in one scope "
-                               "(its store keeps duplicates: re-saves append)")
+                             "(its store keeps duplicates: re-saves append)")
         return from_alma(kind, found[0]) if found else None
 
     def query(self, args):
@@ -242,8 +244,8 @@ class Adapter:
         elif len(agents) == 1:
             results = self.alma(k.getter)(agent=agents[0], **call)  # alma's single-agent filter
         else:
-            # Zero or several agents: only alma's get_*_for_agents (0.5+) takes a set. Its
-            # top_k is per agent: it may return up to top_k x len(agents) (passed on as is).
+            # Zero or several agents: only get_*_for_agents (after 0.4.0) takes a set. Its top_k
+            # is per agent: it may return up to top_k x len(agents) (passed on as is).
             if not hasattr(self.store, k.for_agents):
                 raise NotSupported(f"alma-memory {self.version} filters by one agent only "
                                    f"(no {k.for_agents}()); asked for {len(agents)}")

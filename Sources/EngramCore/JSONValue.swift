@@ -225,7 +225,8 @@ struct JSONParser {
             guard digits() > 0 else { pos = start; throw error("bad number") }
         }
         let text = String(decoding: bytes[start..<pos], as: UTF8.self)
-        if isInteger, let i = Int64(text) { return .int(i) }
+        // `-0` is the double -0.0 (no integer has a sign of zero; JSONEncoder writes Float -0.0 so).
+        if isInteger, text != "-0", let i = Int64(text) { return .int(i) }
         guard !text.isEmpty, let d = Double(text), d.isFinite else { pos = start; throw error("bad number") }
         return .double(d)
     }

@@ -123,3 +123,9 @@ public protocol RequestChargeReporting {
     /// Request units charged so far, and the number of requests.
     var requestCharge: (total: Double, requests: Int) { get }
 }
+
+/// A store that can say how many cross-partition queries it has sent (Cosmos DB): single-record
+/// calls should send none (review MED-007).
+public protocol CrossPartitionCounting {
+    var crossPartitionQueries: Int { get }
+}

@@ -63,8 +63,8 @@ public enum Condition: Sendable, Equatable {
     case atLeast(String, Double)
     /// The boolean field is true.
     case isTrue(String)
-    /// The field is one of these texts (sorted; never empty when it reaches a store: the
-    /// core answers an empty agent set, which matches nothing, itself).
+    /// The field is one of these texts (sorted). An empty list matches nothing: dialects must
+    /// render it so (SQLite `IN ()`, PostgreSQL `= ANY('{}')`, Cosmos `ARRAY_CONTAINS([], …)`).
     case oneOf(String, [String])
 }
 

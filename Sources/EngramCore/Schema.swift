@@ -81,10 +81,16 @@ public struct RecordSchema: Sendable {
 
     // MARK: Validation
 
-    /// Checks every field against its type's rule and the kind's cross-field rules.
+    /// Checks every field against its type's rule, `id` first and then in schema order, and
+    /// a heuristic's success_count against its occurrence_count right after the counts: the
+    /// order the reference adapter follows, so both name the same field for a record with
+    /// several faults.
     func validate(_ record: MemoryRecord, dimension: Int) throws {
-        for (field, value) in zip(fields, values(record)) {
-            switch (field.type, value) {
+        let values = values(record)
+        let idPosition = position(of: "id")!
+        for i in [idPosition] + fields.indices.filter({ $0 != idPosition }) {
+            let field = fields[i]
+            switch (field.type, values[i]) {
             case (_, .null): break
             case (.key, .text(let s)): try Validation.id(s, field: field.name)
             case (.text, .text(let s)): try Validation.text(s, field: field.name)
@@ -95,8 +101,8 @@ public struct RecordSchema: Sendable {
             case (.metadata, .metadata(let m)): try Validation.metadata(m, field: field.name)
             default: break
             }
+            if field.name == "success_count", let h = record.heuristic { try Validation.successWithinOccurrences(h, after: "") }
         }
-        if let h = record.heuristic { try Validation.successWithinOccurrences(h, after: "") }
     }
 
     // MARK: JSON
@@ -146,6 +152,7 @@ public struct RecordSchema: Sendable {
             case (.confidence, .double(let d)): .double(d)
             case (.confidence, .int(let n)): .double(Double(n))
             case (.count, .int(let n)): Int(exactly: n).map(FieldValue.int)
+            case (.count, .double(let d)): Int(exactly: d).map(FieldValue.int)  // `5.0`, as older writers may have written
             case (.bool, .bool(let b)): .bool(b)
             case (.timestamp, .string(let s)): Timestamp(rfc3339: s).map(FieldValue.timestamp)
             case (.metadata, .object): .metadata(v)
@@ -162,9 +169,9 @@ public struct RecordSchema: Sendable {
         out.reserveCapacity(a.count)
         for v in a {
             switch v {
-            case .double(let d): out.append(Float(d))
+            case .double(let d) where Float(d).isFinite: out.append(Float(d))
             case .int(let n): out.append(Float(n))
-            default: return nil
+            default: return nil  // not a number, or beyond Float's range
             }
         }
         return out

@@ -40,11 +40,7 @@ extension StorageEngine {
     }
 
     public func query(_ query: MemoryQuery) throws -> [ScoredRecord] {
-        if validatesInput {
-            try Validation.query(query, dimension: embeddingDimension)
-            // An empty agent set matches nothing: answered here, for every store that validates.
-            if let agents = query.agents, agents.isEmpty { return [] }
-        }
+        if validatesInput { try Validation.query(query, dimension: embeddingDimension) }
         return try validatedQuery(query)
     }
 

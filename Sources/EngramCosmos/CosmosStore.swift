@@ -14,7 +14,7 @@ import Synchronization
 /// transactional batch per partition key (100 operations and 2 MB per request). A 429 is retried
 /// after `x-ms-retry-after-ms`, a bounded number of times. Every response's request charge
 /// is added to `requestCharge`.
-public final class CosmosStore: ConfiguredStore, WholeRecordEngine, @unchecked Sendable {
+public final class CosmosStore: ConfiguredStore, WholeRecordEngine, CrossPartitionCounting, @unchecked Sendable {
     // @unchecked: the only mutable state is `charges` and `closed`, behind their mutex and atomic.
     public struct Configuration: StoreConfiguration {
         /// The account endpoint, e.g. `https://myaccount.documents.azure.com:443`.
@@ -40,11 +40,15 @@ public final class CosmosStore: ConfiguredStore, WholeRecordEngine, @unchecked S
     public let configuration: Configuration
     private let charges = Mutex((total: 0.0, requests: 0))
     private let closed = Atomic<Bool>(false)
+    private let crossPartition = Atomic<Int>(0)
     public let backendName = "cosmos"
     public var capabilities: Set<Capability> { [.durability, .vectorIntrospection, .requestCharge] }
 
     /// Request units used by this store so far, and the number of requests.
     public var requestCharge: (total: Double, requests: Int) { charges.withLock { $0 } }
+
+    /// Cross-partition queries sent so far (each names no partition key).
+    public var crossPartitionQueries: Int { crossPartition.load(ordering: .relaxed) }
 
     /// The API version sent (the one azure-cosmos 4.17 sends; vector search and the
     /// transactional batch need 2018-12-31 or later).
@@ -246,7 +250,10 @@ public final class CosmosStore: ConfiguredStore, WholeRecordEngine, @unchecked S
         let (path, link) = docsPath(kind)
         let body = JSONValue.object(["query": .string(sql), "parameters": .array(params.map { .object(["name": .string($0.0), "value": $0.1]) })])
         var headers = [("x-ms-documentdb-isquery", "True"), ("Content-Type", "application/query+json")]
-        if partition == nil { headers.append(("x-ms-documentdb-query-enablecrosspartition", "True")) }
+        if partition == nil {
+            headers.append(("x-ms-documentdb-query-enablecrosspartition", "True"))
+            crossPartition.add(1, ordering: .relaxed)
+        }
         // Pages of up to 1,000 items; follow x-ms-continuation until the last one.
         var documents: [JSONValue] = []
         var continuation: String?
@@ -440,7 +447,7 @@ public final class CosmosStore: ConfiguredStore, WholeRecordEngine, @unchecked S
             return try query(q.kind, partition: q.projectId, sql, params).map { ScoredRecord(record: try record(q.kind, $0), score: nil) }
         }
         conds += ["IS_DEFINED(c.embedding)", "NOT IS_NULL(c.embedding)"]
-        params.append(("@q", .array(vector.map { .double(Double($0)) })))
+        params.append(("@q", try JSONValue.parse(RecordSchema.embeddingText(vector))))
         // TOP k+1 shows a tie at the boundary; widen until it is resolved, then order ties by record id.
         var k = q.topK + 1
         while true {

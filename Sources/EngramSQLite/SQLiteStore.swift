@@ -282,7 +282,7 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
             guard let index = s.indexes[IndexKey(kind: q.kind, project: q.projectId)], index.count > 0 else { return [] }
             // Filter first: unless the project is the only filter, the row ids that match; then rank only those.
             var restriction: [Int64]?
-            if whereSQL != "project_id = ?" {
+            if q.conditions.count > 1 {
                 // No `embedding IS NOT NULL` here: that would read every row, while the filter
                 // alone is answered from an index; ids without a vector are ignored by the index.
                 restriction = try c.statement("SELECT seq FROM \(t.name) WHERE \(whereSQL)")

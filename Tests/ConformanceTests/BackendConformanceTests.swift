@@ -20,8 +20,11 @@ import Testing
     @Test(arguments: ["sqlite", "files", "postgres", "cosmos"], ConformanceSuite.scenarios.map(\.id))
     func scenario(backend: String, id: String) throws {
         let entry = try BackendCatalog.entry(backend)
-        // Schemas go after each case; a server or stand-in this process started stays up until it exits.
-        defer { entry.removeScratch() }
+        // Files and schemas go after each case; a server or stand-in this process started stays up until it exits.
+        defer {
+            entry.removeScratch()
+            try? FileManager.default.removeItem(at: Self.workDir)
+        }
         let result = try #require(entry.conformance(id, workDir: Self.workDir))
         let expected: ScenarioResult.Status = Self.expectedSkips[backend, default: []].contains(id) ? .skipped : .passed
         #expect(result.status == expected, "\(result.status): \(result.reason)")

@@ -182,6 +182,23 @@ import Testing
         }
     }
 
+    /// With several faults, the field named is the one the contract's order reaches first:
+    /// id, then the schema's order, success_count right after the counts.
+    @Test func severalFaultsNameTheFirstInTheContractOrder() throws {
+        func field(_ r: MemoryRecord) -> String? {
+            do { try Validation.record(r, dimension: 3); return nil } catch let e as EngramError { return e.field } catch { return "?" }
+        }
+        let t = Timestamp(microsecondsSinceEpoch: 0)
+        let bad = Heuristic(id: "", agent: "a", projectId: "", condition: "c", strategy: "s", confidence: 0.5, occurrenceCount: 3,
+                            successCount: 5, lastValidated: Timestamp(microsecondsSinceEpoch: Int64.max), createdAt: t)
+        #expect(field(.heuristic(bad)) == "id")
+        var h = bad
+        h.id = "h"
+        h.projectId = "p"
+        #expect(field(.heuristic(h)) == "success_count")
+        #expect(field(.userPreference(UserPreference(id: "", userId: "", category: "c", preference: "p", source: "s", timestamp: t))) == "id")
+    }
+
     @Test func defaultOrderFollowsTheSchemaField() {
         let records = Self.full
         for r in records {

@@ -11,6 +11,31 @@ func temporaryDirectory() -> URL {
 }
 
 @Suite struct FileStoreFiles {
+    /// A log written by the previous file store (JSONEncoder with sorted keys): Float -0.0 as
+    /// `-0`, a Double 1.0 as `1`, a count as `5.0` from another writer. It loads, bit-exactly.
+    @Test func aLogFromTheEarlierWriterLoads() throws {
+        let dir = temporaryDirectory()
+        try FileStore(directory: dir, embeddingDimension: 4).close()
+        let line = #"{"put":{"kind":"heuristic","record":{"agent":"a","condition":"c","confidence":1,"created_at":"1970-01-01T00:00:00.000000Z","embedding":[-0,0.1,1e-05,2],"id":"h","last_validated":"2026-01-02T03:04:05.000006Z","metadata":{"k":[1,2.5,null]},"occurrence_count":5.0,"project_id":"p","strategy":"s","success_count":3}}}"#
+        try Data((line + "\n").utf8).write(to: dir.appendingPathComponent("log/000000000001.jsonl"))
+        let store = try FileStore(directory: dir, embeddingDimension: 4)
+        defer { try? store.close() }
+        let h = try #require(try store.get(RecordKey(.heuristic, scope: "p", id: "h"))?.heuristic)
+        #expect(h.confidence == 1 && h.occurrenceCount == 5 && h.successCount == 3)
+        #expect(h.embedding?.map(\.bitPattern) == ([-0.0, 0.1, 1e-05, 2] as [Float]).map(\.bitPattern))
+        #expect(h.lastValidated == Timestamp(rfc3339: "2026-01-02T03:04:05.000006Z") && h.metadata == .object(["k": .array([.int(1), .double(2.5), .null])]))
+    }
+
+    /// A component beyond Float's range is corrupt data, not an infinite vector.
+    @Test func anEmbeddingBeyondFloatRangeIsCorrupt() throws {
+        let dir = temporaryDirectory()
+        try FileStore(directory: dir, embeddingDimension: 2).close()
+        let line = #"{"put":{"kind":"outcome","record":{"agent":"a","embedding":[1e39,1],"id":"o","metadata":{},"project_id":"p","strategy_used":"s","success":true,"task_description":"d","task_type":"t","timestamp":"1970-01-01T00:00:00.000000Z"}}}"#
+        try Data((line + "\n").utf8).write(to: dir.appendingPathComponent("log/000000000001.jsonl"))
+        let error = #expect(throws: EngramError.self) { try FileStore(directory: dir, embeddingDimension: 2) }
+        #expect(error?.code == .corrupt && error?.message.contains("embedding") == true, "\(String(describing: error))")
+    }
+
     func outcome(_ id: String) -> Outcome {
         Outcome(id: id, agent: "a", projectId: "p", taskType: "t", taskDescription: "d", success: true, strategyUsed: "s",
                 timestamp: Timestamp(microsecondsSinceEpoch: 0), embedding: [1, 0, 0, 0])

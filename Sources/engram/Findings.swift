@@ -1,0 +1,310 @@
+import ArgumentParser
+import Conformance
+import EngramBench
+import EngramCatalog
+import EngramCore
+import Foundation
+
+/// One finding of the database review (`../shared/seed/database-specialist-review.md`) and
+/// how the harness tests it: the conformance scenarios that fail where it holds, and the
+/// measurement that shows it.
+struct Finding: Sendable {
+    enum Measure: Sendable {
+        /// The growth of one delete's p50 with the index size (the exponent b of a·n^b).
+        case deleteGrowth
+        /// Records/s of one batch save over single saves.
+        case batchRatio
+        /// The prune's time at the largest size.
+        case pruneTime
+        /// Cross-partition queries issued by single-record calls (Cosmos DB only).
+        case crossPartitionQueries
+
+        var label: String {
+            switch self {
+            case .deleteGrowth: "the growth of a delete's cost with n (benchmark)"
+            case .batchRatio: "batch over single-save throughput (benchmark)"
+            case .pruneTime: "the prune's time (benchmark)"
+            case .crossPartitionQueries: "the cross-partition queries single-record calls send"
+            }
+        }
+    }
+
+    let id: String
+    let title: String
+    let claim: String
+    /// The storage families it concerns (`sqlite`, `files`, `postgres`, `cosmos`); empty: every backend.
+    let families: Set<String>
+    let scenarios: [String]
+    var measure: Measure?
+
+    /// The review's findings that the contract reaches.
+    static let all: [Finding] = [
+        Finding(id: "HIGH-001", title: "SQLite embeddings never deleted",
+                claim: "delete removes the row but not its vector (save uses plural index names, delete singular): deleted memories stay searchable and the index grows",
+                families: [], scenarios: ["delete.gone-everywhere", "delete.every-kind", "delete.vector-slot-reclaimed", "prune.outcomes.vectors", "introspection.vectors-match-live"]),
+        Finding(id: "HIGH-003", title: "No timestamp index on outcomes (PostgreSQL)",
+                claim: "outcome prunes and time-ordered reads scan the table: no (project_id, timestamp) index",
+                families: ["postgres"], scenarios: ["query-plan.prune-uses-timestamp-index"], measure: .pruneTime),
+        Finding(id: "NEW-001", title: "No timestamp index on outcomes (SQLite)",
+                claim: "the same for SQLite: the prune is a full scan",
+                families: ["sqlite"], scenarios: ["query-plan.prune-uses-timestamp-index"], measure: .pruneTime),
+        Finding(id: "HIGH-004", title: "IVFFlat index built on an empty table",
+                claim: "the vector index is created before any row, so its lists are empty and searches miss neighbours",
+                families: ["postgres"], scenarios: ["query.vector.ranking", "query.filter-then-rank.at-scale", "query.filter-then-rank.selective"]),
+        Finding(id: "MED-001", title: "File storage has no upsert",
+                claim: "saving a record again appends a second copy instead of replacing it",
+                families: [], scenarios: ["upsert.no-duplicates", "upsert.full-replace", "upsert.resave-without-embedding", "batch.later-duplicate-wins"]),
+        Finding(id: "MED-003", title: "No batch operations",
+                claim: "records are saved one call (and one commit) at a time; no atomic batch",
+                families: [], scenarios: ["batch.ids-in-order", "batch.all-or-nothing", "batch.mixed-kinds"], measure: .batchRatio),
+        Finding(id: "MED-004", title: "SQLite FAISS index rebuilt on delete",
+                claim: "each delete rebuilds the whole FAISS index from the database: a delete costs O(n)",
+                families: ["sqlite"], scenarios: [], measure: .deleteGrowth),
+        Finding(id: "MED-007", title: "Cosmos DB cross-partition queries for updates",
+                claim: "single-record updates find the record with a cross-partition query instead of a point read in its partition",
+                families: ["cosmos"], scenarios: ["update.heuristic-patch", "update.increment"], measure: .crossPartitionQueries),
+        Finding(id: "NEW-002", title: "Cosmos DB lacks the confidence updates",
+                claim: "update_heuristic_confidence and update_knowledge_confidence are missing",
+                families: [], scenarios: ["update.heuristic-confidence", "update.knowledge-confidence"]),
+        Finding(id: "NEW-003", title: "Bare exception handling (PostgreSQL)",
+                claim: "errors are caught and swallowed or misreported: callers cannot tell bad input from a lost server",
+                families: [], scenarios: ["validation.id", "validation.embedding", "validation.timestamps", "lifecycle.closed", "update.heuristic-patch-invalid"]),
+    ]
+}
+
+/// A finding's verdict on one backend, with the evidence.
+struct Verdict: Sendable {
+    enum Kind: String, Sendable { case reproduced, fixed, notApplicable = "not applicable", notReachable = "not reachable", inconclusive }
+    var kind: Kind
+    var evidence: String
+}
+
+/// `engram findings`: each finding of the review as a verdict per backend, with its evidence.
+struct Findings: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the review's findings (conformance scenarios and benchmark slices) on backends; write Markdown and JSON.",
+        discussion: "A backend is --backend NAME (built in) or --external NAME=COMMAND (an adapter). An adapter's NAME ending in -sqlite, -files, -postgres or -cosmos says which storage family it is, so findings about other families are marked not applicable.")
+
+    @Option(name: .customLong("backend"), help: "A built-in backend (repeatable): \(BackendCatalog.names.joined(separator: ", ")).")
+    var backends: [String] = []
+
+    @Option(name: .customLong("external"), help: "An adapter as NAME=COMMAND (repeatable).")
+    var externals: [String] = []
+
+    @Option(help: "Records in the benchmark slice (delete, search and prune at this size; deletes also at a quarter of it).")
+    var records = 20_000
+
+    @Option(help: "Embedding dimension.") var dimension = 384
+    @Option(help: "Seconds to wait for each adapter response.") var timeout: Double = 120
+    @Option(help: "Directory for findings.md and findings.json.") var output = "results/findings"
+
+    struct Target {
+        let name: String
+        let family: String
+        let entry: BackendCatalog.Entry
+    }
+
+    func targets() throws -> [Target] {
+        var out = try backends.map { name in Target(name: name, family: name, entry: try BackendCatalog.entry(name)) }
+        for spec in externals {
+            guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex else { throw ValidationError("--external wants NAME=COMMAND, got '\(spec)'") }
+            let name = String(spec[..<eq]), command = String(spec[spec.index(after: eq)...])
+            let family = ["sqlite", "files", "postgres", "cosmos"].first { name.hasSuffix("-" + $0) } ?? ""
+            out.append(Target(name: name, family: family, entry: BackendCatalog.externalEntry(command: command, timeout: timeout)))
+        }
+        guard !out.isEmpty else { throw ValidationError("name at least one --backend or --external") }
+        guard Set(out.map(\.name)).count == out.count else { throw ValidationError("backend names must differ") }
+        guard records >= 4_000 else { throw ValidationError("--records must be at least 4000 (the prune takes 1,000 per repetition)") }
+        return out
+    }
+
+    func run() throws {
+        let targets = try targets()
+        var rows: [String: [String: Verdict]] = [:]  // finding id -> backend -> verdict
+        var performance: [(String, [String: Double])] = []
+        var versions: [String: String] = [:]
+        for target in targets {
+            defer { target.entry.cleanup() }
+            FileHandle.standardError.write(Data("findings: \(target.name): conformance scenarios\n".utf8))
+            let scratch = ScratchDirectory(prefix: "engram-findings")
+            let ids = Array(Set(Finding.all.flatMap(\.scenarios))).sorted()
+            let results = Dictionary(uniqueKeysWithValues: ConformanceSuite(fixture: target.entry.fixture(scratch.url, dimension), only: ids).run().map { ($0.id, $0) })
+            FileHandle.standardError.write(Data("findings: \(target.name): benchmark slice at \(records) records\n".utf8))
+            let (figures, manifest) = try benchSlice(target, scratch: scratch.url)
+            versions[target.name] = manifest.versions.filter { ["adapter", "sqlite", "libpq", "faiss"].contains($0.key) }.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", ")
+            performance.append((target.name, figures))
+            let partitions = target.family == "cosmos" && target.entry.name == "cosmos" ? try crossPartitionProbe(target, scratch: scratch.url) : nil
+            for finding in Finding.all {
+                rows[finding.id, default: [:]][target.name] = verdict(finding, target, results, figures, crossPartition: partitions)
+            }
+        }
+        let redact = environmentRedactor()
+        let report = Report(targets: targets.map(\.name), rows: rows, performance: performance, records: records, dimension: dimension, versions: versions)
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        try redact(report.markdown()).write(toFile: output + "/findings.md", atomically: true, encoding: .utf8)
+        try redact(report.json().jsonText).write(toFile: output + "/findings.json", atomically: true, encoding: .utf8)
+        print(redact(report.screen()))
+        print("reports: \(output)/findings.md, \(output)/findings.json")
+    }
+
+    // MARK: evidence
+
+    /// Engram's (or the adapter's) own variant of each scenario at the slice's sizes.
+    func benchSlice(_ target: Target, scratch: URL) throws -> ([String: Double], Manifest) {
+        guard let full = target.entry.bench else { throw ValidationError("\(target.name) registers no benchmark variants") }
+        let own = BenchBackend(name: target.name, versions: full.versions,
+                               variants: { s, d in full.variants(s, d).filter { $0.name == full.engramVariant(s) } },
+                               engramVariant: full.engramVariant, finish: full.finish)
+        var o = BenchOptions()
+        o.scenarios = [.delete, .prune, .batch, .search, .scale]
+        o.deleteSizes = [records / 4, records]
+        o.pruneSizes = [records]
+        o.batchSizes = [1_000]
+        o.searchSizes = [records]
+        o.repetitions = 2
+        o.deleteOps = 50
+        o.searchQueries = 50
+        o.dimension = dimension
+        let run = try BenchRunner(backend: own, options: o, scratch: scratch).run()
+        func median(_ scenario: BenchScenario, _ variant: String, _ n: Int, _ metric: Metric) -> Double? {
+            let v = run.measurements.filter { $0.scenario == scenario.rawValue && $0.variant == variant && $0.n == n && $0.metric == metric.name }.map(\.value).sorted()
+            return v.isEmpty ? nil : v[v.count / 2]
+        }
+        let search = full.engramVariant(.search) + "/" + VariantName.unfiltered
+        var figures: [String: Double] = [
+            "batch_records_per_s": median(.batch, VariantName.batch, 1_000, .recordsPerSecond),
+            "single_records_per_s": median(.batch, VariantName.single, 1_000, .recordsPerSecond),
+            "search_p50_us": median(.search, search, records, .latency(.query, .p50)),
+            "search_qps": median(.search, search, records, .queriesPerSecond),
+            "search_recall_at_10": median(.search, search, records, .recallAt10),
+            "delete_p50_us": median(.delete, full.engramVariant(.delete), records, .latency(.delete, .p50)),
+            "delete_search_p50_us": median(.delete, full.engramVariant(.delete), records, .latency(.pair, .p50)),
+            "prune_ms": median(.prune, full.engramVariant(.prune), records, .pruneMs),
+        ].compactMapValues { $0 }
+        if let b = run.manifest.summary.first(where: { $0.key.hasPrefix("scale.b.delete.\(full.engramVariant(.delete)).delete_p50_us@") })?.value {
+            figures["delete_growth_b"] = b
+        }
+        return (figures, run.manifest)
+    }
+
+    /// Single-record calls on a Cosmos DB store, counting the cross-partition queries they send.
+    func crossPartitionProbe(_ target: Target, scratch: URL) throws -> Int? {
+        let store = try target.entry.fixture(scratch, dimension).makeEmpty()
+        defer { try? store.close() }
+        guard let counting = store as? any CrossPartitionCounting else { return nil }
+        let t = Timestamp(microsecondsSinceEpoch: 0)
+        try store.save(Heuristic(id: "h", agent: "a", projectId: "p", condition: "c", strategy: "s", confidence: 0.5,
+                                 occurrenceCount: 1, successCount: 0, lastValidated: t, createdAt: t))
+        try store.save(DomainKnowledge(id: "d", agent: "a", projectId: "p", domain: "x", fact: "f", source: "s", lastVerified: t))
+        let before = counting.crossPartitionQueries
+        _ = try store.get(RecordKey(.heuristic, scope: "p", id: "h"))
+        _ = try store.updateHeuristic(projectId: "p", id: "h", patch: HeuristicPatch(strategy: "s2"))
+        _ = try store.incrementHeuristicOccurrence(projectId: "p", id: "h", success: true)
+        _ = try store.updateHeuristicConfidence(projectId: "p", id: "h", confidence: 0.9)
+        _ = try store.updateKnowledgeConfidence(projectId: "p", id: "d", confidence: 0.2)
+        _ = try store.delete(RecordKey(.heuristic, scope: "p", id: "h"))
+        return counting.crossPartitionQueries - before
+    }
+
+    func verdict(_ f: Finding, _ t: Target, _ results: [String: ScenarioResult], _ figures: [String: Double], crossPartition: Int?) -> Verdict {
+        if !f.families.isEmpty, !f.families.contains(t.family) {
+            return Verdict(kind: .notApplicable, evidence: t.family.isEmpty ? "concerns \(f.families.sorted().joined(separator: ", ")); the adapter's family is not named" : "concerns \(f.families.sorted().joined(separator: ", ")), not \(t.family)")
+        }
+        let scenario = f.scenarios.compactMap { results[$0] }
+        let failed = scenario.filter { $0.status == .failed }
+        let passed = scenario.filter { $0.status == .passed }
+        var measured = ""
+        switch f.measure {
+        case .pruneTime?: measured = figures["prune_ms"].map { "prune of 1,000 at \(records): \(fmt($0)) ms" } ?? ""
+        case .batchRatio?:
+            if let b = figures["batch_records_per_s"], let s = figures["single_records_per_s"], s > 0 { measured = "batch of 1,000: \(fmt(b / s))x the single-save rate (\(fmt(b)) vs \(fmt(s)) records/s)" }
+        case .deleteGrowth?:
+            guard let b = figures["delete_growth_b"] else { return Verdict(kind: .inconclusive, evidence: "no delete measurements") }
+            let at = figures["delete_p50_us"].map { "; delete p50 \(fmt($0)) µs, delete+search \(fmt(figures["delete_search_p50_us"] ?? .nan)) µs at \(records)" } ?? ""
+            // Targets of docs/benchmarks.md: b < 0.2 is a delete whose cost does not grow with n.
+            if b >= 0.5 { return Verdict(kind: .reproduced, evidence: "a delete costs more as the index grows: b = \(fmt(b)) over \(records / 4)…\(records)\(at)") }
+            if b < 0.2 { return Verdict(kind: .fixed, evidence: "a delete's cost does not grow with n: b = \(fmt(b)) over \(records / 4)…\(records)\(at)") }
+            return Verdict(kind: .inconclusive, evidence: "b = \(fmt(b)), between 0.2 and 0.5\(at)")
+        case .crossPartitionQueries?:
+            if let n = crossPartition {
+                return n > 0 ? Verdict(kind: .reproduced, evidence: "\(n) cross-partition queries for 6 single-record calls")
+                    : Verdict(kind: .fixed, evidence: "0 cross-partition queries for 6 single-record calls (get, patch, increment, both confidence updates, delete)" + (failed.isEmpty ? "" : "; but " + failed.map { "\($0.id): \($0.reason)" }.joined(separator: "; ")))
+            }
+            if t.entry.name == "external" { return Verdict(kind: .notReachable, evidence: "the adapter protocol does not show which requests cross partitions") }
+        case nil: break
+        }
+        if !failed.isEmpty {
+            return Verdict(kind: .reproduced, evidence: failed.map { "\($0.id) FAILED: \($0.reason.prefix(240))" }.joined(separator: "; ") + (measured.isEmpty ? "" : "; " + measured))
+        }
+        if passed.isEmpty {
+            let why = scenario.first.map { "\($0.id) skipped: \($0.reason)" } ?? "no scenario reaches it"
+            return Verdict(kind: .notReachable, evidence: why + (measured.isEmpty ? "" : "; measured: " + measured))
+        }
+        return Verdict(kind: .fixed, evidence: "passed: " + passed.map(\.id).joined(separator: ", ") + (measured.isEmpty ? "" : "; " + measured))
+    }
+
+    // MARK: reports
+
+    struct Report {
+        let targets: [String]
+        let rows: [String: [String: Verdict]]
+        let performance: [(String, [String: Double])]
+        let records: Int
+        let dimension: Int
+        let versions: [String: String]
+
+        static let figures: [(key: String, label: String)] = [
+            ("batch_records_per_s", "batch save, records/s (1,000 per batch)"), ("single_records_per_s", "single saves, records/s"),
+            ("search_p50_us", "search p50, µs (top 10, unfiltered)"), ("search_qps", "search, queries/s"), ("search_recall_at_10", "search recall@10"),
+            ("delete_p50_us", "delete p50, µs"), ("delete_search_p50_us", "delete then search p50, µs"),
+            ("delete_growth_b", "delete cost growth b (a·n^b)"), ("prune_ms", "prune 1,000 oldest outcomes, ms"),
+        ]
+
+        func markdown() -> String {
+            var s = "# The review's findings, per backend\n\n"
+            s += "Produced by `engram findings` (\(records) records, dimension \(dimension)). Verdicts: **reproduced** (a scenario that tests the finding fails, or the measurement shows it), **fixed** (its scenarios pass), **not applicable** (the finding concerns another storage family), **not reachable** (the backend's interface cannot show it; the reason is given).\n\n"
+            for (name, v) in versions.sorted(by: { $0.key < $1.key }) where !v.isEmpty { s += "- `\(name)`: \(v)\n" }
+            s += "\n| finding | " + targets.joined(separator: " | ") + " |\n|---|" + targets.map { _ in "---|" }.joined() + "\n"
+            for f in Finding.all {
+                s += "| \(f.id) \(f.title) | " + targets.map { rows[f.id]?[$0]?.kind.rawValue ?? "-" }.joined(separator: " | ") + " |\n"
+            }
+            s += "\n## Evidence\n"
+            for f in Finding.all {
+                s += "\n### \(f.id): \(f.title)\n\n\(f.claim). Tested by: \(f.scenarios.isEmpty ? "the benchmark" : f.scenarios.map { "`\($0)`" }.joined(separator: ", "))\(f.measure.map { " and " + $0.label } ?? "").\n\n"
+                for t in targets { if let v = rows[f.id]?[t] { s += "- **\(t)**: \(v.kind.rawValue). \(v.evidence.replacingOccurrences(of: "\n", with: " "))\n" } }
+            }
+            s += "\n## Performance at \(records) records, dimension \(dimension)\n\n| measure | " + targets.joined(separator: " | ") + " |\n|---|" + targets.map { _ in "---|" }.joined() + "\n"
+            let perf = Dictionary(performance, uniquingKeysWith: { a, _ in a })
+            for (key, label) in Self.figures {
+                s += "| \(label) | " + targets.map { perf[$0]?[key].map(fmt) ?? "-" }.joined(separator: " | ") + " |\n"
+            }
+            return s
+        }
+
+        func json() -> JSONValue {
+            .object([
+                "records": .int(Int64(records)), "dimension": .int(Int64(dimension)),
+                "backends": .array(targets.map(JSONValue.string)),
+                "versions": .object(versions.mapValues(JSONValue.string)),
+                "findings": .array(Finding.all.map { f in
+                    .object(["id": .string(f.id), "title": .string(f.title), "claim": .string(f.claim),
+                             "scenarios": .array(f.scenarios.map(JSONValue.string)),
+                             "verdicts": .object((rows[f.id] ?? [:]).mapValues { .object(["verdict": .string($0.kind.rawValue), "evidence": .string($0.evidence)]) })])
+                }),
+                "performance": .object(Dictionary(performance.map { ($0.0, JSONValue.object($0.1.mapValues(JSONValue.double))) }, uniquingKeysWith: { a, _ in a })),
+            ])
+        }
+
+        func screen() -> String {
+            let width = max(14, targets.map(\.count).max() ?? 0) + 2
+            var s = "finding".padding(toLength: 46, withPad: " ", startingAt: 0) + targets.map { $0.padding(toLength: width, withPad: " ", startingAt: 0) }.joined() + "\n"
+            for f in Finding.all {
+                s += "\(f.id) \(f.title)".prefix(44).padding(toLength: 46, withPad: " ", startingAt: 0)
+                s += targets.map { (rows[f.id]?[$0]?.kind.rawValue ?? "-").padding(toLength: width, withPad: " ", startingAt: 0) }.joined() + "\n"
+            }
+            return s
+        }
+    }
+}
+
+private func fmt(_ x: Double) -> String { x.isFinite ? String(format: "%.3g", x) : "-" }
