@@ -91,6 +91,9 @@ struct Findings: ParsableCommand {
     @Option(name: .customLong("external"), help: "An adapter as NAME=COMMAND (repeatable).")
     var externals: [String] = []
 
+    @Option(name: .customLong("scenarios-only"), help: "A backend (by name, repeatable) measured by scenarios only, without the benchmark slice (e.g. one too slow to load the slice's records).")
+    var scenariosOnly: [String] = []
+
     @Option(help: "Records in the benchmark slice (delete, search and prune at this size; deletes also at a quarter of it).")
     var records = 20_000
 
@@ -114,6 +117,7 @@ struct Findings: ParsableCommand {
         }
         guard !out.isEmpty else { throw ValidationError("name at least one --backend or --external") }
         guard Set(out.map(\.name)).count == out.count else { throw ValidationError("backend names must differ") }
+        for name in scenariosOnly where !out.contains(where: { $0.name == name }) { throw ValidationError("--scenarios-only \(name): no such backend in this run") }
         guard records >= 4_000 else { throw ValidationError("--records must be at least 4000 (the prune takes 1,000 per repetition)") }
         return out
     }
@@ -127,11 +131,16 @@ struct Findings: ParsableCommand {
             defer { target.entry.cleanup() }
             FileHandle.standardError.write(Data("findings: \(target.name): conformance scenarios\n".utf8))
             let scratch = ScratchDirectory(prefix: "engram-findings")
-            let ids = Array(Set(Finding.all.flatMap(\.scenarios))).sorted()
+            // Only the scenarios of the findings that concern this backend's family.
+            let ids = Array(Set(Finding.all.filter { $0.families.isEmpty || $0.families.contains(target.family) }.flatMap(\.scenarios))).sorted()
             let results = Dictionary(uniqueKeysWithValues: ConformanceSuite(fixture: target.entry.fixture(scratch.url, dimension), only: ids).run().map { ($0.id, $0) })
-            FileHandle.standardError.write(Data("findings: \(target.name): benchmark slice at \(records) records\n".utf8))
-            let (figures, manifest) = try benchSlice(target, scratch: scratch.url)
-            versions[target.name] = manifest.versions.filter { ["adapter", "sqlite", "libpq", "faiss"].contains($0.key) }.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", ")
+            var figures: [String: Double] = [:]
+            if !scenariosOnly.contains(target.name) {
+                FileHandle.standardError.write(Data("findings: \(target.name): benchmark slice at \(records) records\n".utf8))
+                let (measured, manifest) = try benchSlice(target, scratch: scratch.url)
+                figures = measured
+                versions[target.name] = manifest.versions.filter { ["adapter", "sqlite", "libpq", "faiss"].contains($0.key) }.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", ")
+            }
             performance.append((target.name, figures))
             let partitions = target.family == "cosmos" && target.entry.name == "cosmos" ? try crossPartitionProbe(target, scratch: scratch.url) : nil
             for finding in Finding.all {
@@ -219,7 +228,9 @@ struct Findings: ParsableCommand {
         case .batchRatio?:
             if let b = figures["batch_records_per_s"], let s = figures["single_records_per_s"], s > 0 { measured = "batch of 1,000: \(fmt(b / s))x the single-save rate (\(fmt(b)) vs \(fmt(s)) records/s)" }
         case .deleteGrowth?:
-            guard let b = figures["delete_growth_b"] else { return Verdict(kind: .inconclusive, evidence: "no delete measurements") }
+            guard let b = figures["delete_growth_b"] else {
+                return Verdict(kind: .notReachable, evidence: scenariosOnly.contains(t.name) ? "not measured: scenarios only (--scenarios-only)" : "no delete measurements")
+            }
             let at = figures["delete_p50_us"].map { "; delete p50 \(fmt($0)) µs, delete+search \(fmt(figures["delete_search_p50_us"] ?? .nan)) µs at \(records)" } ?? ""
             // Targets of docs/benchmarks.md: b < 0.2 is a delete whose cost does not grow with n.
             if b >= 0.5 { return Verdict(kind: .reproduced, evidence: "a delete costs more as the index grows: b = \(fmt(b)) over \(records / 4)…\(records)\(at)") }
