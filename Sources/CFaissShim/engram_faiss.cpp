@@ -341,44 +341,57 @@ int engram_faiss_search(const engram_faiss_index *index, const float *query,
             const uint8_t *codes = f.codes.data();
             const size_t stride = d * sizeof(float);
             auto vec = [&](idx_t p) { return reinterpret_cast<const float *>(codes + size_t(p) * stride); };
-            // A large allow-list of ids in a compact range (SQLite rowids are) becomes a bitmap
-            // over ids, tested while scanning id_map in memory order; a small one is looked up
-            // in rev_map. Both avoid a hash lookup per stored vector.
-            idx_t lo = 0, hi = -1;
-            if (allowed) {
-                lo = hi = allowed[0];
-                for (int64_t i = 1; i < n_allowed; i++) { lo = std::min(lo, allowed[i]); hi = std::max(hi, allowed[i]); }
-            }
-            const bool bitmap = allowed && n_allowed * 16 >= nt && (hi - lo) / 64 <= n_allowed;
-            if (bitmap) {
-                std::vector<uint64_t> bits(size_t((hi - lo) / 64 + 1), 0);
-                for (int64_t i = 0; i < n_allowed; i++) bits[size_t((allowed[i] - lo) >> 6)] |= uint64_t(1) << ((allowed[i] - lo) & 63);
-                TopK top(size_t(std::min<idx_t>(k, n_allowed)));
-                const idx_t *ids = m.id_map.data();
-                for (idx_t p = 0; p < nt; p++) {
-                    const idx_t id = ids[p];
-                    if (id < lo || id > hi || !(bits[size_t((id - lo) >> 6)] >> ((id - lo) & 63) & 1)) continue;
-                    top.offer(engram_dot(q.data(), vec(p), d), p);
-                }
-                for (const auto &h : top.sorted()) emit(h.first, h.second);
-                *out_count = c;
-                return 0;
-            }
+            // The eligible positions, sorted (memory order) and without repeats. A large
+            // allow-list of ids in a compact range (SQLite rowids are) becomes a bitmap over ids,
+            // tested while walking id_map in memory order; a small one is looked up in rev_map.
+            // Both avoid a hash lookup per stored vector.
             std::vector<idx_t> pos;
             if (allowed) {
-                pos.reserve(size_t(n_allowed));
-                for (int64_t i = 0; i < n_allowed; i++) {
-                    auto it = m.rev_map.find(allowed[i]);
-                    if (it != m.rev_map.end()) pos.push_back(it->second);
+                idx_t lo = allowed[0], hi = allowed[0];
+                for (int64_t i = 1; i < n_allowed; i++) { lo = std::min(lo, allowed[i]); hi = std::max(hi, allowed[i]); }
+                pos.reserve(size_t(std::min<idx_t>(n_allowed, nt)));
+                if (n_allowed * 16 >= nt && (hi - lo) / 64 <= n_allowed) {
+                    std::vector<uint64_t> bits(size_t((hi - lo) / 64 + 1), 0);
+                    for (int64_t i = 0; i < n_allowed; i++) bits[size_t((allowed[i] - lo) >> 6)] |= uint64_t(1) << ((allowed[i] - lo) & 63);
+                    const idx_t *ids = m.id_map.data();
+                    for (idx_t p = 0; p < nt; p++) {
+                        const idx_t id = ids[p];
+                        if (id >= lo && id <= hi && (bits[size_t((id - lo) >> 6)] >> ((id - lo) & 63) & 1)) pos.push_back(p);
+                    }
+                } else {
+                    for (int64_t i = 0; i < n_allowed; i++) {
+                        auto it = m.rev_map.find(allowed[i]);
+                        if (it != m.rev_map.end()) pos.push_back(it->second);
+                    }
+                    std::sort(pos.begin(), pos.end());
+                    pos.erase(std::unique(pos.begin(), pos.end()), pos.end());
                 }
-                std::sort(pos.begin(), pos.end()); // memory order, and dedupe repeated ids
-                pos.erase(std::unique(pos.begin(), pos.end()), pos.end());
                 if (pos.empty()) return 0;
             }
             const idx_t eligible = allowed ? idx_t(pos.size()) : nt;
             TopK top(size_t(std::min<idx_t>(k, eligible)));
-            if (allowed) {
-                for (idx_t p : pos) top.offer(engram_dot(q.data(), vec(p), d), p);
+            if (allowed && eligible * 4 < nt * 3) {
+                // Gather: only the eligible vectors, with the lines of the one kAhead places on
+                // requested (into L2) while this one is scored: the jumps defeat the hardware
+                // prefetcher, which only follows each vector's own lines. Measured at 100k x 384:
+                // 10% matching went from 3.3x to 4.8x the unfiltered QPS, 50% from 0.56x to 0.93x.
+                constexpr size_t kAhead = 16;
+                const size_t lines = (stride + 63) / 64;
+                const size_t count = pos.size();
+                for (size_t i = 0; i < count; i++) {
+                    if (i + kAhead < count) {
+                        const char *next = reinterpret_cast<const char *>(vec(pos[i + kAhead]));
+                        for (size_t l = 0; l < lines; l++) __builtin_prefetch(next + l * 64, 0, 1);
+                    }
+                    top.offer(engram_dot(q.data(), vec(pos[i]), d), pos[i]);
+                }
+            } else if (allowed) {
+                // Most vectors match: a sequential scan of every vector, scoring the eligible
+                // ones, streams memory at full speed where a gather would not.
+                std::vector<uint8_t> keep(size_t(nt), 0);
+                for (idx_t p : pos) keep[size_t(p)] = 1;
+                for (idx_t p = 0; p < nt; p++)
+                    if (keep[size_t(p)]) top.offer(engram_dot(q.data(), vec(p), d), p);
             } else {
                 for (idx_t p = 0; p < nt; p++) top.offer(engram_dot(q.data(), vec(p), d), p);
             }

@@ -10,6 +10,9 @@ public enum Charts {
         let metric: Metric
         let yLabel: String
         let xLabel: String
+        /// The x of a row (default: n) and the line it belongs to (default: its variant).
+        var x: @Sendable (Measurement) -> Double? = { Double($0.n) }
+        var series: @Sendable (Measurement) -> String = { $0.variant }
     }
 
     /// Writes one SVG per scenario that has data; returns the files written.
@@ -21,9 +24,9 @@ public enum Charts {
                 let relevant = rows.filter { $0.scenario == scenario.id.rawValue && $0.metric == spec.metric.name && $0.backend == backend }
                 guard !relevant.isEmpty else { continue }
                 var series: [(String, [(Double, Double)])] = []
-                for variant in Set(relevant.map(\.variant)).sorted() {
-                    let byN = Dictionary(grouping: relevant.filter { $0.variant == variant }, by: \.n)
-                    series.append((variant, byN.keys.sorted().map { (Double($0), Stats.median(byN[$0]!.map(\.value))) }))
+                for name in Set(relevant.map(spec.series)).sorted() {
+                    let byX = Dictionary(grouping: relevant.filter { spec.series($0) == name && spec.x($0) != nil }, by: { spec.x($0)! })
+                    series.append((name, byX.keys.sorted().map { ($0, Stats.median(byX[$0]!.map(\.value))) }))
                 }
                 let url = directory.appendingPathComponent("\(backend)-\(spec.file).svg")
                 try svg(title: "\(spec.title) — \(backend)", xLabel: spec.xLabel, yLabel: spec.yLabel, series: series)

@@ -3,7 +3,10 @@ import Foundation
 
 /// The benchmark scenarios of BENCHMARKS.md.
 public enum BenchScenario: String, CaseIterable, Sendable, Codable {
-    case delete, prune, batch, search, get, scale
+    case delete, prune, batch, search, filter, get, scale
+
+    /// Whether it ranks vectors (its Engram variant is the exact one where a backend has several).
+    public var ranksVectors: Bool { self == .search || self == .filter }
 }
 
 /// One way of running a backend that a scenario compares (a delete strategy, an index
@@ -63,7 +66,7 @@ public struct BenchBackend: Sendable {
 
 /// The run's configuration. Sizes default to BENCHMARKS.md's; `quick` shrinks them for CI.
 public struct BenchOptions: Sendable, Codable {
-    public var scenarios: [BenchScenario] = [.delete, .prune, .batch, .search, .get, .scale]
+    public var scenarios: [BenchScenario] = [.delete, .prune, .batch, .search, .filter, .get, .scale]
     /// Records saved, then read back one `get` each, in the `get` scenario.
     public var getCount = 1_000
     public var deleteSizes = [1_000, 10_000, 100_000]
@@ -78,6 +81,10 @@ public struct BenchOptions: Sendable, Codable {
     /// Outcomes pruned per repetition: a fixed count, the oldest first.
     public var pruneCount = 1_000
     public var searchQueries = 200
+    /// Store size of the `filter` scenario (optional in the manifest: older runs lack it).
+    public var filterSize: Int?
+    /// The fractions of the project a filter matches in the `filter` scenario.
+    public var filterFractions: [Double]?
     public var quick = false
 
     public init() {}
@@ -92,6 +99,7 @@ public struct BenchOptions: Sendable, Codable {
         o.repetitions = 2
         o.deleteOps = 100
         o.searchQueries = 100
+        o.filterSize = 20_000
         o.quick = true
         return o
     }

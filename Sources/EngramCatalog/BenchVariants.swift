@@ -14,9 +14,9 @@ import Foundation
 let referenceBench = BenchBackend(
     name: "memory", versions: [:],
     variants: { scenario, dim in
-        [BenchVariant(name: scenario == .search ? VariantName.exact : VariantName.engram, summary: "in-memory reference store") { _ in ReferenceStore(embeddingDimension: dim) }]
+        [BenchVariant(name: scenario.ranksVectors ? VariantName.exact : VariantName.engram, summary: "in-memory reference store") { _ in ReferenceStore(embeddingDimension: dim) }]
     },
-    engramVariant: { $0 == .search ? VariantName.exact : VariantName.engram })
+    engramVariant: { $0.ranksVectors ? VariantName.exact : VariantName.engram })
 
 /// The prune comparison of the SQL backends (review HIGH-003): the original's outcome indexes,
 /// and Engram's with (project_id, timestamp); `make` builds a variant with or without it.
@@ -49,6 +49,7 @@ let sqliteBench = BenchBackend(
                 variant(VariantName.exact, "Engram: exact cosine over the FAISS flat codes with the shim's SIMD kernel"),
                 variant("exact_faiss_kernel", "exact cosine with FAISS's own flat search (Debian build)") { $0.vectorScan = .faiss },
             ]
+        case .filter: return [variant(VariantName.exact, "Engram: an agent filter from the in-memory postings, other filters from SQL; then the SIMD scan of the matches")]
         case .batch, .get, .scale:
             return [variant(VariantName.engram, "default configuration")]
         }
@@ -57,7 +58,7 @@ let sqliteBench = BenchBackend(
         switch scenario {
         case .delete: "swap_remove"
         case .prune: VariantName.index
-        case .search: VariantName.exact
+        case .search, .filter: VariantName.exact
         case .batch, .get, .scale: VariantName.engram
         }
     })
@@ -86,6 +87,7 @@ let postgresBench = BenchBackend(
                 variant("hnsw" + VariantName.rawSQLSuffix, "the same HNSW query written by hand (settings once per connection)", rawSQL: true) { $0.exactSearchLimit = 0 },
             ]
         case .get: return [variant(VariantName.engram, "point read by primary key")]
+        case .filter: return [variant(VariantName.engram, "default: exact ranking up to 20,000 matches, HNSW with iterative scans above")]
         case .batch, .scale:
             return [
                 variant("hnsw", "Engram: COPY binary into a staging table, one upsert; HNSW maintained on insert"),
@@ -151,21 +153,21 @@ func externalBench(_ command: String) -> BenchBackend {
 let filesBench = BenchBackend(
     name: "files", versions: [:],
     variants: { scenario, dim in
-        [BenchVariant(name: scenario == .search ? VariantName.exact : VariantName.engram, summary: "snapshot + one log file per call") { dir in
+        [BenchVariant(name: scenario.ranksVectors ? VariantName.exact : VariantName.engram, summary: "snapshot + one log file per call") { dir in
             try FileStore(directory: dir.appendingPathComponent("store"), embeddingDimension: dim)
         }]
     },
-    engramVariant: { $0 == .search ? VariantName.exact : VariantName.engram })
+    engramVariant: { $0.ranksVectors ? VariantName.exact : VariantName.engram })
 
 /// Cosmos DB measured as it is (against the stand-in unless an account is configured); each
 /// store gets its own database, removed with the stand-in.
 let cosmosBench = BenchBackend(
     name: "cosmos", versions: [:],
     variants: { scenario, dim in
-        [BenchVariant(name: scenario == .search ? VariantName.exact : VariantName.engram, summary: "REST, point operations, transactional batch") { _ in
+        [BenchVariant(name: scenario.ranksVectors ? VariantName.exact : VariantName.engram, summary: "REST, point operations, transactional batch") { _ in
             let (endpoint, key) = try CosmosStandInService.account()
             return try CosmosStore(CosmosStore.Configuration(endpoint: endpoint, key: key, database: scratchSchema(), embeddingDimension: dim))
         }]
     },
-    engramVariant: { $0 == .search ? VariantName.exact : VariantName.engram },
+    engramVariant: { $0.ranksVectors ? VariantName.exact : VariantName.engram },
     finish: { CosmosStandInService.stop() })

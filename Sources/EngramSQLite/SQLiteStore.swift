@@ -61,6 +61,8 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
     private final class State: @unchecked Sendable {
         var connection: Connection?
         var indexes: [IndexKey: VectorIndex] = [:]
+        /// The agent of every vector, per index (see `AgentPostings`).
+        var postings: [IndexKey: AgentPostings] = [:]
         /// Kinds whose indexes must be reloaded before the next search (`rebuildOnNextSearch`).
         var stale: Set<MemoryKind> = []
         var lockFD: Int32 = -1
@@ -156,30 +158,34 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
         }
     }
 
-    /// Rebuilds every index of `kind` from its embedding column: the only source of truth.
+    /// Rebuilds every index of `kind` (and its agent postings) from its embedding column: the
+    /// only source of truth.
     private static func reload(_ c: Connection, _ s: State, _ kind: MemoryKind, _ dimension: Int) throws {
         let table = Table.of(kind)
         var fresh: [IndexKey: VectorIndex] = [:]
+        var postings: [IndexKey: AgentPostings] = [:]
         var pending: [IndexKey: (ids: [Int64], vectors: [[Float]])] = [:]
         func flush(_ key: IndexKey) throws {
             guard let batch = pending.removeValue(forKey: key) else { return }
             if fresh[key] == nil { fresh[key] = try VectorIndex(dimension: dimension) }
             try fresh[key]!.add(batch.vectors, ids: batch.ids)
         }
-        let rows = try c.statement("SELECT seq, project_id, embedding FROM \(table.name) WHERE embedding IS NOT NULL")
+        let rows = try c.statement("SELECT seq, project_id, agent, embedding FROM \(table.name) WHERE embedding IS NOT NULL")
         defer { rows.reset() }
         while try rows.step() {
-            let v = rows.floats(2) ?? []
+            let v = rows.floats(3) ?? []
             guard v.count == dimension else {
                 throw EngramError(.corrupt, "\(table.name) row \(rows.int(0)) has an embedding of \(v.count) components, expected \(dimension)")
             }
             let key = IndexKey(kind: kind, project: rows.text(1))
             pending[key, default: ([], [])].ids.append(rows.int(0))
             pending[key]!.vectors.append(v)
+            postings[key, default: AgentPostings()].set(rows.int(0), agent: rows.text(2))
             if pending[key]!.ids.count == 8192 { try flush(key) }
         }
         for key in Array(pending.keys) { try flush(key) }
         s.indexes = s.indexes.filter { $0.key.kind != kind }.merging(fresh) { $1 }
+        s.postings = s.postings.filter { $0.key.kind != kind }.merging(postings) { $1 }
     }
 
     /// Runs `body` with the open connection under the store's lock.
@@ -198,15 +204,16 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
 
     // MARK: Vector bookkeeping (called under the lock, after the SQL commit)
 
-    /// Applies final vector states (`nil` = no vector) for the given row ids.
-    private func applyVectors(_ s: State, _ key: IndexKey, _ changes: [Int64: [Float]?]) throws {
+    /// Applies final vector states (`nil` = no vector) for the given row ids, with their agents.
+    private func applyVectors(_ s: State, _ key: IndexKey, _ changes: [Int64: (vector: [Float]?, agent: String)]) throws {
         guard !changes.isEmpty else { return }
         if s.indexes[key] == nil { s.indexes[key] = try VectorIndex(dimension: embeddingDimension) }
         let index = s.indexes[key]!
         let present = changes.keys.filter { index.contains($0) }
         try index.remove(present, using: configuration.vectorMaintenance == .faissRemoveIds ? .faissRemoveIds : .swapWithLast)
-        let added = changes.compactMap { seq, v in v.map { (seq, $0) } }
+        let added = changes.compactMap { seq, change in change.vector.map { (seq, $0) } }
         try index.add(added.map(\.1), ids: added.map(\.0))
+        for (seq, change) in changes { s.postings[key, default: AgentPostings()].set(seq, agent: change.vector == nil ? nil : change.agent) }
     }
 
     /// Removes deleted rows' vectors according to `vectorMaintenance`.
@@ -215,9 +222,10 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
         switch configuration.vectorMaintenance {
         case .swapRemove: try s.indexes[key]?.remove(seqs, using: .swapWithLast)
         case .faissRemoveIds: try s.indexes[key]?.remove(seqs, using: .faissRemoveIds)
-        case .rebuildOnDelete: try Self.reload(c, s, key.kind, embeddingDimension)
-        case .rebuildOnNextSearch: s.stale.insert(key.kind)
+        case .rebuildOnDelete: try Self.reload(c, s, key.kind, embeddingDimension); return
+        case .rebuildOnNextSearch: s.stale.insert(key.kind); return
         }
+        for seq in seqs { s.postings[key]?.set(seq, agent: nil) }
     }
 
     // MARK: MemoryStore
@@ -225,7 +233,7 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
     public func validatedSave(_ records: [MemoryRecord]) throws -> [String] {
         guard !records.isEmpty else { return [] }
         return try locked { c, s in
-            var changes: [IndexKey: [Int64: [Float]?]] = [:]
+            var changes: [IndexKey: [Int64: (vector: [Float]?, agent: String)]] = [:]
             try c.transaction {
                 for r in records {
                     let table = Table.of(r.kind)
@@ -234,7 +242,7 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
                     let seq = stmt.int(0)
                     try stmt.run()
                     if table.hasEmbedding {
-                        changes[IndexKey(kind: r.kind, project: r.scope), default: [:]].updateValue(r.embedding, forKey: seq)
+                        changes[IndexKey(kind: r.kind, project: r.scope), default: [:]][seq] = (r.embedding, r.agent ?? "")
                     }
                 }
             }
@@ -252,7 +260,6 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
         }
     }
 
-    /// The WHERE clause and bindings of a query's filters.
     /// The query's conditions as a WHERE clause with `?` parameters.
     private func filterClause(_ q: MemoryQuery) -> (sql: String, values: [SQLValue]) {
         var values: [SQLValue] = []
@@ -280,9 +287,13 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
             }
             if s.stale.remove(q.kind) != nil { try Self.reload(c, s, q.kind, embeddingDimension) }
             guard let index = s.indexes[IndexKey(kind: q.kind, project: q.projectId)], index.count > 0 else { return [] }
-            // Filter first: unless the project is the only filter, the row ids that match; then rank only those.
+            // Filter first: unless the project is the only filter, the row ids that match; then
+            // rank only those. An agent filter alone is answered from the postings, without SQL.
             var restriction: [Int64]?
-            if q.conditions.count > 1 {
+            let conditions = q.conditions
+            if conditions.count == 2, case .oneOf("agent", let agents) = conditions[1] {
+                restriction = s.postings[IndexKey(kind: q.kind, project: q.projectId)]?.allowed(agents) ?? []
+            } else if conditions.count > 1 {
                 // No `embedding IS NOT NULL` here: that would read every row, while the filter
                 // alone is answered from an index; ids without a vector are ignored by the index.
                 restriction = try c.statement("SELECT seq FROM \(t.name) WHERE \(whereSQL)")
@@ -337,8 +348,7 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
                 updated = next
             }
             guard let updated else { return false }
-            if let e = patch.embedding { try applyVectors(s, IndexKey(kind: .heuristic, project: projectId), [seq: e]) }
-            _ = updated
+            if let e = patch.embedding { try applyVectors(s, IndexKey(kind: .heuristic, project: projectId), [seq: (e, updated.agent)]) }
             return true
         }
     }
@@ -418,6 +428,7 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
             s.connection?.close()
             s.connection = nil
             s.indexes.removeAll()
+            s.postings.removeAll()
             FileLock.unlock(s.lockFD)
             s.lockFD = -1
         }
@@ -453,6 +464,32 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
 }
 
 /// One vector index per kind and project.
+/// The agent of every vector in one index and the vectors of every agent, kept in step with
+/// the index: an agent filter (the contract's most common) becomes an allow-list without a
+/// query, so a filtered search costs in proportion to its matches.
+struct AgentPostings {
+    private var agentOf: [Int64: String] = [:]
+    private var members: [String: Set<Int64>] = [:]
+
+    /// Records `seq`'s agent; nil when it no longer has a vector.
+    mutating func set(_ seq: Int64, agent: String?) {
+        if let old = agentOf[seq], old != agent {
+            members[old]?.remove(seq)
+            if members[old]?.isEmpty == true { members[old] = nil }
+        }
+        agentOf[seq] = agent
+        if let agent { members[agent, default: []].insert(seq) }
+    }
+
+    /// The vectors of any of `agents`.
+    func allowed(_ agents: [String]) -> [Int64] {
+        var out: [Int64] = []
+        out.reserveCapacity(agents.reduce(0) { $0 + (members[$1]?.count ?? 0) })
+        for a in agents { if let m = members[a] { out.append(contentsOf: m) } }
+        return out
+    }
+}
+
 struct IndexKey: Hashable {
     var kind: MemoryKind
     var project: String

@@ -17,6 +17,7 @@ import Testing
         o.repetitions = 2
         o.deleteOps = 10
         o.searchQueries = 10
+        o.filterSize = 3_000
         o.dimension = 8
         let scratch = ScratchDirectory(prefix: "engram-bench-test")
         return try! BenchRunner(backend: BackendCatalog.entry("memory").bench!, options: o, scratch: scratch.url).run()
@@ -28,7 +29,7 @@ import Testing
         #expect(!rows.isEmpty, "\(id) wrote no rows")
         #expect(rows.allSatisfy { $0.value.isFinite }, "\(id): \(rows.filter { !$0.value.isFinite })")
         // delete and prune compare variants the in-memory store does not have; the others summarize.
-        if [.batch, .search, .get, .scale].contains(id) {
+        if [.batch, .search, .filter, .get, .scale].contains(id) {
             #expect(Self.run.manifest.summary.keys.contains { $0.hasPrefix(id.rawValue + ".") }, "\(id) added nothing to the summary")
         }
     }
@@ -37,7 +38,7 @@ import Testing
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-charts-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         let files = try Charts.write(Self.run.measurements, backend: "memory", to: dir).map(\.lastPathComponent)
-        #expect(Set(files) == ["memory-delete-only.svg", "memory-delete-pair.svg", "memory-prune.svg", "memory-batch.svg", "memory-search.svg"])
+        #expect(Set(files) == ["memory-delete-only.svg", "memory-delete-pair.svg", "memory-prune.svg", "memory-batch.svg", "memory-search.svg", "memory-filter-qps.svg"])
     }
 
     @Test func latencyMetricsAreNamedAsBefore() {

@@ -1,0 +1,156 @@
+import EngramCore
+import Foundation
+
+extension BenchmarkScenario {
+    /// Top-10 vector search under filters that match a known fraction of the project (0.1%,
+    /// 1%, 10%, 50% by default), by agent (a set of agents) and by task type (one value), and
+    /// unfiltered: QPS, latency and recall@10 per point. A filter that does its work first
+    /// costs in proportion to its matches; one applied after a full scan costs as much as the
+    /// unfiltered search.
+    static let filter = BenchmarkScenario(
+        id: .filter, summary: "vector search under agent and task-type filters matching 0.1%–50% of the project",
+        charts: [.init(file: "filter-qps", title: "Filtered search: queries per second", metric: .queriesPerSecond,
+                       yLabel: "queries per second", xLabel: "fraction of the project the filter matches",
+                       x: { FilterPoint(variant: $0.variant)?.fraction }, series: { FilterPoint(variant: $0.variant)?.series ?? $0.variant })],
+        steps: { r in
+            let n = r.options.filterSize ?? 100_000
+            return r.steps(.filter, sizes: [n], weight: { n, _ in
+                let d = r.dimensionScale, dn = Double(n)
+                return dn * 5e-5 * d + Double(fractions(r).count * 2 + 1) * Double(r.options.searchQueries) * dn * 1e-7 * d + dn * 4e-6 * d * Double(fractions(r).count)
+            }) { n, v in try runFilter(r, n: n, variant: v) }
+        },
+        summarize: { rows, _ in
+            // `filter.qps_vs_unfiltered.<variant>/<filter>/<fraction>@n` and `filter.recall_at_10.…`.
+            var out: [String: Double] = [:]
+            for row in rows where row.metric == Metric.queriesPerSecond.name {
+                guard let point = FilterPoint(variant: row.variant), point.filter != FilterPoint.none else { continue }
+                let base = point.variant + "/" + FilterPoint.none
+                if let q = median(rows, row.variant, row.n, .queriesPerSecond), let u = median(rows, base, row.n, .queriesPerSecond), u > 0 {
+                    out["filter.qps_vs_unfiltered.\(row.variant)@\(row.n)"] = q / u
+                }
+                out["filter.recall_at_10.\(row.variant)@\(row.n)"] = median(rows, row.variant, row.n, .recallAt10)
+            }
+            return out
+        })
+
+    static func fractions(_ r: BenchRunner) -> [Double] { r.options.filterFractions ?? [0.001, 0.01, 0.1, 0.25, 0.5] }
+
+    /// 1,000 agents of equal share, so a filter naming m of them matches m per mille; and task
+    /// types whose shares are the fractions themselves (the rest in one more type).
+    struct Layout {
+        static let agents = 1_000
+        let fractions: [Double]
+        /// Record i's bucket in 0..<1000, spread by a multiplicative hash (not by i's order).
+        func bucket(_ i: Int) -> Int { Int((UInt64(i) &* 0x9E37_79B9_7F4A_7C15) >> 32) % Self.agents }
+        func agent(_ i: Int) -> String { "g\(bucket(i))" }
+        /// Task type t<k> covers a share fractions[k] of the buckets (in order), the rest "t_rest".
+        func taskType(_ i: Int) -> String {
+            var start = 0
+            let b = bucket(i)
+            for (k, f) in fractions.enumerated() {
+                let width = Int((f * Double(Self.agents)).rounded())
+                if b < start + width { return "t\(k)" }
+                start += width
+            }
+            return "t_rest"
+        }
+    }
+
+    private static func runFilter(_ r: BenchRunner, n: Int, variant: BenchVariant) throws {
+        let w = r.workload, fractions = fractions(r)
+        let layout = Layout(fractions: fractions)
+        guard fractions.reduce(0, +) <= 1, fractions.allSatisfy({ $0 * Double(Layout.agents) >= 1 }) else {
+            throw EngramError.invalid("filter_fractions", "each fraction must be at least 1/\(Layout.agents), and they must add up to at most 1")
+        }
+        try r.withStore(variant) { store in
+            var start = 0
+            while start < n {
+                let end = min(n, start + 5_000)
+                _ = try store.save((start..<end).map { i in
+                    guard case .outcome(var o) = w.outcome(i, of: n, embedding: true) else { fatalError("the workload makes outcomes") }
+                    o.agent = layout.agent(i)
+                    o.taskType = layout.taskType(i)
+                    return .outcome(o)
+                })
+                start = end
+            }
+            try variant.settle(store)
+            var points: [(FilterPoint, agents: Set<String>?, taskType: String?, eligible: (Int) -> Bool)] = [
+                (FilterPoint(variant: variant.name, filter: FilterPoint.none, fraction: 1), nil, nil, { _ in true }),
+            ]
+            for (k, f) in fractions.enumerated() {
+                let m = Int((f * Double(Layout.agents)).rounded())
+                points.append((FilterPoint(variant: variant.name, filter: "agent", fraction: f), Set((0..<m).map { "g\($0)" }), nil, { layout.bucket($0) < m }))
+                points.append((FilterPoint(variant: variant.name, filter: "task_type", fraction: f), nil, "t\(k)", { layout.taskType($0) == "t\(k)" }))
+            }
+            let vectors = (0..<n).map(w.vector)
+            for point in points {
+                func query(_ j: Int) -> MemoryQuery {
+                    MemoryQuery(kind: .outcome, projectId: w.project, agents: point.agents, taskType: point.taskType, topK: 10, vector: w.query(j))
+                }
+                for j in 0..<5 { _ = try store.query(query(j)) }  // warm-up
+                var latencies: [Double] = []
+                var results: [[String]] = []
+                for j in 0..<r.options.searchQueries {
+                    var hits: [ScoredRecord] = []
+                    latencies.append(try time { hits = try store.query(query(j)) })
+                    if j < 20 { results.append(hits.map(\.record.id)) }
+                }
+                let v = point.0.name
+                r.emitLatencies(.filter, v, n: n, rep: 1, .query, latencies)
+                r.emit(.filter, v, n: n, rep: 1, .queriesPerSecond, Double(latencies.count) / (latencies.reduce(0, +) / 1e9))
+                let eligible = (0..<n).filter(point.eligible)
+                var found = 0, total = 0
+                for (j, got) in results.enumerated() {
+                    let q = w.query(j)
+                    let truth = top10(eligible.lazy.map { (id: "o\($0)", s: cosineSimilarity(q, vectors[$0])) })
+                    found += Set(truth).intersection(got).count
+                    total += truth.count
+                }
+                r.emit(.filter, v, n: n, rep: 1, .recallAt10, total > 0 ? Double(found) / Double(total) : .nan)
+            }
+        }
+    }
+}
+
+/// The ids of the 10 highest scores (ties in input order), in one pass.
+func top10(_ scored: some Sequence<(id: String, s: Double)>) -> [String] {
+    var best: [(id: String, s: Double)] = []
+    for x in scored where best.count < 10 || x.s > best[best.count - 1].s {
+        let at = best.firstIndex { x.s > $0.s } ?? best.count
+        best.insert(x, at: at)
+        if best.count > 10 { best.removeLast() }
+    }
+    return best.map(\.id)
+}
+
+/// A filter scenario point, named `<variant>/<filter>/<percent>%` (`<variant>/none` unfiltered).
+struct FilterPoint {
+    static let none = "none"
+    let variant: String
+    let filter: String
+    let fraction: Double
+
+    init(variant: String, filter: String, fraction: Double) {
+        self.variant = variant
+        self.filter = filter
+        self.fraction = fraction
+    }
+
+    /// Parses a row's variant back.
+    init?(variant name: String) {
+        let parts = name.split(separator: "/").map(String.init)
+        if parts.count == 2, parts[1] == Self.none { self.init(variant: parts[0], filter: Self.none, fraction: 1); return }
+        guard parts.count == 3, parts[2].hasSuffix("%"), let pct = Double(parts[2].dropLast()) else { return nil }
+        self.init(variant: parts[0], filter: parts[1], fraction: pct / 100)
+    }
+
+    var name: String { filter == Self.none ? "\(variant)/\(Self.none)" : "\(variant)/\(filter)/\(Self.percent(fraction))%" }
+    /// The chart's line: the filter kind (unfiltered is drawn at fraction 1 of both).
+    var series: String { "\(variant)/\(filter)" }
+
+    static func percent(_ f: Double) -> String {
+        let p = f * 100
+        return p == p.rounded() ? String(Int(p)) : String(format: "%g", p)
+    }
+}
