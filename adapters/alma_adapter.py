@@ -13,8 +13,10 @@ original behaves (docs/alma.md):
   --dimension N      embedding dimension given to SQLiteStorage (default 384, alma's own)
 
 It adapts to the installed version by looking for the methods alma has (0.4.0 and 0.11.0
-tested) and calls only alma's public storage API, with one documented exception:
-`introspect` reads the FAISS index objects (`_indices[type].ntotal`).
+tested) and calls only alma's public storage API, with two documented exceptions:
+`introspect` reads the FAISS index objects (`_indices[type].ntotal`), and `stats` counts
+the vectors alma stores for live records in its own files (SQLite `embeddings` table joined
+with the kind's table; the file store's JSON arrays), which get_stats does not report.
 
 Faithfulness rules. alma's answers are passed on as they are: no re-sorting, no filtering,
 no validation alma does not do itself. An operation alma has no way to express answers
@@ -298,10 +300,45 @@ class Adapter:
         return self.alma("delete_low_confidence_heuristics")(args["project_id"], args["below"], args.get("agent"))
 
     def stats(self, args):
-        # alma's get_stats gives record counts per kind; it has no per-kind vector count (its
-        # SQLite `embeddings_count` covers every kind and project), so "vectors" is left out.
-        s = self.alma("get_stats")(args["project_id"], args.get("agent"))
-        return {kind: s.get(f"{KINDS[kind].plural}_count", 0) for kind in VECTOR_KINDS}
+        """Record counts from alma's get_stats; `vectors` counted from what alma stores, since
+        get_stats has no per-kind, per-project vector count (its SQLite `embeddings_count`
+        covers every kind and project)."""
+        project, agent = args["project_id"], args.get("agent")
+        s = self.alma("get_stats")(project, agent)
+        out = {kind: s.get(f"{KINDS[kind].plural}_count", 0) for kind in VECTOR_KINDS}
+        out["vectors"] = {kind: self.stored_vectors(kind, project, agent) for kind in VECTOR_KINDS}
+        return out
+
+    def stored_vectors(self, kind, project, agent):
+        """Vectors alma stores for the live records of one kind, project (and agent), read from
+        alma's own storage with the same project/agent test as its get_stats.
+        SQLite (0.4.0 and 0.11.0): rows of its `embeddings` table (memory_type = the plural
+        table name, as _add_to_index writes it) whose memory_id is a row of that kind's table
+        in the project. The join leaves out the embedding rows alma keeps for deleted records
+        (0.4.0's single deletes, both versions' prunes); `introspect` still reports FAISS.
+        Files: records of that kind's JSON array in the project that carry an `embedding`."""
+        plural = KINDS[kind].plural
+        if self.kind_of_storage == "sqlite":
+            import sqlite3
+            sql = (f"SELECT COUNT(*) FROM embeddings e JOIN {plural} r ON r.id = e.memory_id "
+                   "WHERE e.memory_type = ? AND r.project_id = ?")
+            params = [plural, project]
+            if agent:  # get_stats: `if agent:`
+                sql += " AND r.agent = ?"
+                params.append(agent)
+            conn = sqlite3.connect(f"file:{self.store.db_path}?mode=ro", uri=True)
+            try:
+                return conn.execute(sql, params).fetchone()[0]
+            finally:
+                conn.close()
+        try:
+            with open(self.store._files[plural], "r") as f:
+                data = json.load(f)
+        except (ValueError, FileNotFoundError):
+            data = []  # as alma's _read_json
+        return sum(1 for r in data if r.get("project_id") == project
+                   and (agent is None or r.get("agent") == agent)  # get_stats: `agent is None`
+                   and r.get("embedding") is not None)
 
     def introspect(self, args):
         """Vectors the FAISS index objects really hold: SQLiteStorage._indices[type] is a
