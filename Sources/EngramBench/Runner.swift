@@ -95,6 +95,27 @@ public final class BenchRunner {
         return try body(store)
     }
 
+    /// Runs 5 untimed warm-up queries, then `searchQueries` timed ones; emits their latencies
+    /// and QPS as `variant`, and returns the result ids of the first `keep` (for recall).
+    func measureQueries(_ scenario: BenchScenario, _ variant: String, n: Int, on store: any MemoryStore, keep: Int,
+                        _ query: (Int) -> MemoryQuery) throws -> [[String]] {
+        for j in 0..<5 { _ = try store.query(query(j)) }
+        var latencies: [Double] = []
+        var results: [[String]] = []
+        for j in 0..<options.searchQueries {
+            var hits: [ScoredRecord] = []
+            latencies.append(try time { hits = try store.query(query(j)) })
+            if j < keep { results.append(hits.map(\.record.id)) }
+        }
+        emitLatencies(scenario, variant, n: n, rep: 1, .query, latencies)
+        emit(scenario, variant, n: n, rep: 1, .queriesPerSecond, Double(latencies.count) / (latencies.reduce(0, +) / 1e9))
+        lastMedianLatency = Stats.median(latencies)
+        return results
+    }
+
+    /// The median latency (ns) of the last `measureQueries`.
+    private(set) var lastMedianLatency: Double = .nan
+
     /// A step per size and variant of `scenario`.
     func steps(_ scenario: BenchScenario, sizes: [Int], weight: @escaping (Int, BenchVariant) -> Double,
                _ body: @escaping (Int, BenchVariant) throws -> Void) -> [BenchmarkScenario.Step] {

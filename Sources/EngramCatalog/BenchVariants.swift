@@ -99,6 +99,7 @@ let postgresBench = BenchBackend(
         switch scenario {
         case .prune: VariantName.index
         case .search: VariantName.exact
+        case .batch, .scale: "hnsw"
         default: VariantName.engram
         }
     },

@@ -147,7 +147,7 @@ struct Findings: ParsableCommand {
                 versions[target.name] = manifest.versions.filter { ["adapter", "sqlite", "libpq", "faiss"].contains($0.key) }.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", ")
             }
             performance.append((target.name, figures))
-            var probes = Probes()
+            var probes = ProbeResults()
             if target.family == "cosmos", target.entry.name == "cosmos" { probes.crossPartition = try crossPartitionProbe(target, scratch: scratch.url) }
             if target.family == "sqlite" {
                 probes.leak = try vectorLeakProbe(target, scratch: scratch.url)
@@ -210,7 +210,7 @@ struct Findings: ParsableCommand {
     }
 
     /// What the probes of one backend found.
-    struct Probes {
+    struct ProbeResults {
         var crossPartition: Int?
         /// Vectors held beyond the live records with an embedding, per kind.
         var leak: [MemoryKind: Int]?
@@ -275,21 +275,12 @@ struct Findings: ParsableCommand {
         let store = try target.entry.fixture(scratch, dimension).makeEmpty()
         defer { try? store.close() }
         guard let counting = store as? any CrossPartitionCounting else { return nil }
-        let t = Timestamp(microsecondsSinceEpoch: 0)
-        try store.save(Heuristic(id: "h", agent: "a", projectId: "p", condition: "c", strategy: "s", confidence: 0.5,
-                                 occurrenceCount: 1, successCount: 0, lastValidated: t, createdAt: t))
-        try store.save(DomainKnowledge(id: "d", agent: "a", projectId: "p", domain: "x", fact: "f", source: "s", lastVerified: t))
-        let before = counting.crossPartitionQueries
-        _ = try store.get(RecordKey(.heuristic, scope: "p", id: "h"))
-        _ = try store.updateHeuristic(projectId: "p", id: "h", patch: HeuristicPatch(strategy: "s2"))
-        _ = try store.incrementHeuristicOccurrence(projectId: "p", id: "h", success: true)
-        _ = try store.updateHeuristicConfidence(projectId: "p", id: "h", confidence: 0.9)
-        _ = try store.updateKnowledgeConfidence(projectId: "p", id: "d", confidence: 0.2)
-        _ = try store.delete(RecordKey(.heuristic, scope: "p", id: "h"))
+        var before = 0
+        try Probes.singleRecordCalls(on: store) { before = counting.crossPartitionQueries }
         return counting.crossPartitionQueries - before
     }
 
-    func verdict(_ f: Finding, _ t: Target, _ results: [String: ScenarioResult], _ figures: [String: Double], _ probes: Probes) -> Verdict {
+    func verdict(_ f: Finding, _ t: Target, _ results: [String: ScenarioResult], _ figures: [String: Double], _ probes: ProbeResults) -> Verdict {
         if !f.families.isEmpty, !f.families.contains(t.family) {
             return Verdict(kind: .notApplicable, evidence: t.family.isEmpty ? "concerns \(f.families.sorted().joined(separator: ", ")); the adapter's family is not named" : "concerns \(f.families.sorted().joined(separator: ", ")), not \(t.family)")
         }

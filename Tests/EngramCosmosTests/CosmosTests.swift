@@ -62,17 +62,19 @@ struct StandIn: Sendable {
     @Test func singleRecordOperationsNeverQueryAcrossPartitions() throws {
         let standIn = StandIn.shared
         let store = try standIn.store()
-        let t = Timestamp(microsecondsSinceEpoch: 0)
-        try store.save(Heuristic(id: "h", agent: "a", projectId: "p", condition: "c", strategy: "s", confidence: 0.5,
-                                 occurrenceCount: 1, successCount: 0, lastValidated: t, createdAt: t))
-        try store.save(DomainKnowledge(id: "d", agent: "a", projectId: "p", domain: "x", fact: "f", source: "s", lastVerified: t))
+        var before = 0
+        try Probes.singleRecordCalls(on: store) {
+            _ = try standIn.admin("POST", "/_standin/reset-stats")
+            before = store.crossPartitionQueries
+        }
+        // The client's own count (what `engram findings` reads) agrees with the server's,
+        // and it does count: introspection reads every partition, once per vector kind.
+        #expect(store.crossPartitionQueries == before)
+        _ = try store.recordsWithEmbedding()
+        #expect(store.crossPartitionQueries == before + MemoryKind.vectorKinds.count)
         _ = try standIn.admin("POST", "/_standin/reset-stats")
-        _ = try store.get(RecordKey(.heuristic, scope: "p", id: "h"))
-        _ = try store.updateHeuristic(projectId: "p", id: "h", patch: HeuristicPatch(strategy: "s2"))
-        _ = try store.incrementHeuristicOccurrence(projectId: "p", id: "h", success: true)
-        _ = try store.updateHeuristicConfidence(projectId: "p", id: "h", confidence: 0.9)
-        _ = try store.updateKnowledgeConfidence(projectId: "p", id: "d", confidence: 0.2)
-        _ = try store.delete(RecordKey(.heuristic, scope: "p", id: "h"))
+        try Probes.singleRecordCalls(on: store)
+        _ = try store.delete(RecordKey(.domainKnowledge, scope: "p", id: "d"))
         let stats = try standIn.admin("GET", "/_standin/stats").objectValue
         #expect(stats?["cross_partition_queries"] == .int(0))
         #expect(stats?["requests_by_kind"]?.objectValue?["query"] == .int(0), "single-record calls are point operations")

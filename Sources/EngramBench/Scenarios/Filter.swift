@@ -88,17 +88,7 @@ extension BenchmarkScenario {
                 func query(_ j: Int) -> MemoryQuery {
                     MemoryQuery(kind: .outcome, projectId: w.project, agents: point.agents, taskType: point.taskType, topK: 10, vector: w.query(j))
                 }
-                for j in 0..<5 { _ = try store.query(query(j)) }  // warm-up
-                var latencies: [Double] = []
-                var results: [[String]] = []
-                for j in 0..<r.options.searchQueries {
-                    var hits: [ScoredRecord] = []
-                    latencies.append(try time { hits = try store.query(query(j)) })
-                    if j < 20 { results.append(hits.map(\.record.id)) }
-                }
-                let v = point.0.name
-                r.emitLatencies(.filter, v, n: n, rep: 1, .query, latencies)
-                r.emit(.filter, v, n: n, rep: 1, .queriesPerSecond, Double(latencies.count) / (latencies.reduce(0, +) / 1e9))
+                let results = try r.measureQueries(.filter, point.0.name, n: n, on: store, keep: 20, query)
                 let eligible = (0..<n).filter(point.eligible)
                 var found = 0, total = 0
                 for (j, got) in results.enumerated() {
@@ -107,7 +97,7 @@ extension BenchmarkScenario {
                     found += Set(truth).intersection(got).count
                     total += truth.count
                 }
-                r.emit(.filter, v, n: n, rep: 1, .recallAt10, total > 0 ? Double(found) / Double(total) : .nan)
+                r.emit(.filter, point.0.name, n: n, rep: 1, .recallAt10, total > 0 ? Double(found) / Double(total) : .nan)
             }
         }
     }

@@ -44,21 +44,12 @@ extension BenchmarkScenario {
                 func query(_ j: Int) -> MemoryQuery {
                     MemoryQuery(kind: .outcome, projectId: w.project, agents: agents, topK: 10, vector: w.query(j))
                 }
-                for j in 0..<5 { _ = try store.query(query(j)) }  // warm-up
-                var latencies: [Double] = []
-                var results: [[String]] = []
-                for j in 0..<r.options.searchQueries {
-                    var hits: [ScoredRecord] = []
-                    latencies.append(try time { hits = try store.query(query(j)) })
-                    if j < 30 { results.append(hits.map(\.record.id)) }
-                }
                 let v = "\(variant.name)/\(filterName)"
-                r.emitLatencies(.search, v, n: n, rep: 1, .query, latencies)
-                r.emit(.search, v, n: n, rep: 1, .queriesPerSecond, Double(latencies.count) / (latencies.reduce(0, +) / 1e9))
+                let results = try r.measureQueries(.search, v, n: n, on: store, keep: 30, query)
                 r.emit(.search, v, n: n, rep: 1, .recallAt10, recallAt10(w, results, n: n, agents: agents))
                 if agents == nil {
                     let bytes = Double(n * r.options.dimension * 4)
-                    r.emit(.search, v, n: n, rep: 1, .scanBandwidthFraction, bytes / (Stats.median(latencies) / 1e9) / r.copyBandwidth)
+                    r.emit(.search, v, n: n, rep: 1, .scanBandwidthFraction, bytes / (r.lastMedianLatency / 1e9) / r.copyBandwidth)
                 }
             }
         }
