@@ -69,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "engram",
             dependencies: [
-                "EngramCatalog", "EngramCore", "EngramReference", "EngramSQLite", "EngramPostgres", "EngramFiles", "Conformance", "EngramBench",
+                "EngramCatalog", "EngramCore", "EngramReference", "EngramSQLite", "EngramPostgres", "EngramFiles", "EngramExternal", "Conformance", "EngramBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

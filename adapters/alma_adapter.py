@@ -267,11 +267,10 @@ class Adapter:
 
     # --- updates (alma keys heuristics and knowledge by id alone: project_id is not passed) -
     def update_heuristic(self, args):
+        # Passed on as it is, an embedding too: alma's SQLite update_heuristic() writes each
+        # patch key as an SQL column and heuristics has none for embeddings, so alma itself
+        # fails there ('no such column: embedding'); that failure is its real behaviour.
         patch = dict(args["patch"])
-        if "embedding" in patch and self.kind_of_storage == "sqlite":
-            raise NotSupported("alma's SQLite update_heuristic() writes each patch key as an SQL column and "
-                               "heuristics has no embedding column ('no such column: embedding'); "
-                               "its vectors change only by re-saving the record")
         if patch.get("last_validated") is not None:
             patch["last_validated"] = to_datetime(patch["last_validated"], "last_validated")
         return self.alma("update_heuristic")(args["id"], patch)
@@ -375,9 +374,15 @@ def answer(rid, op, adapter, args):
         return {"id": rid, "ok": False, "error": {"code": "invalid_input", "field": e.field, "message": str(e)}}
     except Divergence as e:
         return {"id": rid, "ok": False, "error": {"code": "internal", "message": str(e)}}
-    except Exception as e:  # raised inside alma (or alma's libraries): its real behaviour
-        where = traceback.extract_tb(e.__traceback__)[-1]  # the innermost frame, e.g. faiss's add()
+    except Exception as e:
+        frames = traceback.extract_tb(e.__traceback__)
+        where = frames[-1]  # the innermost frame, e.g. faiss's add()
         place = f"{os.path.basename(where.filename)}:{where.lineno} in {where.name}"
+        if all(os.path.abspath(f.filename) == os.path.abspath(__file__) for f in frames):
+            # Raised by this adapter, not by alma: a request it cannot read (an unknown kind, a missing argument).
+            return {"id": rid, "ok": False, "error": {"code": "invalid_input",
+                                                      "message": f"the adapter cannot read this request: {type(e).__name__} ({place}): {e}"[:900]}}
+        # Raised inside alma (or alma's libraries): its real behaviour.
         return {"id": rid, "ok": False, "error": {"code": "internal",
                                                   "message": f"alma raised {type(e).__name__} ({place}): {e}"[:900]}}
 
