@@ -23,8 +23,6 @@ public enum BackendCatalog {
         public let fixture: @Sendable (_ workDir: URL, _ dimension: Int) -> StoreFixture
         /// The server the backend needs, if any (started on first use).
         public var service: Service?
-        /// The adapter command, for `external`.
-        public var command = ""
         /// For a durable backend: how another process reopens a store (`engram torture`).
         public var durable: Durable?
         /// The backend as the benchmark runner sees it (its variants per scenario); nil until
@@ -77,7 +75,7 @@ public enum BackendCatalog {
                 c.validatesLocally = false  // bad input reaches the adapter: the suite checks its validation, not Engram's
                 return try ExternalStore(c)
             }
-        }.with { $0.command = command; $0.bench = externalBench(command) }
+        }.with { $0.bench = externalBench(command) }
     }
 
     public static let entries: [Entry] = [
