@@ -29,6 +29,10 @@ public struct Metric: Hashable, Sendable, CustomStringConvertible {
     public static let copyBandwidth = Metric(name: "copy_bandwidth_bytes_per_s", unit: "bytes/s")
     public static let queriesPerSecond = Metric(name: "qps", unit: "queries/s")
     public static let recallAt10 = Metric(name: "recall_at_10", unit: "fraction")
+    /// Quantiles over queries of the cosine similarity of each query's nearest record.
+    public static let nearestSimilarityP10 = Metric(name: "nearest_similarity_p10", unit: "cosine")
+    public static let nearestSimilarityP50 = Metric(name: "nearest_similarity_p50", unit: "cosine")
+    public static let nearestSimilarityP90 = Metric(name: "nearest_similarity_p90", unit: "cosine")
     public static let scanBandwidthFraction = Metric(name: "scan_bandwidth_fraction", unit: "fraction")
     public static let requestUnitsPerGet = Metric(name: "request_units_per_get", unit: "RU")
     public static let exponent = Metric(name: "exponent_b", unit: "1")

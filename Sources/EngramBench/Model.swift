@@ -81,6 +81,8 @@ public struct BenchOptions: Sendable, Codable {
     /// Outcomes pruned per repetition: a fixed count, the oldest first.
     public var pruneCount = 1_000
     public var searchQueries = 200
+    /// Where embeddings come from (optional in the manifest: older runs were uniform).
+    public var vectors: VectorSource?
     /// Store size of the `filter` scenario (optional in the manifest: older runs lack it).
     public var filterSize: Int?
     /// The fractions of the project a filter matches in the `filter` scenario.

@@ -20,7 +20,7 @@ public final class BenchRunner {
     public init(backend: BenchBackend, options: BenchOptions, scratch: URL) {
         self.backend = backend
         self.options = options
-        self.workload = Workload(dimension: options.dimension, seed: options.seed)
+        self.workload = Workload(dimension: options.dimension, seed: options.seed, vectors: options.vectors ?? .uniform)
         self.scratch = scratch
     }
 

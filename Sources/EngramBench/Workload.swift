@@ -5,6 +5,13 @@ import EngramCore
 struct Workload: Sendable {
     let dimension: Int
     let seed: UInt64
+    let clustered: ClusteredVectors?
+
+    init(dimension: Int, seed: UInt64, vectors: VectorSource = .uniform) {
+        self.dimension = dimension
+        self.seed = seed
+        clustered = vectors == .clustered ? ClusteredVectors(dimension: dimension, seed: seed) : nil
+    }
     let project = "p0"
     let agents = ["a0", "a1", "a2", "a3"]
     /// The instant of the oldest outcome; outcome timestamps are t0 + a permutation of 0..<n µs.
@@ -12,6 +19,7 @@ struct Workload: Sendable {
 
     /// The embedding of record i.
     func vector(_ i: Int) -> [Float] {
+        if let clustered { return clustered.vector(i) }
         var g = SeededGenerator(seed: seed ^ (UInt64(bitPattern: Int64(i)) &* 0x9E37_79B9_7F4A_7C15))
         return g.vector(dimension: dimension)
     }

@@ -26,6 +26,8 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("search-sizes"), parsing: .upToNextOption, help: "Index sizes for `search`.")
     var searchSizes: [Int] = []
 
+    @Option(help: "Embedding source: \(VectorSource.allCases.map(\.rawValue).joined(separator: ", ")) (default uniform).")
+    var vectors: VectorSource?
     @Option(help: "Embedding dimension.") var dimension: Int?
     @Option(help: "Repetitions of every measurement.") var repetitions: Int?
     @Option(help: "Seed of the generated workload.") var seed: UInt64?
@@ -48,6 +50,7 @@ struct Bench: ParsableCommand {
         if !batchSizes.isEmpty { o.batchSizes = batchSizes }
         if !searchSizes.isEmpty { o.searchSizes = searchSizes }
         if let dimension { o.dimension = dimension }
+        if let vectors { o.vectors = vectors }
         if let repetitions { o.repetitions = repetitions }
         if let seed { o.seed = seed }
         if let deleteOps { o.deleteOps = deleteOps }
@@ -125,3 +128,5 @@ struct GateCommand: ParsableCommand {
         if !failed.isEmpty { throw ExitCode(1) }
     }
 }
+
+extension VectorSource: ExpressibleByArgument {}

@@ -1,5 +1,6 @@
-import EngramBench
+@testable import EngramBench
 import EngramCatalog
+import EngramCore
 import Foundation
 import Testing
 
@@ -44,5 +45,20 @@ import Testing
     @Test func latencyMetricsAreNamedAsBefore() {
         #expect(Metric.latency(.delete, .p50).name == "delete_p50_us" && Metric.latency(.pair, .ops).name == "pair_ops")
         #expect(Self.run.measurements.contains { $0.metric == "query_p99_us" && $0.unit == "us" })
+    }
+
+    /// The clustered source is deterministic, unit length, and gives queries near neighbours
+    /// where the uniform one does not.
+    @Test func clusteredVectorsHaveNearNeighboursUniformOnesDoNot() {
+        func nearestMedian(_ w: Workload) -> Double {
+            let records = (0..<2_000).map(w.vector)
+            let best = (0..<21).map { j in records.map { cosineSimilarity(w.query(j), $0) }.max()! }.sorted()
+            return best[10]
+        }
+        let clustered = Workload(dimension: 64, seed: 3, vectors: .clustered)
+        #expect(clustered.vector(7) == clustered.vector(7) && clustered.vector(7) != clustered.vector(8))
+        #expect(abs(clustered.vector(7).reduce(0) { $0 + Double($1) * Double($1) } - 1) < 1e-5)
+        #expect(nearestMedian(clustered) > 0.6)
+        #expect(nearestMedian(Workload(dimension: 64, seed: 3, vectors: .uniform)) < 0.5)
     }
 }

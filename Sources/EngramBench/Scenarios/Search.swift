@@ -46,8 +46,13 @@ extension BenchmarkScenario {
                 }
                 let v = "\(variant.name)/\(filterName)"
                 let results = try r.measureQueries(.search, v, n: n, on: store, keep: 30, query)
-                r.emit(.search, v, n: n, rep: 1, .recallAt10, recallAt10(w, results, n: n, agents: agents))
+                let (recall, nearest) = recallAt10(w, results, n: n, agents: agents)
+                r.emit(.search, v, n: n, rep: 1, .recallAt10, recall)
                 if agents == nil {
+                    // The data's neighbour structure: how similar each query's nearest record is.
+                    for (metric, q) in [(Metric.nearestSimilarityP10, 0.1), (.nearestSimilarityP50, 0.5), (.nearestSimilarityP90, 0.9)] {
+                        r.emit(.search, v, n: n, rep: 1, metric, Stats.quantile(nearest, q))
+                    }
                     let bytes = Double(n * r.options.dimension * 4)
                     r.emit(.search, v, n: n, rep: 1, .scanBandwidthFraction, bytes / (r.lastMedianLatency / 1e9) / r.copyBandwidth)
                 }
@@ -55,17 +60,21 @@ extension BenchmarkScenario {
         }
     }
 
-    /// Recall@10 of `results` (one id list per query j) against exact cosine ranking.
-    static func recallAt10(_ w: Workload, _ results: [[String]], n: Int, agents: Set<String>?) -> Double {
+    /// Recall@10 of `results` (one id list per query j) against exact cosine ranking, and each
+    /// query's similarity to its nearest eligible record.
+    static func recallAt10(_ w: Workload, _ results: [[String]], n: Int, agents: Set<String>?) -> (Double, [Double]) {
         let eligible = (0..<n).filter { agents?.contains(w.agents[$0 % w.agents.count]) ?? true }
         let vectors = eligible.map { (i: $0, v: w.vector($0)) }
         var found = 0, total = 0
+        var nearest: [Double] = []
         for (j, got) in results.enumerated() {
             let q = w.query(j)
-            let truth = vectors.map { (id: "o\($0.i)", s: cosineSimilarity(q, $0.v)) }.sorted { $0.s > $1.s }.prefix(10).map(\.id)
+            let scored = vectors.map { (id: "o\($0.i)", s: cosineSimilarity(q, $0.v)) }.sorted { $0.s > $1.s }.prefix(10)
+            let truth = scored.map(\.id)
+            if let top = scored.first { nearest.append(top.s) }
             found += Set(truth).intersection(got).count
             total += truth.count
         }
-        return total > 0 ? Double(found) / Double(total) : .nan
+        return (total > 0 ? Double(found) / Double(total) : .nan, nearest)
     }
 }
