@@ -278,44 +278,53 @@ struct FieldSpec<R>: Sendable {
         self.set = set
     }
 
+    /// A field that always has a value: `wrap` makes it a `FieldValue`, `unwrap` takes it back (nil: wrong type).
+    private init<V>(_ name: String, required path: any WritableKeyPath<R, V> & Sendable, _ type: FieldType,
+                    _ wrap: @escaping @Sendable (V) -> FieldValue, _ unwrap: @escaping @Sendable (FieldValue) -> V?) {
+        self.init(name, type, nullable: false, get: { wrap($0[keyPath: path]) }, set: { r, v in
+            guard let x = unwrap(v) else { return false }
+            r[keyPath: path] = x
+            return true
+        })
+    }
+
+    /// A nullable field: NULL is nil.
+    private init<V>(_ name: String, nullable path: any WritableKeyPath<R, V?> & Sendable, _ type: FieldType,
+                    _ wrap: @escaping @Sendable (V) -> FieldValue, _ unwrap: @escaping @Sendable (FieldValue) -> V?) {
+        self.init(name, type, nullable: true, get: { $0[keyPath: path].map(wrap) ?? .null }, set: { r, v in
+            if v == .null { r[keyPath: path] = nil; return true }
+            guard let x = unwrap(v) else { return false }
+            r[keyPath: path] = x
+            return true
+        })
+    }
+
     init(_ name: String, _ path: any WritableKeyPath<R, String> & Sendable, _ type: FieldType = .text) {
-        self.init(name, type, nullable: false, get: { .text($0[keyPath: path]) }, set: { r, v in
-            guard case .text(let x) = v else { return false }; r[keyPath: path] = x; return true })
+        self.init(name, required: path, type, FieldValue.text) { if case .text(let x) = $0 { x } else { nil } }
     }
     init(_ name: String, _ path: any WritableKeyPath<R, String?> & Sendable) {
-        self.init(name, .text, nullable: true, get: { $0[keyPath: path].map(FieldValue.text) ?? .null }, set: { r, v in
-            switch v { case .null: r[keyPath: path] = nil; case .text(let x): r[keyPath: path] = x; default: return false }
-            return true })
+        self.init(name, nullable: path, .text, FieldValue.text) { if case .text(let x) = $0 { x } else { nil } }
     }
     init(_ name: String, _ path: any WritableKeyPath<R, Double> & Sendable) {
-        self.init(name, .confidence, nullable: false, get: { .double($0[keyPath: path]) }, set: { r, v in
-            guard case .double(let x) = v else { return false }; r[keyPath: path] = x; return true })
+        self.init(name, required: path, .confidence, FieldValue.double) { if case .double(let x) = $0 { x } else { nil } }
     }
     init(_ name: String, _ path: any WritableKeyPath<R, Int> & Sendable) {
-        self.init(name, .count, nullable: false, get: { .int($0[keyPath: path]) }, set: { r, v in
-            guard case .int(let x) = v else { return false }; r[keyPath: path] = x; return true })
+        self.init(name, required: path, .count, FieldValue.int) { if case .int(let x) = $0 { x } else { nil } }
     }
     init(_ name: String, _ path: any WritableKeyPath<R, Int?> & Sendable) {
-        self.init(name, .count, nullable: true, get: { $0[keyPath: path].map(FieldValue.int) ?? .null }, set: { r, v in
-            switch v { case .null: r[keyPath: path] = nil; case .int(let x): r[keyPath: path] = x; default: return false }
-            return true })
+        self.init(name, nullable: path, .count, FieldValue.int) { if case .int(let x) = $0 { x } else { nil } }
     }
     init(_ name: String, _ path: any WritableKeyPath<R, Bool> & Sendable) {
-        self.init(name, .bool, nullable: false, get: { .bool($0[keyPath: path]) }, set: { r, v in
-            guard case .bool(let x) = v else { return false }; r[keyPath: path] = x; return true })
+        self.init(name, required: path, .bool, FieldValue.bool) { if case .bool(let x) = $0 { x } else { nil } }
     }
     init(_ name: String, _ path: any WritableKeyPath<R, Timestamp> & Sendable) {
-        self.init(name, .timestamp, nullable: false, get: { .timestamp($0[keyPath: path]) }, set: { r, v in
-            guard case .timestamp(let x) = v else { return false }; r[keyPath: path] = x; return true })
+        self.init(name, required: path, .timestamp, FieldValue.timestamp) { if case .timestamp(let x) = $0 { x } else { nil } }
     }
     init(_ name: String, _ path: any WritableKeyPath<R, [Float]?> & Sendable) {
-        self.init(name, .embedding, nullable: true, get: { $0[keyPath: path].map(FieldValue.embedding) ?? .null }, set: { r, v in
-            switch v { case .null: r[keyPath: path] = nil; case .embedding(let x): r[keyPath: path] = x; default: return false }
-            return true })
+        self.init(name, nullable: path, .embedding, FieldValue.embedding) { if case .embedding(let x) = $0 { x } else { nil } }
     }
     init(_ name: String, _ path: any WritableKeyPath<R, JSONValue> & Sendable) {
-        self.init(name, .metadata, nullable: false, get: { .metadata($0[keyPath: path]) }, set: { r, v in
-            guard case .metadata(let x) = v else { return false }; r[keyPath: path] = x; return true })
+        self.init(name, required: path, .metadata, FieldValue.metadata) { if case .metadata(let x) = $0 { x } else { nil } }
     }
 }
 

@@ -34,10 +34,27 @@ public enum ProjectPostgres {
         return nil
     }
 
+    /// Marks every descriptor above 2 close-on-exec. The server the script starts outlives it
+    /// and would otherwise hold whatever popen passes on (a test runner's event pipe, another
+    /// child's stdin) open for as long as it runs. It changes nothing for this process; the
+    /// children it spawns on purpose get their descriptors by dup2, which clears the flag.
+    private static func markCloseOnExec() {
+        guard let dir = opendir("/proc/self/fd") else { return }
+        defer { closedir(dir) }
+        let own = dirfd(dir)
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let fd = Int32(name), fd > 2, fd != own else { continue }
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+        }
+    }
+
     /// Runs the script through popen(3) and waitpid: Foundation's Process can wait forever
     /// here, because the server the script starts outlives the script.
     private static func script(_ repository: URL, _ verb: String) throws -> String {
         let path = repository.appendingPathComponent("scripts/postgres.sh").path
+        markCloseOnExec()
         let command = "'" + path.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "' " + verb
         guard let pipe = popen(command, "r") else { throw EngramError(.unavailable, "cannot run \(path)") }
         var output = [UInt8]()
