@@ -57,8 +57,11 @@ let package = Package(
         // The conformance suite: a library product that backend authors run over their own store.
         // It depends on the reference store as its oracle (the differential fuzzer), on no backend.
         .target(name: "Conformance", dependencies: ["EngramCore", "EngramReference"], path: "Conformance", swiftSettings: strictSettings),
+        // Vector files a user brings: ann-benchmarks' HDF5 datasets, and their SHA-256.
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // Benchmark scenarios, statistics and report writers.
-        .target(name: "EngramBench", dependencies: ["EngramCore"], swiftSettings: strictSettings),
+        .target(name: "EngramBench", dependencies: ["EngramCore", "CHDF5", "COpenSSL"], swiftSettings: strictSettings),
         // The backend catalog: every built-in backend with its fixture, service and benchmark
         // variants, shared by the command line and the test targets.
         .target(
@@ -109,7 +112,7 @@ let package = Package(
         // Whole-system tests: the command line's own logic (torture checker, fuzzer), faults of the environment.
         .testTarget(
             name: "EngramSystemTests",
-            dependencies: ["engram", "EngramCatalog", "EngramBench", "EngramCore", "EngramReference", "EngramSQLite", "EngramFiles"],
+            dependencies: ["engram", "EngramCatalog", "EngramBench", "EngramCore", "EngramReference", "EngramSQLite", "EngramFiles", "CHDF5"],
             swiftSettings: strictSettings
         ),
     ],

@@ -2,7 +2,7 @@
 # Installs what Engram builds against, when missing: Debian's C libraries (FAISS, BLAS,
 # LAPACK, SQLite, libpq, libcurl, jemalloc), pkg-config and Python with venv. Safe to run again.
 set -euo pipefail
-packages=(libfaiss-dev libblas-dev liblapack-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev libssl-dev libjemalloc-dev pkg-config unzip python3 python3-venv)
+packages=(libfaiss-dev libblas-dev liblapack-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev libssl-dev libhdf5-dev libjemalloc-dev pkg-config unzip python3 python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

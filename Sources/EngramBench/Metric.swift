@@ -36,6 +36,8 @@ public struct Metric: Hashable, Sendable, CustomStringConvertible {
     public static let scanBandwidthFraction = Metric(name: "scan_bandwidth_fraction", unit: "fraction")
     public static let requestUnitsPerGet = Metric(name: "request_units_per_get", unit: "RU")
     public static let exponent = Metric(name: "exponent_b", unit: "1")
+    /// The time a runbook step's operation took in total (`insert_ms`, `prune_outcomes_ms`, …).
+    public static func stepMs(_ op: String) -> Metric { Metric(name: "\(op)_ms", unit: "ms") }
 }
 
 /// Variant names that scenarios and the summary give meaning to; backends name their

@@ -3,10 +3,27 @@ import Foundation
 
 /// The benchmark scenarios of BENCHMARKS.md.
 public enum BenchScenario: String, CaseIterable, Sendable, Codable {
-    case delete, prune, batch, search, filter, get, scale
+    case delete, prune, batch, search, filter, recall, tenants, runbook, get, scale
 
     /// Whether it ranks vectors (its Engram variant is the exact one where a backend has several).
-    public var ranksVectors: Bool { self == .search || self == .filter }
+    public var ranksVectors: Bool { [.search, .filter, .recall, .tenants, .runbook].contains(self) }
+}
+
+/// An approximate index's search-effort knob, swept by the `recall` scenario on one loaded
+/// store: e.g. PostgreSQL's HNSW `ef_search`.
+public struct SearchSweep: Sendable {
+    /// The knob's name in reports (`ef_search`).
+    public var parameter: String
+    public var values: [Int]
+    /// A store over the same data that searches with `value`, or ranks exactly when nil.
+    /// The caller closes it (closing must leave the data in place).
+    public var tune: @Sendable (_ store: any MemoryStore, _ value: Int?) throws -> any MemoryStore
+
+    public init(parameter: String, values: [Int], tune: @escaping @Sendable (any MemoryStore, Int?) throws -> any MemoryStore) {
+        self.parameter = parameter
+        self.values = values
+        self.tune = tune
+    }
 }
 
 /// One way of running a backend that a scenario compares (a delete strategy, an index
@@ -24,13 +41,17 @@ public struct BenchVariant: Sendable {
     /// Called after a bulk load and before measuring: finishes work the load deferred
     /// (an SQLite WAL checkpoint), so it is not charged to the operation measured next.
     public var settle: @Sendable (any MemoryStore) throws -> Void
+    /// For an approximate index: its search-effort sweep (the `recall` scenario).
+    public var sweep: SearchSweep?
 
     public init(
         name: String, summary: String, deleteBudget: Int? = nil,
         settle: @escaping @Sendable (any MemoryStore) throws -> Void = { _ in },
+        sweep: SearchSweep? = nil,
         make: @escaping @Sendable (URL) throws -> any MemoryStore
     ) {
         self.settle = settle
+        self.sweep = sweep
         self.name = name
         self.summary = summary
         self.deleteBudget = deleteBudget
@@ -66,7 +87,7 @@ public struct BenchBackend: Sendable {
 
 /// The run's configuration. Sizes default to BENCHMARKS.md's; `quick` shrinks them for CI.
 public struct BenchOptions: Sendable, Codable {
-    public var scenarios: [BenchScenario] = [.delete, .prune, .batch, .search, .filter, .get, .scale]
+    public var scenarios: [BenchScenario] = BenchScenario.allCases
     /// Records saved, then read back one `get` each, in the `get` scenario.
     public var getCount = 1_000
     public var deleteSizes = [1_000, 10_000, 100_000]
@@ -82,11 +103,24 @@ public struct BenchOptions: Sendable, Codable {
     public var pruneCount = 1_000
     public var searchQueries = 200
     /// Where embeddings come from (optional in the manifest: older runs were uniform).
-    public var vectors: VectorSource?
+    public var vectors: VectorSource? = .clustered
+    /// With `vectors` = `file`: the vectors' file, and optionally the queries' and the true
+    /// neighbours' (see `VectorFileSet` for the formats).
+    public var vectorFile: String?
+    public var queryFile: String?
+    public var neighborFile: String?
     /// Store size of the `filter` scenario (optional in the manifest: older runs lack it).
     public var filterSize: Int?
     /// The fractions of the project a filter matches in the `filter` scenario.
     public var filterFractions: [Double]?
+    /// Store size of the `recall` and `tenants` scenarios, and the project counts of `tenants`.
+    public var recallSize: Int?
+    public var tenantSize: Int?
+    public var tenantCounts: [Int]?
+    /// The runbooks of the `runbook` scenario (built-in names or JSON files) and the factor
+    /// their record counts are scaled by.
+    public var runbooks: [String]?
+    public var runbookScale: Double?
     public var quick = false
 
     public init() {}
@@ -102,6 +136,10 @@ public struct BenchOptions: Sendable, Codable {
         o.deleteOps = 100
         o.searchQueries = 100
         o.filterSize = 20_000
+        o.recallSize = 10_000
+        o.tenantSize = 10_000
+        o.tenantCounts = [1, 100]
+        o.runbookScale = 0.1
         o.quick = true
         return o
     }
@@ -124,9 +162,11 @@ public struct Measurement: Sendable, Codable, Equatable {
     public var metric: String
     public var value: Double
     public var unit: String
+    /// A runbook's step number (0 elsewhere): its rows form a time series.
+    public var step: Int
 
-    public init(backend: String, scenario: String, variant: String, n: Int, dim: Int, batchSize: Int, repetition: Int, metric: String, value: Double, unit: String) {
+    public init(backend: String, scenario: String, variant: String, n: Int, dim: Int, batchSize: Int, repetition: Int, metric: String, value: Double, unit: String, step: Int = 0) {
         self.backend = backend; self.scenario = scenario; self.variant = variant; self.n = n; self.dim = dim
-        self.batchSize = batchSize; self.repetition = repetition; self.metric = metric; self.value = value; self.unit = unit
+        self.batchSize = batchSize; self.repetition = repetition; self.metric = metric; self.value = value; self.unit = unit; self.step = step
     }
 }

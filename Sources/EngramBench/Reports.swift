@@ -3,7 +3,9 @@ import Foundation
 
 /// Report writers and readers for `results/`: the tidy CSV, the JSON manifest, the charts.
 public enum BenchReports {
-    public static let csvHeader = "run_id,started_at,git_commit,host,backend,scenario,variant,n,dim,batch_size,repetition,metric,value,unit"
+    public static let csvHeader = earlierCSVHeader + ",step"
+    /// The header before runbooks added `step`; such files still read (step 0).
+    static let earlierCSVHeader = "run_id,started_at,git_commit,host,backend,scenario,variant,n,dim,batch_size,repetition,metric,value,unit"
 
     /// The tidy CSV: one measurement per row, columns as in BENCHMARKS.md.
     public static func csv(_ run: BenchRun) -> String {
@@ -11,7 +13,7 @@ public enum BenchReports {
         for m in run.measurements {
             let fields: [String] = [run.manifest.runId, run.manifest.startedAt, run.manifest.gitCommit, run.manifest.host, m.backend, m.scenario, m.variant,
                                     String(m.n), String(m.dim), String(m.batchSize), String(m.repetition), m.metric,
-                                    format(m.value), m.unit]
+                                    format(m.value), m.unit, String(m.step)]
             out += CSV.row(fields) + "\n"
         }
         return out
@@ -20,16 +22,18 @@ public enum BenchReports {
     /// Reads measurements back from CSVs written by `csv(_:)`.
     public static func readCSV(_ text: String) throws -> [Measurement] {
         var lines = text.split(whereSeparator: \.isNewline)
-        guard let header = lines.first, header == csvHeader else {
+        guard let header = lines.first, header == csvHeader || header == earlierCSVHeader else {
             throw BenchError("not an Engram benchmark CSV (expected the header \(csvHeader))")
         }
+        let columns = header == csvHeader ? 15 : 14
         lines.removeFirst()
         return try lines.enumerated().map { i, line in
             let f = parseCSVLine(String(line))
-            guard f.count == 14, let n = Int(f[7]), let dim = Int(f[8]), let batch = Int(f[9]), let rep = Int(f[10]), let value = Double(f[12]) else {
+            guard f.count == columns, let n = Int(f[7]), let dim = Int(f[8]), let batch = Int(f[9]), let rep = Int(f[10]), let value = Double(f[12]),
+                  let step = columns == 15 ? Int(f[14]) : 0 else {
                 throw BenchError("line \(i + 2) of the CSV is malformed: \(line.prefix(120))")
             }
-            return Measurement(backend: f[4], scenario: f[5], variant: f[6], n: n, dim: dim, batchSize: batch, repetition: rep, metric: f[11], value: value, unit: f[13])
+            return Measurement(backend: f[4], scenario: f[5], variant: f[6], n: n, dim: dim, batchSize: batch, repetition: rep, metric: f[11], value: value, unit: f[13], step: step)
         }
     }
 
@@ -92,6 +96,8 @@ public struct Manifest: Codable, Sendable {
     public var summary: [String: Double]
     public var durationSeconds: Double
     public var measurementCount: Int
+    /// Where the embeddings came from (absent in runs before it was recorded).
+    public var vectors: VectorFingerprint?
 }
 
 public struct BenchError: Error, CustomStringConvertible {

@@ -10,19 +10,31 @@ public struct BenchRun: Sendable {
 /// Runs the selected scenarios over one backend, side by side in one process.
 public final class BenchRunner {
     let backend: BenchBackend
-    let options: BenchOptions
+    private(set) var options: BenchOptions
     let workload: Workload
     let scratch: URL
     private var rows: [Measurement] = []
     private var plans: [String: String] = [:]
     private var progress: Progress!
 
-    public init(backend: BenchBackend, options: BenchOptions, scratch: URL) {
+    /// Reads the vector files the options name (a typed error naming the file and row when one
+    /// is malformed); a file's vectors set the run's dimension.
+    public init(backend: BenchBackend, options: BenchOptions, scratch: URL) throws {
         self.backend = backend
         self.options = options
-        self.workload = Workload(dimension: options.dimension, seed: options.seed, vectors: options.vectors ?? .uniform)
+        self.workload = try Workload(options: options)
+        self.options.dimension = workload.dimension
         self.scratch = scratch
+        if let capacity = workload.capacity {
+            let needed = plannedScenarios.map { BenchmarkScenario.of($0).vectorsNeeded(self.options) }.max() ?? 0
+            guard needed <= capacity else {
+                throw EngramError.invalid("vectors", "\(self.options.vectorFile ?? "the file") has \(capacity) vectors for records; the selected scenarios and sizes need \(needed)")
+            }
+        }
     }
+
+    /// The run's embedding dimension (a vector file's own when one is used).
+    public var dimension: Int { options.dimension }
 
     /// The scenarios that will run: `scale` fits exponents over `delete` and `prune`, so it brings them in.
     var plannedScenarios: [BenchScenario] {
@@ -49,7 +61,8 @@ public final class BenchRunner {
             runId: Self.runId(started, seed: options.seed), startedAt: Timestamp(started).rfc3339,
             gitCommit: Machine.gitCommit(), host: Machine.hostname(), backend: backend.name, options: options,
             versions: backend.versions.merging(Machine.toolVersions()) { a, _ in a }, machine: Machine.describe(),
-            plans: plans, summary: [:], durationSeconds: Double(now() - startNs) / 1e9, measurementCount: rows.count)
+            plans: plans, summary: [:], durationSeconds: Double(now() - startNs) / 1e9, measurementCount: rows.count,
+            vectors: workload.fingerprint)
         var run = BenchRun(manifest: manifest, measurements: rows)
         run.manifest.summary = Summary.ratios(run, engramVariant: backend.engramVariant).filter { $0.value.isFinite }
         return run
@@ -68,15 +81,15 @@ public final class BenchRunner {
     /// Records a query plan shown beside the numbers.
     func recordPlan(_ key: String, _ detail: String) { plans[key] = detail }
 
-    func emit(_ scenario: BenchScenario, _ variant: String, n: Int, batch: Int = 0, rep: Int, _ metric: Metric, _ value: Double) {
-        rows.append(Measurement(backend: backend.name, scenario: scenario.rawValue, variant: variant, n: n, dim: options.dimension, batchSize: batch, repetition: rep, metric: metric.name, value: value, unit: metric.unit))
+    func emit(_ scenario: BenchScenario, _ variant: String, n: Int, batch: Int = 0, rep: Int, step: Int = 0, _ metric: Metric, _ value: Double) {
+        rows.append(Measurement(backend: backend.name, scenario: scenario.rawValue, variant: variant, n: n, dim: options.dimension, batchSize: batch, repetition: rep, metric: metric.name, value: value, unit: metric.unit, step: step))
     }
 
     /// Emits every latency statistic of `op` (from latencies in ns).
-    func emitLatencies(_ scenario: BenchScenario, _ variant: String, n: Int, rep: Int, _ op: Metric.Operation, _ ns: [Double]) {
+    func emitLatencies(_ scenario: BenchScenario, _ variant: String, n: Int, rep: Int, step: Int = 0, _ op: Metric.Operation, _ ns: [Double]) {
         for stat in Metric.LatencyStat.allCases {
             let value = stat == .ops ? Double(ns.count) : (stat.quantile.map { Stats.quantile(ns, $0) } ?? Stats.mean(ns)) / 1000
-            emit(scenario, variant, n: n, rep: rep, .latency(op, stat), value)
+            emit(scenario, variant, n: n, rep: rep, step: step, .latency(op, stat), value)
         }
     }
 
@@ -95,20 +108,20 @@ public final class BenchRunner {
         return try body(store)
     }
 
-    /// Runs 5 untimed warm-up queries, then `searchQueries` timed ones; emits their latencies
+    /// Runs `warmup` untimed queries, then `searchQueries` timed ones; emits their latencies
     /// and QPS as `variant`, and returns the result ids of the first `keep` (for recall).
-    func measureQueries(_ scenario: BenchScenario, _ variant: String, n: Int, on store: any MemoryStore, keep: Int,
+    func measureQueries(_ scenario: BenchScenario, _ variant: String, n: Int, step: Int = 0, queries: Int? = nil, warmup: Int = 5, on store: any MemoryStore, keep: Int,
                         _ query: (Int) -> MemoryQuery) throws -> [[String]] {
-        for j in 0..<5 { _ = try store.query(query(j)) }
+        for j in 0..<warmup { _ = try store.query(query(j)) }
         var latencies: [Double] = []
         var results: [[String]] = []
-        for j in 0..<options.searchQueries {
+        for j in 0..<(queries ?? options.searchQueries) {
             var hits: [ScoredRecord] = []
             latencies.append(try time { hits = try store.query(query(j)) })
             if j < keep { results.append(hits.map(\.record.id)) }
         }
-        emitLatencies(scenario, variant, n: n, rep: 1, .query, latencies)
-        emit(scenario, variant, n: n, rep: 1, .queriesPerSecond, Double(latencies.count) / (latencies.reduce(0, +) / 1e9))
+        emitLatencies(scenario, variant, n: n, rep: 1, step: step, .query, latencies)
+        emit(scenario, variant, n: n, rep: 1, step: step, .queriesPerSecond, Double(latencies.count) / (latencies.reduce(0, +) / 1e9))
         lastMedianLatency = Stats.median(latencies)
         return results
     }

@@ -13,6 +13,8 @@ public struct BenchmarkScenario: Sendable {
     /// Named comparisons of its rows, each measured within the run; `engram` is the name of
     /// Engram's own variant in this scenario.
     let summarize: @Sendable (_ rows: [Measurement], _ engram: String) -> [String: Double]
+    /// The most record vectors it embeds with these options (a vector file must have as many).
+    var vectorsNeeded: @Sendable (BenchOptions) -> Int = { _ in 0 }
 
     /// One unit of measurement: a label for the progress bar, its expected cost in seconds
     /// (roughly, on 2 cores) and what it does.
@@ -23,7 +25,7 @@ public struct BenchmarkScenario: Sendable {
     }
 
     /// Every scenario, in run order (`scale` last: it fits curves over the others' rows).
-    public static let all: [BenchmarkScenario] = [.delete, .prune, .batch, .search, .filter, .get, .scale]
+    public static let all: [BenchmarkScenario] = [.delete, .prune, .batch, .search, .filter, .recall, .tenants, .runbook, .get, .scale]
 
     public static func of(_ id: BenchScenario) -> BenchmarkScenario { all.first { $0.id == id }! }
 }

@@ -7,8 +7,10 @@ public enum VectorSource: String, Codable, Sendable, CaseIterable {
     /// a query as every other), the worst case for an approximate index.
     case uniform
     /// A seeded mixture of anisotropic clusters of low intrinsic dimension (`ClusteredVectors`),
-    /// so that a query has near neighbours, as in text embeddings.
+    /// so that a query has near neighbours, as in text embeddings. The default.
     case clustered
+    /// Vectors a user brings (`BenchOptions.vectorFile`, see `VectorFileSet`).
+    case file
 }
 
 /// The `clustered` source: `clusters` centres on the unit sphere; each cluster spans

@@ -6,11 +6,54 @@ struct Workload: Sendable {
     let dimension: Int
     let seed: UInt64
     let clustered: ClusteredVectors?
+    /// Vectors from the user's files: record i is row i, query j is query row j (mod their count).
+    let file: VectorFileSet?
+    /// What the embeddings are, for the manifest.
+    let fingerprint: VectorFingerprint
 
     init(dimension: Int, seed: UInt64, vectors: VectorSource = .uniform) {
         self.dimension = dimension
         self.seed = seed
         clustered = vectors == .clustered ? ClusteredVectors(dimension: dimension, seed: seed) : nil
+        file = nil
+        var parameters = ["seed": String(seed)]
+        if vectors == .clustered {
+            parameters.merge(["clusters": String(ClusteredVectors.clusters), "intrinsic_dimension": String(ClusteredVectors.intrinsicDimension),
+                              "spread": String(ClusteredVectors.spread), "noise": String(ClusteredVectors.noise)]) { a, _ in a }
+        } else {
+            parameters["components"] = "uniform in [-1, 1)"
+        }
+        fingerprint = VectorFingerprint(source: vectors.rawValue, dimension: dimension, rows: nil, queries: "generated (a separate stream)",
+                                        groundTruth: "brute_force", parameters: parameters, files: [])
+    }
+
+    /// The workload of a run's options: generated, or read from the files they name.
+    init(options o: BenchOptions) throws {
+        guard (o.vectors ?? .uniform) == .file else {
+            self.init(dimension: o.dimension, seed: o.seed, vectors: o.vectors ?? .uniform)
+            return
+        }
+        guard let path = o.vectorFile else { throw EngramError.invalid("vectors", "the file source needs a file") }
+        let set = try VectorFileSet.load(vectors: path, queries: o.queryFile, neighbors: o.neighborFile)
+        self.init(dimension: set.train.dimension, seed: o.seed, clustered: nil, file: set, fingerprint: set.fingerprint)
+    }
+
+    private init(dimension: Int, seed: UInt64, clustered: ClusteredVectors?, file: VectorFileSet?, fingerprint: VectorFingerprint) {
+        self.dimension = dimension
+        self.seed = seed
+        self.clustered = clustered
+        self.file = file
+        self.fingerprint = fingerprint
+    }
+
+    /// How many distinct record vectors there are (nil: as many as asked for).
+    var capacity: Int? { file?.train.rows }
+
+    /// Query j's true top 10 as record ids when the vector file gives them and they apply: an
+    /// unfiltered search over all of the file's rows.
+    func fileNeighbors(_ j: Int, n: Int) -> [String]? {
+        guard let file, let neighbors = file.neighbors, n == file.train.rows else { return nil }
+        return neighbors[j % file.queries.rows].prefix(10).map { "o\($0)" }
     }
     let project = "p0"
     let agents = ["a0", "a1", "a2", "a3"]
@@ -19,6 +62,10 @@ struct Workload: Sendable {
 
     /// The embedding of record i.
     func vector(_ i: Int) -> [Float] {
+        if let file {
+            // Query rows, addressed as negative i by `query`, come from the query matrix.
+            return i >= 0 ? file.train.row(i) : file.queries.row((-1 - i) % file.queries.rows)
+        }
         if let clustered { return clustered.vector(i) }
         var g = SeededGenerator(seed: seed ^ (UInt64(bitPattern: Int64(i)) &* 0x9E37_79B9_7F4A_7C15))
         return g.vector(dimension: dimension)
@@ -40,12 +87,18 @@ struct Workload: Sendable {
             embedding: embedding ? vector(i) : nil))
     }
 
-    /// Saves outcomes 0..<n in batches of `chunk`.
-    func load(_ store: any MemoryStore, n: Int, embedding: Bool, timeOrdered: Bool = false, chunk: Int = 5_000) throws {
+    /// Saves outcomes 0..<n in batches of `chunk`, each changed by `adjust` first (a scenario's
+    /// own agents, task types or projects).
+    func load(_ store: any MemoryStore, n: Int, embedding: Bool, timeOrdered: Bool = false, chunk: Int = 5_000,
+              adjust: (Int, inout Outcome) -> Void = { _, _ in }) throws {
         var start = 0
         while start < n {
             let end = min(n, start + chunk)
-            _ = try store.save((start..<end).map { outcome($0, of: n, embedding: embedding, timeOrdered: timeOrdered) })
+            _ = try store.save((start..<end).map { i in
+                guard case .outcome(var o) = outcome(i, of: n, embedding: embedding, timeOrdered: timeOrdered) else { preconditionFailure("the workload makes outcomes") }
+                adjust(i, &o)
+                return .outcome(o)
+            })
             start = end
         }
     }

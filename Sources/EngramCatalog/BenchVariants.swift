@@ -50,6 +50,7 @@ let sqliteBench = BenchBackend(
                 variant("exact_faiss_kernel", "exact cosine with FAISS's own flat search (Debian build)") { $0.vectorScan = .faiss },
             ]
         case .filter: return [variant(VariantName.exact, "Engram: an agent filter from the in-memory postings, other filters from SQL; then the SIMD scan of the matches")]
+        case .recall, .tenants, .runbook: return [variant(VariantName.exact, "Engram: exact cosine, per-project indexes")]
         case .batch, .get, .scale:
             return [variant(VariantName.engram, "default configuration")]
         }
@@ -58,7 +59,7 @@ let sqliteBench = BenchBackend(
         switch scenario {
         case .delete: "swap_remove"
         case .prune: VariantName.index
-        case .search, .filter: VariantName.exact
+        case .search, .filter, .recall, .tenants, .runbook: VariantName.exact
         case .batch, .get, .scale: VariantName.engram
         }
     })
@@ -87,7 +88,29 @@ let postgresBench = BenchBackend(
                 variant("hnsw" + VariantName.rawSQLSuffix, "the same HNSW query written by hand (settings once per connection)", rawSQL: true) { $0.exactSearchLimit = 0 },
             ]
         case .get: return [variant(VariantName.engram, "point read by primary key")]
-        case .filter: return [variant(VariantName.engram, "default: exact ranking up to 20,000 matches, HNSW with iterative scans above")]
+        case .filter, .tenants: return [variant(VariantName.engram, "default: exact ranking up to 20,000 matches, HNSW with iterative scans above")]
+        case .recall:
+            let sweep = SearchSweep(parameter: "ef_search", values: [10, 20, 40, 80, 120, 200, 400]) { store, value in
+                // A second store on the same schema, searching with this ef_search (or exactly).
+                guard let dropping = store as? DroppingPostgresStore else { throw BenchError("the sweep needs a benchmark PostgreSQL store") }
+                var c = dropping.inner.configuration
+                if let value {
+                    c.efSearch = value
+                    c.exactSearchLimit = 0
+                } else {
+                    c.exactSearchLimit = Int(Int32.max)
+                }
+                c.poolSize = 1
+                return try PostgresStore(c)
+            }
+            return [BenchVariant(name: "hnsw", summary: "HNSW (m 16, ef_construction 64) with iterative scans, ef_search swept; exact ranking of the same rows as reference", sweep: sweep) { _ in
+                DroppingPostgresStore(try PostgresStore(PostgresStore.Configuration(url: try PostgresService.url(), schema: scratchSchema(), embeddingDimension: dim)))
+            }]
+        case .runbook:
+            return [
+                variant(VariantName.engram, "default: exact ranking up to 20,000 matches, HNSW with iterative scans above"),
+                variant("hnsw", "HNSW for every search (exactSearchLimit 0), ef_search 40") { $0.exactSearchLimit = 0 },
+            ]
         case .batch, .scale:
             return [
                 variant("hnsw", "Engram: COPY binary into a staging table, one upsert; HNSW maintained on insert"),
@@ -99,7 +122,7 @@ let postgresBench = BenchBackend(
         switch scenario {
         case .prune: VariantName.index
         case .search: VariantName.exact
-        case .batch, .scale: "hnsw"
+        case .batch, .scale, .recall: "hnsw"
         default: VariantName.engram
         }
     },

@@ -26,8 +26,20 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("search-sizes"), parsing: .upToNextOption, help: "Index sizes for `search`.")
     var searchSizes: [Int] = []
 
-    @Option(help: "Embedding source: \(VectorSource.allCases.map(\.rawValue).joined(separator: ", ")) (default uniform).")
-    var vectors: VectorSource?
+    @Option(help: "Embeddings: uniform, clustered (the default), or a file (.fvecs, .bvecs, .npy, .hdf5/.h5); a file sets the dimension.")
+    var vectors: String?
+    @Option(name: .customLong("queries-file"), help: "Query vectors for a --vectors file without a test split (.fvecs, .bvecs, .npy); default: its last rows held out.")
+    var queriesFile: String?
+    @Option(name: .customLong("neighbors-file"), help: "Each query's true nearest neighbours by cosine (.ivecs, .npy), used as recall's ground truth.")
+    var neighborsFile: String?
+    @Option(name: .customLong("filter-size"), help: "Store size of `filter`.") var filterSize: Int?
+    @Option(name: .customLong("recall-size"), help: "Store size of `recall`.") var recallSize: Int?
+    @Option(name: .customLong("tenant-size"), help: "Store size of `tenants`.") var tenantSize: Int?
+    @Option(name: .customLong("tenant-counts"), parsing: .upToNextOption, help: "Project counts of `tenants` (default 1 100 10000).")
+    var tenantCounts: [Int] = []
+    @Option(name: .customLong("runbook"), help: "Runbook of `runbook` (repeatable): \(Runbook.builtIn.keys.sorted().joined(separator: ", ")) or a JSON file. Default: the built-in ones.")
+    var runbooks: [String] = []
+    @Option(name: .customLong("runbook-scale"), help: "Factor on the runbooks' record counts.") var runbookScale: Double?
     @Option(help: "Embedding dimension.") var dimension: Int?
     @Option(help: "Repetitions of every measurement.") var repetitions: Int?
     @Option(help: "Seed of the generated workload.") var seed: UInt64?
@@ -50,7 +62,32 @@ struct Bench: ParsableCommand {
         if !batchSizes.isEmpty { o.batchSizes = batchSizes }
         if !searchSizes.isEmpty { o.searchSizes = searchSizes }
         if let dimension { o.dimension = dimension }
-        if let vectors { o.vectors = vectors }
+        if let vectors {
+            if let source = VectorSource(rawValue: vectors), source != .file {
+                o.vectors = source
+            } else {
+                o.vectors = .file
+                o.vectorFile = vectors
+            }
+        }
+        if queriesFile != nil || neighborsFile != nil, o.vectors != .file {
+            throw ValidationError("--queries-file and --neighbors-file go with --vectors FILE")
+        }
+        o.queryFile = queriesFile
+        o.neighborFile = neighborsFile
+        if let filterSize { o.filterSize = filterSize }
+        if let recallSize { o.recallSize = recallSize }
+        if let tenantSize { o.tenantSize = tenantSize }
+        if !tenantCounts.isEmpty { o.tenantCounts = tenantCounts }
+        if !runbooks.isEmpty { o.runbooks = runbooks }
+        if let runbookScale {
+            guard runbookScale > 0, runbookScale <= 100 else { throw ValidationError("--runbook-scale must be in (0, 100]") }
+            o.runbookScale = runbookScale
+        }
+        for name in o.runbooks ?? [] { _ = try Runbook.load(name, scale: o.runbookScale ?? 1) }
+        guard [o.filterSize, o.recallSize, o.tenantSize].allSatisfy({ ($0 ?? 1) >= 1 }), (o.tenantCounts ?? [1]).allSatisfy({ $0 >= 1 }) else {
+            throw ValidationError("filter, recall and tenant sizes and tenant counts must be at least 1")
+        }
         if let repetitions { o.repetitions = repetitions }
         if let seed { o.seed = seed }
         if let deleteOps { o.deleteOps = deleteOps }
@@ -66,7 +103,10 @@ struct Bench: ParsableCommand {
         let backend = entry.name
         let scratch = ScratchDirectory(prefix: "engram-bench")
         guard let benchBackend = entry.bench else { throw ValidationError("\(backend) registers no benchmark variants") }
-        let runner = BenchRunner(backend: benchBackend, options: o, scratch: scratch.url)
+        let runner = try BenchRunner(backend: benchBackend, options: o, scratch: scratch.url)
+        if let dimension, dimension != runner.dimension {
+            throw ValidationError("--dimension \(dimension) does not match the \(runner.dimension) dimensions of \(o.vectorFile ?? "the vectors")")
+        }
         let result = try runner.run()
         let files = try BenchReports.write(result, to: URL(fileURLWithPath: output))
         let manifest = result.manifest
@@ -129,4 +169,3 @@ struct GateCommand: ParsableCommand {
     }
 }
 
-extension VectorSource: ExpressibleByArgument {}

@@ -19,6 +19,10 @@ import Testing
         o.deleteOps = 10
         o.searchQueries = 10
         o.filterSize = 3_000
+        o.recallSize = 500
+        o.tenantSize = 600
+        o.tenantCounts = [1, 10]
+        o.runbookScale = 0.01
         o.dimension = 8
         let scratch = ScratchDirectory(prefix: "engram-bench-test")
         return try! BenchRunner(backend: BackendCatalog.entry("memory").bench!, options: o, scratch: scratch.url).run()
@@ -30,7 +34,7 @@ import Testing
         #expect(!rows.isEmpty, "\(id) wrote no rows")
         #expect(rows.allSatisfy { $0.value.isFinite }, "\(id): \(rows.filter { !$0.value.isFinite })")
         // delete and prune compare variants the in-memory store does not have; the others summarize.
-        if [.batch, .search, .filter, .get, .scale].contains(id) {
+        if [.batch, .search, .filter, .recall, .tenants, .runbook, .get, .scale].contains(id) {
             #expect(Self.run.manifest.summary.keys.contains { $0.hasPrefix(id.rawValue + ".") }, "\(id) added nothing to the summary")
         }
     }
@@ -39,7 +43,50 @@ import Testing
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-charts-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         let files = try Charts.write(Self.run.measurements, backend: "memory", to: dir).map(\.lastPathComponent)
-        #expect(Set(files) == ["memory-delete-only.svg", "memory-delete-pair.svg", "memory-prune.svg", "memory-batch.svg", "memory-search.svg", "memory-filter-qps.svg"])
+        #expect(Set(files) == ["memory-delete-only.svg", "memory-delete-pair.svg", "memory-prune.svg", "memory-batch.svg", "memory-search.svg", "memory-filter-qps.svg",
+                               "memory-recall-qps.svg", "memory-tenants-qps.svg", "memory-runbook-recall.svg", "memory-runbook-search.svg"])
+    }
+
+    /// The exact store finds the true top 10 wherever recall is checked: in one project of
+    /// many, in the recall scenario, and at every runbook checkpoint over the live records.
+    @Test func exactSearchHasFullRecallInTheWorkloadScenarios() {
+        let recall = Self.run.measurements.filter { $0.metric == Metric.recallAt10.name && ["recall", "tenants", "runbook"].contains($0.scenario) }
+        #expect(Set(recall.map(\.scenario)) == ["recall", "tenants", "runbook"])
+        #expect(recall.allSatisfy { $0.value == 1 }, "\(recall.filter { $0.value != 1 })")
+        // Both built-in runbooks ran, their steps numbered in order, and the live count moved.
+        let steps = Self.run.measurements.filter { $0.scenario == "runbook" }
+        #expect(Set(steps.map(\.variant)) == ["exact/agent-retention", "exact/churn"])
+        let retention = steps.filter { $0.variant == "exact/agent-retention" && $0.metric == Metric.recallAt10.name }
+        #expect(retention.count == 30 && retention.map(\.step) == retention.map(\.step).sorted())
+        // The 7-day window holds at most 7 days of 20 outcomes once it is full.
+        #expect(retention.last!.n == 7 * 20, "\(retention.map(\.n))")
+        #expect(Set(steps.map(\.metric)).isSuperset(of: ["insert_ms", "prune_outcomes_ms", "decay_confidence_ms", "prune_heuristics_ms", "replace_ms", "delete_ms"]))
+    }
+
+    /// The recall summary finds the smallest setting that reaches 0.95 and compares it with
+    /// the same variant's exact ranking.
+    @Test func recallSummaryFindsTheSmallestSettingReachingTheTarget() {
+        func row(_ variant: String, _ metric: Metric, _ value: Double) -> EngramBench.Measurement {
+            Measurement(backend: "x", scenario: "recall", variant: variant, n: 100, dim: 8, batchSize: 0, repetition: 1, metric: metric.name, value: value, unit: metric.unit)
+        }
+        let rows = [row("hnsw/exact", .recallAt10, 1), row("hnsw/exact", .queriesPerSecond, 100),
+                     row("hnsw/ef_search=10", .recallAt10, 0.8), row("hnsw/ef_search=10", .queriesPerSecond, 900),
+                     row("hnsw/ef_search=40", .recallAt10, 0.96), row("hnsw/ef_search=40", .queriesPerSecond, 400),
+                     row("hnsw/ef_search=200", .recallAt10, 0.99), row("hnsw/ef_search=200", .queriesPerSecond, 150)]
+        let s = BenchmarkScenario.recall.summarize(rows, "hnsw")
+        #expect(s["recall.min_ef_search_for_0.95.hnsw@100"] == 40)
+        #expect(s["recall.qps_vs_exact_at_0.95.hnsw@100"] == 4)
+        #expect(s["recall.qps_vs_exact.hnsw/ef_search=10@100"] == 9)
+        #expect(SweepPoint(variant: "hnsw/ef_search=40").setting?.value == 40 && SweepPoint(variant: "exact").setting == nil)
+    }
+
+    /// The CSV carries the runbook step and still reads files written before the column.
+    @Test func csvRoundTripsTheStepAndReadsTheEarlierHeader() throws {
+        let back = try BenchReports.readCSV(BenchReports.csv(Self.run))
+        #expect(back.count == Self.run.measurements.count && back.map(\.step) == Self.run.measurements.map(\.step))
+        #expect(back.contains { $0.step > 0 })
+        let old = BenchReports.earlierCSVHeader + "\nr,t,c,h,sqlite,search,exact/unfiltered,10,8,0,1,qps,5.5,queries/s\n"
+        #expect(try BenchReports.readCSV(old).first?.step == 0)
     }
 
     @Test func latencyMetricsAreNamedAsBefore() {
@@ -60,5 +107,68 @@ import Testing
         #expect(abs(clustered.vector(7).reduce(0) { $0 + Double($1) * Double($1) } - 1) < 1e-5)
         #expect(nearestMedian(clustered) > 0.6)
         #expect(nearestMedian(Workload(dimension: 64, seed: 3, vectors: .uniform)) < 0.5)
+    }
+}
+
+/// Runbook files are checked before anything runs: each bad field is a typed error naming its
+/// path, and a runbook cannot expand past the step and record bounds.
+@Suite struct Runbooks {
+    func invalid(_ json: String) -> (field: String, message: String)? {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("runbook-\(UUID().uuidString).json")
+        try! Data(json.utf8).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        do {
+            _ = try Runbook.load(url.path)
+            return nil
+        } catch let e as EngramError where e.code == .invalidInput {
+            return (e.field ?? "", e.message)
+        } catch {
+            return ("untyped", "\(error)")
+        }
+    }
+
+    /// Work over the live set is bounded before the run: a million heuristics decayed 99,999
+    /// times is refused by the dry run in well under a second, not played for hours.
+    @Test func aRunbookThatWouldTouchTooManyRecordsIsRefused() throws {
+        let book = try JSONDecoder().decode(Runbook.self, from: Data(#"{"name": "w", "steps": [{"op": "insert_heuristics", "count": 1000000}, {"repeat": 99999, "steps": [{"op": "decay_confidence", "factor": 0.99}]}]}"#.utf8))
+        try book.validate()
+        let started = Date()
+        #expect(throws: EngramError.self) { _ = try RunbookPlayer.vectorsNeeded(book, scale: 1) }
+        #expect(Date().timeIntervalSince(started) < 60)
+    }
+
+    @Test func theBuiltInRunbooksAreValid() throws {
+        for name in Runbook.builtIn.keys { _ = try Runbook.load(name) }
+        #expect(try RunbookPlayer.vectorsNeeded(Runbook.load("agent-retention"), scale: 1) == 60_000)
+        // churn: 20,000, then 20 rounds of 5% replaced (new vectors) and 1,000 inserted.
+        #expect(try RunbookPlayer.vectorsNeeded(Runbook.load("churn"), scale: 1) == 20_000 + 20 * (1_000 + 1_000))
+    }
+
+    @Test func badRunbooksNameTheField() {
+        let fraction = invalid(#"{"name": "x", "steps": [{"repeat": 2, "steps": [{"op": "delete", "fraction": 1.5}]}]}"#)
+        #expect(fraction?.field == "runbook.steps[0].steps[0].fraction")
+        #expect(invalid(#"{"name": "x", "steps": [{"op": "search"}]}"#)?.field == "runbook.steps[0].queries")
+        let unknown = invalid(#"{"name": "x", "steps": [{"op": "drop_table"}]}"#)
+        #expect(unknown?.field == "runbook" && unknown?.message.contains("steps") == true)
+        #expect(invalid(#"{"name": "../x", "steps": []}"#)?.field == "runbook.name")
+        #expect(invalid(#"{"name": "x", "steps": [{"repeat": 1000, "steps": [{"repeat": 1000, "steps": [{"op": "advance_days", "days": 1}]}]}]}"#)?.field
+            == "runbook.steps[0].steps[0].repeat")
+        #expect(invalid(#"{"name": "x", "steps": [{"repeat": 2000, "steps": [{"op": "insert", "count": 10000}]}]}"#)?.field == "runbook.steps[0].steps[0].count")
+        #expect(invalid("[" + String(repeating: "[", count: 5_000))?.field == "runbook")
+        #expect(invalid(#"{"name": "x", "steps": [{"op": "insert", "count": 3}]}"#) == nil)
+        // A misspelt key, and a step that is both a repeat and an op, are errors naming the key.
+        #expect(invalid(#"{"name": "x", "steps": [{"op": "insert", "count": 3, "batchh": 1}]}"#)?.message.contains("batchh") == true)
+        #expect(invalid(#"{"name": "x", "steps": [{"repeat": 2, "op": "insert", "count": 3, "steps": []}]}"#)?.message.contains("unknown key") == true)
+        #expect(invalid(#"{"name": "x", "stepz": []}"#)?.message.contains("stepz") == true)
+        // Simulated time is bounded, so timestamps cannot overflow.
+        #expect(invalid(#"{"name": "x", "steps": [{"repeat": 99999, "steps": [{"op": "advance_days", "days": 100000}]}]}"#)?.field == "runbook.steps[0].steps[0].days")
+        do {
+            _ = try Runbook.load("no-such-runbook")
+            Issue.record("an unknown runbook loaded")
+        } catch let e as EngramError {
+            #expect(e.code == .invalidInput && e.field == "runbook")
+        } catch {
+            Issue.record("untyped error \(error)")
+        }
     }
 }

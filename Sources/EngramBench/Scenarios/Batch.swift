@@ -24,7 +24,8 @@ extension BenchmarkScenario {
                 }
             }
             return out
-        })
+        },
+        vectorsNeeded: { $0.batchSizes.max() ?? 0 })
 
     private static func runBatch(_ r: BenchRunner, size: Int) throws {
         let variants = r.backend.variants(.batch, r.options.dimension)

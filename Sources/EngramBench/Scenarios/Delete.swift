@@ -28,7 +28,8 @@ extension BenchmarkScenario {
                 }
             }
             return out
-        })
+        },
+        vectorsNeeded: { $0.deleteSizes.max() ?? 0 })
 
     /// Deletes per repetition: fewer for variants whose delete cost grows with n, and never
     /// more than the index can give for every repetition of both workloads.

@@ -13,7 +13,7 @@ extension BenchmarkScenario {
                        yLabel: "queries per second", xLabel: "fraction of the project the filter matches",
                        x: { FilterPoint(variant: $0.variant)?.fraction }, series: { FilterPoint(variant: $0.variant)?.series ?? $0.variant })],
         steps: { r in
-            let n = r.options.filterSize ?? 100_000
+            let n = size(r.options)
             return r.steps(.filter, sizes: [n], weight: { n, _ in
                 let d = r.dimensionScale, dn = Double(n)
                 return dn * 5e-5 * d + Double(fractions(r).count * 2 + 1) * Double(r.options.searchQueries) * dn * 1e-7 * d + dn * 4e-6 * d * Double(fractions(r).count)
@@ -31,7 +31,10 @@ extension BenchmarkScenario {
                 out["filter.recall_at_10.\(row.variant)@\(row.n)"] = median(rows, row.variant, row.n, .recallAt10)
             }
             return out
-        })
+        },
+        vectorsNeeded: size)
+
+    private static func size(_ o: BenchOptions) -> Int { o.filterSize ?? 100_000 }
 
     static func fractions(_ r: BenchRunner) -> [Double] { r.options.filterFractions ?? [0.001, 0.01, 0.1, 0.25, 0.5] }
 
@@ -63,16 +66,9 @@ extension BenchmarkScenario {
             throw EngramError.invalid("filter_fractions", "each fraction must be at least 1/\(Layout.agents), and they must add up to at most 1")
         }
         try r.withStore(variant) { store in
-            var start = 0
-            while start < n {
-                let end = min(n, start + 5_000)
-                _ = try store.save((start..<end).map { i in
-                    guard case .outcome(var o) = w.outcome(i, of: n, embedding: true) else { fatalError("the workload makes outcomes") }
-                    o.agent = layout.agent(i)
-                    o.taskType = layout.taskType(i)
-                    return .outcome(o)
-                })
-                start = end
+            try w.load(store, n: n, embedding: true) { i, o in
+                o.agent = layout.agent(i)
+                o.taskType = layout.taskType(i)
             }
             try variant.settle(store)
             var points: [(FilterPoint, agents: Set<String>?, taskType: String?, eligible: (Int) -> Bool)] = [
@@ -90,17 +86,26 @@ extension BenchmarkScenario {
                 }
                 let results = try r.measureQueries(.filter, point.0.name, n: n, on: store, keep: 20, query)
                 let eligible = (0..<n).filter(point.eligible)
-                var found = 0, total = 0
-                for (j, got) in results.enumerated() {
-                    let q = w.query(j)
-                    let truth = top10(eligible.lazy.map { (id: "o\($0)", s: cosineSimilarity(q, vectors[$0])) })
-                    found += Set(truth).intersection(got).count
-                    total += truth.count
-                }
-                r.emit(.filter, point.0.name, n: n, rep: 1, .recallAt10, total > 0 ? Double(found) / Double(total) : .nan)
+                let truth = results.indices.map { j in exactTop10(w.query(j), eligible.lazy.map { (id: "o\($0)", v: vectors[$0]) }) }
+                r.emit(.filter, point.0.name, n: n, rep: 1, .recallAt10, recallOf(results, truth))
             }
         }
     }
+}
+
+/// The ids of the 10 records most similar to `q` by cosine, in one pass.
+func exactTop10(_ q: [Float], _ candidates: some Sequence<(id: String, v: [Float])>) -> [String] {
+    top10(candidates.lazy.map { (id: $0.id, s: cosineSimilarity(q, $0.v)) })
+}
+
+/// Recall: the share of the true ids (one list per query) found in the results.
+func recallOf(_ results: [[String]], _ truth: [[String]]) -> Double {
+    var found = 0, total = 0
+    for (got, want) in zip(results, truth) {
+        found += Set(want).intersection(got).count
+        total += want.count
+    }
+    return total > 0 ? Double(found) / Double(total) : .nan
 }
 
 /// The ids of the 10 highest scores (ties in input order), in one pass.

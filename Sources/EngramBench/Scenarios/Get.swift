@@ -15,7 +15,8 @@ extension BenchmarkScenario {
             let metric = Metric.latency(.get, .p50)
             for row in rows where row.metric == metric.name { out["get.p50_us.\(row.variant)"] = median(rows, row.variant, row.n, metric) }
             return out
-        })
+        },
+        vectorsNeeded: { $0.getCount })
 
     private static func runGet(_ r: BenchRunner, variant: BenchVariant) throws {
         let w = r.workload, n = r.options.getCount

@@ -33,7 +33,8 @@ extension BenchmarkScenario {
                 }
             }
             return out
-        })
+        },
+        vectorsNeeded: { $0.searchSizes.max() ?? 0 })
 
     private static func runSearch(_ r: BenchRunner, n: Int, variant: BenchVariant) throws {
         let w = r.workload
@@ -70,7 +71,7 @@ extension BenchmarkScenario {
         for (j, got) in results.enumerated() {
             let q = w.query(j)
             let scored = vectors.map { (id: "o\($0.i)", s: cosineSimilarity(q, $0.v)) }.sorted { $0.s > $1.s }.prefix(10)
-            let truth = scored.map(\.id)
+            let truth = (agents == nil ? w.fileNeighbors(j, n: n) : nil) ?? scored.map(\.id)
             if let top = scored.first { nearest.append(top.s) }
             found += Set(truth).intersection(got).count
             total += truth.count
