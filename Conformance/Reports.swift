@@ -28,16 +28,7 @@ public enum ConformanceReport {
         return out + "</testsuite>\n"
     }
 
-    /// XML's entities for attribute text; other control characters (not allowed in XML 1.0) become `?`.
-    static let entities: [Unicode.Scalar: String] = ["&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "\n": "&#10;", "\t": "\t"]
-
-    static func xml(_ s: String) -> String {
-        var out = ""
-        for ch in s.unicodeScalars {
-            if let entity = entities[ch] { out += entity } else if ch.value < 0x20 { out += "?" } else { out.unicodeScalars.append(ch) }
-        }
-        return out
-    }
+    static func xml(_ s: String) -> String { XML.escape(s) }
 
     static func format3(_ x: Double) -> String {
         let scaled = (x * 1000).rounded() / 1000

@@ -1,3 +1,4 @@
+import EngramCore
 import Foundation
 
 /// SVG charts of cost against n on log-log axes, one line per variant: what a person
@@ -141,7 +142,5 @@ public enum Charts {
 
     static func f(_ x: Double) -> String { String(format: "%.1f", x) }
 
-    static func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-    }
+    static func escape(_ s: String) -> String { XML.escape(s) }
 }

@@ -1,3 +1,4 @@
+import EngramCore
 import Foundation
 
 /// The regression gate: every check of a committed thresholds file applied to a run's
@@ -5,7 +6,8 @@ import Foundation
 /// ratio compared with the committed baseline within a relative tolerance.
 public enum Gate {
     public struct Thresholds: Codable, Sendable {
-        /// A ratio may fall to baseline × (1 − this) before it counts as a regression.
+        /// A ratio may fall to baseline × (1 − this) before it counts as a regression, and
+        /// rise above baseline × (1 + this) before it counts as an improvement.
         public var relativeTolerance: Double
         public var checks: [Check]
     }
@@ -15,15 +17,36 @@ public enum Gate {
         public var min: Double?
         public var max: Double?
         public var why: String?
+        /// The run must measure this key (else the gate exits `missingMeasurement`); keys of
+        /// sizes a preset does not run are left optional.
+        public var required: Bool?
     }
 
     public struct Row: Sendable {
-        public enum Verdict: String, Sendable { case pass = "PASS", fail = "FAIL", regression = "REGRESSION", notMeasured = "NOT MEASURED" }
+        public enum Verdict: String, Sendable {
+            case pass = "PASS", fail = "FAIL", regression = "REGRESSION", improved = "IMPROVED", notMeasured = "NOT MEASURED"
+        }
         public var key: String
         public var value: Double?
         public var limit: String
         public var baseline: Double?
         public var verdict: Verdict
+        public var why: String?
+        public var required: Bool
+    }
+
+    /// The gate's exit codes, distinct so a CI step can tell what happened (documented in
+    /// docs/benchmarks.md). Usage errors exit 64 (EX_USAGE), as the argument parser does.
+    public enum Outcome: Int32, Sendable {
+        case pass = 0
+        /// A check failed its limit or regressed against the baseline.
+        case regression = 1
+        /// A required check was not measured, or the run measured none of the checks.
+        case missingMeasurement = 2
+        /// With `--fail-on-improvement`: a ratio beat the baseline beyond the tolerance (the
+        /// baseline is stale; `engram baseline update`).
+        case improvement = 3
+        case usage = 64
     }
 
     /// One row per check; a check whose key the run did not measure is reported, not failed.
@@ -34,17 +57,48 @@ public enum Gate {
             var limits: [String] = []
             if let m = check.min { limits.append(">= \(fmt(m))") }
             if let m = check.max { limits.append("<= \(fmt(m))") }
-            guard let value else { return Row(key: check.key, value: nil, limit: limits.joined(separator: ", "), baseline: base, verdict: .notMeasured) }
-            var verdict = Row.Verdict.pass
-            if let m = check.min, value < m { verdict = .fail }
-            if let m = check.max, value > m { verdict = .fail }
-            if verdict == .pass, let base, check.min != nil {
+            var row = Row(key: check.key, value: value, limit: "", baseline: base, verdict: .pass, why: check.why, required: check.required ?? false)
+            guard let value else {
+                row.verdict = .notMeasured
+                row.limit = limits.joined(separator: ", ")
+                return row
+            }
+            if let m = check.min, value < m { row.verdict = .fail }
+            if let m = check.max, value > m { row.verdict = .fail }
+            if row.verdict == .pass, let base, check.min != nil {
                 let floor = base * (1 - thresholds.relativeTolerance)
                 limits.append(">= \(fmt(floor)) (baseline)")
-                if value < floor { verdict = .regression }
+                if value < floor { row.verdict = .regression } else if value > base * (1 + thresholds.relativeTolerance) { row.verdict = .improved }
             }
-            return Row(key: check.key, value: value, limit: limits.joined(separator: ", "), baseline: base, verdict: verdict)
+            row.limit = limits.joined(separator: ", ")
+            return row
         }
+    }
+
+    /// What the rows add up to, worst first: regression, then a missing measurement, then
+    /// (only when asked) an improvement.
+    public static func outcome(_ rows: [Row], failOnImprovement: Bool) -> Outcome {
+        if rows.contains(where: { $0.verdict == .fail || $0.verdict == .regression }) { return .regression }
+        if rows.allSatisfy({ $0.verdict == .notMeasured }) || rows.contains(where: { $0.required && $0.verdict == .notMeasured }) {
+            return .missingMeasurement
+        }
+        if failOnImprovement, rows.contains(where: { $0.verdict == .improved }) { return .improvement }
+        return .pass
+    }
+
+    /// Differences between the machine a baseline was measured on and this run's, which make
+    /// the comparison weaker (ratios travel better than times, but not perfectly).
+    public static func machineWarnings(run: Manifest, baseline: Manifest?) -> [String] {
+        guard let baseline else { return [] }
+        var out: [String] = []
+        for key in ["cpu", "cores", "memory_bytes"] where run.machine[key] != baseline.machine[key] {
+            out.append("the baseline was measured on a machine with \(key) \(baseline.machine[key] ?? "unknown"), this run on \(run.machine[key] ?? "unknown")")
+        }
+        let source = { (m: Manifest) in m.vectors?.source ?? m.options.vectors?.rawValue ?? VectorSource.uniform.rawValue }
+        if source(run) != source(baseline) {
+            out.append("the baseline used \(source(baseline)) vectors, this run \(source(run))")
+        }
+        return out
     }
 
     public static func table(_ rows: [Row]) -> String {
@@ -53,6 +107,41 @@ public enum Gate {
             out += pad(r.key, 58) + pad(r.value.map(fmt) ?? "-", 12) + pad(r.baseline.map(fmt) ?? "-", 12) + pad(r.limit, 34) + r.verdict.rawValue + "\n"
         }
         return out
+    }
+
+    /// A markdown summary for a pull request or `$GITHUB_STEP_SUMMARY`.
+    public static func markdown(_ rows: [Row], outcome: Outcome, warnings: [String], run: Manifest) -> String {
+        let icon: [Row.Verdict: String] = [.pass: "✅", .fail: "❌", .regression: "❌", .improved: "🚀", .notMeasured: "➖"]
+        var out = "### Engram benchmark gate: \(outcome == .pass ? "passed" : "\(outcome)")\n\n"
+        out += "Run `\(run.runId)` on `\(run.host)` (\(run.machine["cpu"] ?? "?"), \(run.machine["cores"] ?? "?") cores), commit `\(run.gitCommit.prefix(12))`.\n\n"
+        for w in warnings { out += "> ⚠️ \(w)\n" }
+        if !warnings.isEmpty { out += "\n" }
+        out += "| check | baseline | this run | change | limit | verdict |\n|---|---|---|---|---|---|\n"
+        for r in rows {
+            var change = "-"
+            if let v = r.value, let b = r.baseline, b != 0 { change = String(format: "%+.1f%%", (v / b - 1) * 100) }
+            let cells = [r.key, r.baseline.map(fmt) ?? "-", r.value.map(fmt) ?? "-", change, r.limit.isEmpty ? "-" : r.limit, "\(icon[r.verdict] ?? "") \(r.verdict.rawValue)"]
+            out += "| " + cells.map { $0.replacingOccurrences(of: "|", with: "\\|") }.joined(separator: " | ") + " |\n"
+        }
+        return out
+    }
+
+    /// JUnit XML: one test case per check; failed and regressed checks fail, unmeasured ones skip.
+    public static func junit(_ rows: [Row]) -> String {
+        let failures = rows.filter { $0.verdict == .fail || $0.verdict == .regression }.count
+        let skipped = rows.filter { $0.verdict == .notMeasured }.count
+        var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        out += "<testsuite name=\"engram-gate\" tests=\"\(rows.count)\" failures=\"\(failures)\" skipped=\"\(skipped)\">\n"
+        for r in rows {
+            out += "  <testcase classname=\"engram.gate\" name=\"\(XML.escape(r.key))\""
+            let detail = "value \(r.value.map(fmt) ?? "-"), baseline \(r.baseline.map(fmt) ?? "-"), limit \(r.limit)" + (r.why.map { ": \($0)" } ?? "")
+            switch r.verdict {
+            case .pass, .improved: out += "/>\n"
+            case .fail, .regression: out += ">\n    <failure message=\"\(XML.escape(r.verdict.rawValue + ": " + detail))\"/>\n  </testcase>\n"
+            case .notMeasured: out += ">\n    <skipped message=\"not measured in this run\"/>\n  </testcase>\n"
+            }
+        }
+        return out + "</testsuite>\n"
     }
 
     static func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }

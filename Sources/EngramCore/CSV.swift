@@ -12,3 +12,18 @@ public enum CSV {
     /// One line of fields, without its line break.
     public static func row(_ fields: [String]) -> String { fields.map(field).joined(separator: ",") }
 }
+
+/// XML text for attributes and content (JUnit reports, SVG charts): one function, so every
+/// writer escapes the same way.
+public enum XML {
+    /// XML's entities; other control characters (not allowed in XML 1.0) become `?`.
+    static let entities: [Unicode.Scalar: String] = ["&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "\n": "&#10;", "\t": "\t"]
+
+    public static func escape(_ s: String) -> String {
+        var out = ""
+        for ch in s.unicodeScalars {
+            if let entity = entities[ch] { out += entity } else if ch.value < 0x20 { out += "?" } else { out.unicodeScalars.append(ch) }
+        }
+        return out
+    }
+}

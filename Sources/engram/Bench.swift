@@ -141,31 +141,86 @@ struct Report: ParsableCommand {
     }
 }
 
-/// `engram gate`: a run against the committed baseline and thresholds; non-zero on regression.
+/// Reads a JSON file the gate needs, as a usage error (exit 64) when it cannot.
+func loadJSON<T: Decodable>(_ path: String, _ type: T.Type) throws -> T {
+    do { return try JSONDecoder().decode(T.self, from: Data(contentsOf: URL(fileURLWithPath: path))) } catch {
+        throw ValidationError("cannot read \(path): \(error)")
+    }
+}
+
+/// `engram gate`: a run against the committed baseline and thresholds. Exit codes: 0 pass,
+/// 1 regression, 2 missing measurement, 3 improvement (with --fail-on-improvement), 64 usage.
 struct GateCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "gate", abstract: "Check a benchmark run against the committed baseline and thresholds.")
+    static let configuration = CommandConfiguration(
+        commandName: "gate", abstract: "Check a benchmark run against the committed baseline and thresholds.",
+        discussion: "Exit codes: 0 pass, 1 a check failed or regressed, 2 a required check (or every check) was not measured, 3 a ratio beat the baseline beyond the tolerance (only with --fail-on-improvement), 64 usage error.")
 
     @Option(name: .customLong("run"), help: "Manifest of the run to check.") var runManifest = "results/bench-sqlite-manifest.json"
     @Option(help: "Manifest of the committed baseline run.") var baseline = "benchmarks/baseline/bench-sqlite-manifest.json"
     @Option(help: "Committed thresholds file.") var thresholds = "benchmarks/thresholds.json"
+    @Option(help: "Also write a markdown summary here (default: $GITHUB_STEP_SUMMARY when set, appended).") var markdown: String?
+    @Option(help: "Also write JUnit XML here.") var junit: String?
+    @Flag(help: "Exit 3 when a ratio beats the baseline beyond the tolerance (the baseline is stale).") var failOnImprovement = false
 
     func run() throws {
-        func load<T: Decodable>(_ path: String, _ type: T.Type) throws -> T {
-            do { return try JSONDecoder().decode(T.self, from: Data(contentsOf: URL(fileURLWithPath: path))) } catch {
-                throw ValidationError("cannot read \(path): \(error)")
-            }
-        }
-        let current = try load(runManifest, Manifest.self)
-        let base = FileManager.default.fileExists(atPath: baseline) ? try load(baseline, Manifest.self) : nil
-        let rules = try load(thresholds, Gate.Thresholds.self)
+        let current = try loadJSON(runManifest, Manifest.self)
+        let base = FileManager.default.fileExists(atPath: baseline) ? try loadJSON(baseline, Manifest.self) : nil
+        let rules = try loadJSON(thresholds, Gate.Thresholds.self)
         let rows = Gate.evaluate(run: current, baseline: base, thresholds: rules)
+        let outcome = Gate.outcome(rows, failOnImprovement: failOnImprovement)
+        let warnings = Gate.machineWarnings(run: current, baseline: base)
         print(Gate.table(rows), terminator: "")
+        for w in warnings { print("gate: warning: \(w)") }
         let failed = rows.filter { $0.verdict == .fail || $0.verdict == .regression }
         let measured = rows.filter { $0.verdict != .notMeasured }
         print("gate: \(measured.count - failed.count) passed, \(failed.count) failed, \(rows.count - measured.count) not measured in this run")
         if base == nil { print("gate: no baseline at \(baseline); thresholds only") }
-        if measured.isEmpty { print("gate: the run measured none of the checked ratios"); throw ExitCode(1) }
-        if !failed.isEmpty { throw ExitCode(1) }
+        let summary = Gate.markdown(rows, outcome: outcome, warnings: warnings, run: current)
+        if let markdown {
+            try summary.write(toFile: markdown, atomically: true, encoding: .utf8)
+        } else if let path = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !path.isEmpty, let h = FileHandle(forWritingAtPath: path) {
+            h.seekToEndOfFile()
+            h.write(Data(summary.utf8))
+            try? h.close()
+        }
+        if let junit { try Gate.junit(rows).write(toFile: junit, atomically: true, encoding: .utf8) }
+        print("gate: \(outcome) (exit \(outcome.rawValue))")
+        if outcome != .pass { throw ExitCode(outcome.rawValue) }
+    }
+}
+
+/// `engram baseline update`: makes a run the committed baseline, with its manifest (machine,
+/// commit, versions) and CSV, after the gate's checks pass on it.
+struct BaselineCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "baseline", abstract: "Manage the committed benchmark baseline.", subcommands: [Update.self])
+
+    struct Update: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write a run as the new baseline; refuses a run whose checks fail.")
+
+        @Option(name: .customLong("run"), help: "Manifest of the run (its CSV beside it is copied too).") var runManifest = "results/bench-sqlite-manifest.json"
+        @Option(help: "Baseline manifest to write.") var baseline = "benchmarks/baseline/bench-sqlite-manifest.json"
+        @Option(help: "Thresholds the run must pass.") var thresholds = "benchmarks/thresholds.json"
+
+        func run() throws {
+            let current = try loadJSON(runManifest, Manifest.self)
+            let rows = Gate.evaluate(run: current, baseline: nil, thresholds: try loadJSON(thresholds, Gate.Thresholds.self))
+            let failed = rows.filter { $0.verdict == .fail }
+            guard failed.isEmpty else {
+                print(Gate.table(failed), terminator: "")
+                print("baseline: refused: \(failed.count) check(s) fail on this run")
+                throw ExitCode(Gate.Outcome.regression.rawValue)
+            }
+            guard !current.summary.isEmpty else { throw ValidationError("\(runManifest) has no summary to compare against") }
+            let source = URL(fileURLWithPath: runManifest)
+            let csv = source.deletingLastPathComponent().appendingPathComponent("bench-\(current.backend).csv")
+            let target = URL(fileURLWithPath: baseline)
+            try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(contentsOf: source).write(to: target, options: .atomic)
+            if FileManager.default.fileExists(atPath: csv.path) {
+                try Data(contentsOf: csv).write(to: target.deletingLastPathComponent().appendingPathComponent(csv.lastPathComponent), options: .atomic)
+            }
+            print("baseline: \(baseline) is now run \(current.runId) (commit \(current.gitCommit.prefix(12)), \(current.host), \(current.machine["cpu"] ?? "?"))")
+        }
     }
 }
 

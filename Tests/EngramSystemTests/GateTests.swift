@@ -1,0 +1,70 @@
+@testable import EngramBench
+import Foundation
+import Testing
+
+/// The gate's verdicts, exit codes and outputs, on the committed baseline and copies of it.
+@Suite struct GateOutcomes {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let baseline = try! JSONDecoder().decode(Manifest.self, from: Data(contentsOf: root.appendingPathComponent("benchmarks/baseline/bench-sqlite-manifest.json")))
+    let rules = try! JSONDecoder().decode(Gate.Thresholds.self, from: Data(contentsOf: root.appendingPathComponent("benchmarks/thresholds.json")))
+
+    func run(_ change: (inout Manifest) -> Void) -> Manifest {
+        var m = baseline
+        change(&m)
+        return m
+    }
+
+    @Test func theBaselinePassesItsOwnGate() {
+        let rows = Gate.evaluate(run: baseline, baseline: baseline, thresholds: rules)
+        #expect(Gate.outcome(rows, failOnImprovement: true) == .pass)
+        #expect(rows.allSatisfy { $0.verdict == .pass || $0.verdict == .notMeasured })
+        #expect(Gate.machineWarnings(run: baseline, baseline: baseline).isEmpty)
+    }
+
+    @Test func aRegressionAMissingMeasurementAndAnImprovementHaveTheirOwnCodes() throws {
+        // A check whose threshold lies well below the baseline's tolerance band.
+        let tolerance = rules.relativeTolerance
+        let check = try #require(rules.checks.first { c in
+            guard let min = c.min, let b = baseline.summary[c.key] else { return false }
+            return min < b * (1 - tolerance) * 0.9
+        })
+        let key = check.key, base = baseline.summary[key]!, floor = check.min!
+        // Below baseline × (1 − tolerance) but above the threshold: a regression.
+        let regressed = run { $0.summary[key] = base * (1 - tolerance) * 0.95 }
+        let regressedRows = Gate.evaluate(run: regressed, baseline: baseline, thresholds: rules)
+        #expect(regressedRows.first { $0.key == key }?.verdict == .regression)
+        #expect(Gate.outcome(regressedRows, failOnImprovement: false) == .regression)
+        // Below its threshold: a failure, whatever the baseline says.
+        let failed = run { $0.summary[key] = floor - 1 }
+        #expect(Gate.outcome(Gate.evaluate(run: failed, baseline: nil, thresholds: rules), failOnImprovement: false) == .regression)
+        // Nothing measured, or a required key missing.
+        let empty = run { $0.summary = [:] }
+        #expect(Gate.outcome(Gate.evaluate(run: empty, baseline: baseline, thresholds: rules), failOnImprovement: false) == .missingMeasurement)
+        var strict = rules
+        strict.checks[strict.checks.firstIndex { $0.key == key }!].required = true
+        let missing = run { $0.summary[key] = nil }
+        #expect(Gate.outcome(Gate.evaluate(run: missing, baseline: baseline, thresholds: strict), failOnImprovement: false) == .missingMeasurement)
+        // Far above the baseline: reported, and an exit code only when asked.
+        let better = run { $0.summary[key] = base * (1 + tolerance) * 2 }
+        let rows = Gate.evaluate(run: better, baseline: baseline, thresholds: rules)
+        #expect(rows.first { $0.key == key }?.verdict == .improved)
+        #expect(Gate.outcome(rows, failOnImprovement: false) == .pass && Gate.outcome(rows, failOnImprovement: true) == .improvement)
+    }
+
+    @Test func markdownAndJUnitCarryEveryCheck() throws {
+        let key = try #require(rules.checks.first { $0.min != nil && baseline.summary[$0.key] != nil }).key
+        let failed = run {
+            $0.summary[key] = -1
+            $0.machine["cpu"] = "Another <CPU>"
+        }
+        let rows = Gate.evaluate(run: failed, baseline: baseline, thresholds: rules)
+        let warnings = Gate.machineWarnings(run: failed, baseline: baseline)
+        #expect(warnings.count == 1 && warnings[0].contains("Another <CPU>"))
+        let md = Gate.markdown(rows, outcome: .regression, warnings: warnings, run: failed)
+        #expect(md.contains("| \(key) |") && md.contains("FAIL") && md.contains("⚠️"))
+        #expect(md.split(separator: "\n").filter { $0.hasPrefix("| ") }.count == rules.checks.count + 1)
+        let xml = Gate.junit(rows)
+        #expect(xml.contains("tests=\"\(rules.checks.count)\"") && xml.contains("failures=\"1\""))
+        #expect(xml.components(separatedBy: "<testcase ").count - 1 == rules.checks.count)
+    }
+}
