@@ -46,10 +46,34 @@ public enum Gate {
         /// With `--fail-on-improvement`: a ratio beat the baseline beyond the tolerance (the
         /// baseline is stale; `engram baseline update`).
         case improvement = 3
+        /// The verdict was printed, but a report (`--markdown`, `--junit`) could not be written.
+        case outputFailed = 4
         case usage = 64
     }
 
+    /// Problems that make a thresholds file unusable (the gate exits `usage` on any): a
+    /// tolerance outside [0, 1), no checks, a key twice, a key with control characters, a
+    /// limit that is not finite, or min above max.
+    public static func problems(_ t: Thresholds) -> [String] {
+        var out: [String] = []
+        if !(t.relativeTolerance >= 0 && t.relativeTolerance < 1) { out.append("relativeTolerance must be in [0, 1), not \(t.relativeTolerance)") }
+        if t.checks.isEmpty { out.append("checks is empty") }
+        var seen: Set<String> = []
+        for c in t.checks {
+            if !seen.insert(c.key).inserted { out.append("\(c.key): listed twice") }
+            if c.key.isEmpty || c.key.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || $0.properties.generalCategory == .unassigned }) {
+                out.append("\(c.key.debugDescription): a key must be non-empty printable text")
+            }
+            if c.min == nil, c.max == nil { out.append("\(c.key): neither min nor max") }
+            if [c.min, c.max].contains(where: { $0.map { !$0.isFinite } ?? false }) { out.append("\(c.key): a limit is not finite") }
+            if let lo = c.min, let hi = c.max, lo > hi { out.append("\(c.key): min \(lo) is above max \(hi)") }
+        }
+        return out
+    }
+
     /// One row per check; a check whose key the run did not measure is reported, not failed.
+    /// A check with a `min` is higher-is-better, one with only a `max` lower-is-better: either
+    /// way a move beyond the tolerance against the baseline is a regression or an improvement.
     public static func evaluate(run: Manifest, baseline: Manifest?, thresholds: Thresholds) -> [Row] {
         thresholds.checks.map { check in
             let value = run.summary[check.key]
@@ -65,10 +89,17 @@ public enum Gate {
             }
             if let m = check.min, value < m { row.verdict = .fail }
             if let m = check.max, value > m { row.verdict = .fail }
-            if row.verdict == .pass, let base, check.min != nil {
-                let floor = base * (1 - thresholds.relativeTolerance)
-                limits.append(">= \(fmt(floor)) (baseline)")
-                if value < floor { row.verdict = .regression } else if value > base * (1 + thresholds.relativeTolerance) { row.verdict = .improved }
+            if row.verdict == .pass, let base {
+                let tolerance = thresholds.relativeTolerance
+                if check.min != nil {
+                    let floor = base * (1 - tolerance)
+                    limits.append(">= \(fmt(floor)) (baseline)")
+                    if value < floor { row.verdict = .regression } else if value > base * (1 + tolerance) { row.verdict = .improved }
+                } else {
+                    let ceiling = base * (1 + tolerance)
+                    limits.append("<= \(fmt(ceiling)) (baseline)")
+                    if value > ceiling { row.verdict = .regression } else if value < base * (1 - tolerance) { row.verdict = .improved }
+                }
             }
             row.limit = limits.joined(separator: ", ")
             return row
@@ -91,8 +122,11 @@ public enum Gate {
     public static func machineWarnings(run: Manifest, baseline: Manifest?) -> [String] {
         guard let baseline else { return [] }
         var out: [String] = []
-        for key in ["cpu", "cores", "memory_bytes"] where run.machine[key] != baseline.machine[key] {
-            out.append("the baseline was measured on a machine with \(key) \(baseline.machine[key] ?? "unknown"), this run on \(run.machine[key] ?? "unknown")")
+        for key in ["cpu", "cores", "memory_bytes"] {
+            let a = baseline.machine[key], b = run.machine[key]
+            // Memory as the kernel reports it moves by a few megabytes between boots.
+            if key == "memory_bytes", let x = a.flatMap(Double.init), let y = b.flatMap(Double.init), abs(x - y) <= 0.05 * max(x, y) { continue }
+            if a != b { out.append("the baseline was measured on a machine with \(key) \(a ?? "unknown"), this run on \(b ?? "unknown")") }
         }
         let source = { (m: Manifest) in m.vectors?.source ?? m.options.vectors?.rawValue ?? VectorSource.uniform.rawValue }
         if source(run) != source(baseline) {
@@ -121,24 +155,38 @@ public enum Gate {
             var change = "-"
             if let v = r.value, let b = r.baseline, b != 0 { change = String(format: "%+.1f%%", (v / b - 1) * 100) }
             let cells = [r.key, r.baseline.map(fmt) ?? "-", r.value.map(fmt) ?? "-", change, r.limit.isEmpty ? "-" : r.limit, "\(icon[r.verdict] ?? "") \(r.verdict.rawValue)"]
-            out += "| " + cells.map { $0.replacingOccurrences(of: "|", with: "\\|") }.joined(separator: " | ") + " |\n"
+            out += "| " + cells.map(markdownCell).joined(separator: " | ") + " |\n"
         }
         return out
     }
 
-    /// JUnit XML: one test case per check; failed and regressed checks fail, unmeasured ones skip.
-    public static func junit(_ rows: [Row]) -> String {
-        let failures = rows.filter { $0.verdict == .fail || $0.verdict == .regression }.count
-        let skipped = rows.filter { $0.verdict == .notMeasured }.count
+    /// A table cell: backslashes and pipes escaped, line breaks as spaces.
+    static func markdownCell(_ s: String) -> String {
+        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "|", with: "\\|")
+            .components(separatedBy: .newlines).joined(separator: " ")
+    }
+
+    /// JUnit XML: one test case per check. It fails where the exit code does: failed and
+    /// regressed checks, a required check not measured, and (with `failOnImprovement`) an
+    /// improvement; other unmeasured checks skip.
+    public static func junit(_ rows: [Row], failOnImprovement: Bool = false) -> String {
+        func failing(_ r: Row) -> Bool {
+            r.verdict == .fail || r.verdict == .regression || (r.required && r.verdict == .notMeasured) || (failOnImprovement && r.verdict == .improved)
+        }
+        let failures = rows.filter(failing).count
+        let skipped = rows.filter { $0.verdict == .notMeasured && !failing($0) }.count
         var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         out += "<testsuite name=\"engram-gate\" tests=\"\(rows.count)\" failures=\"\(failures)\" skipped=\"\(skipped)\">\n"
         for r in rows {
             out += "  <testcase classname=\"engram.gate\" name=\"\(XML.escape(r.key))\""
             let detail = "value \(r.value.map(fmt) ?? "-"), baseline \(r.baseline.map(fmt) ?? "-"), limit \(r.limit)" + (r.why.map { ": \($0)" } ?? "")
-            switch r.verdict {
-            case .pass, .improved: out += "/>\n"
-            case .fail, .regression: out += ">\n    <failure message=\"\(XML.escape(r.verdict.rawValue + ": " + detail))\"/>\n  </testcase>\n"
-            case .notMeasured: out += ">\n    <skipped message=\"not measured in this run\"/>\n  </testcase>\n"
+            if failing(r) {
+                let what = r.verdict == .notMeasured ? "REQUIRED, NOT MEASURED" : r.verdict.rawValue
+                out += ">\n    <failure message=\"\(XML.escape(what + ": " + detail))\"/>\n  </testcase>\n"
+            } else if r.verdict == .notMeasured {
+                out += ">\n    <skipped message=\"not measured in this run\"/>\n  </testcase>\n"
+            } else {
+                out += "/>\n"
             }
         }
         return out + "</testsuite>\n"

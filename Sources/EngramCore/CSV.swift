@@ -16,13 +16,14 @@ public enum CSV {
 /// XML text for attributes and content (JUnit reports, SVG charts): one function, so every
 /// writer escapes the same way.
 public enum XML {
-    /// XML's entities; other control characters (not allowed in XML 1.0) become `?`.
-    static let entities: [Unicode.Scalar: String] = ["&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "\n": "&#10;", "\t": "\t"]
+    /// XML's entities (line breaks and tabs as references, so attributes keep them); characters
+    /// XML 1.0 does not allow (other controls, U+FFFE, U+FFFF) become `?`.
+    static let entities: [Unicode.Scalar: String] = ["&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"]
 
     public static func escape(_ s: String) -> String {
         var out = ""
         for ch in s.unicodeScalars {
-            if let entity = entities[ch] { out += entity } else if ch.value < 0x20 { out += "?" } else { out.unicodeScalars.append(ch) }
+            if let entity = entities[ch] { out += entity } else if ch.value < 0x20 || ch.value == 0xFFFE || ch.value == 0xFFFF { out += "?" } else { out.unicodeScalars.append(ch) }
         }
         return out
     }

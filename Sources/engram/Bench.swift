@@ -149,23 +149,28 @@ func loadJSON<T: Decodable>(_ path: String, _ type: T.Type) throws -> T {
 }
 
 /// `engram gate`: a run against the committed baseline and thresholds. Exit codes: 0 pass,
-/// 1 regression, 2 missing measurement, 3 improvement (with --fail-on-improvement), 64 usage.
+/// 1 regression, 2 missing measurement, 3 improvement (with --fail-on-improvement), 4 a report
+/// could not be written, 64 usage.
 struct GateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gate", abstract: "Check a benchmark run against the committed baseline and thresholds.",
-        discussion: "Exit codes: 0 pass, 1 a check failed or regressed, 2 a required check (or every check) was not measured, 3 a ratio beat the baseline beyond the tolerance (only with --fail-on-improvement), 64 usage error.")
+        discussion: "Exit codes: 0 pass, 1 a check failed or regressed, 2 a required check (or every check) was not measured, 3 a ratio beat the baseline beyond the tolerance (only with --fail-on-improvement), 4 the verdict stands but a report could not be written, 64 usage error (an unreadable run, baseline or thresholds file, a baseline of another backend).")
 
     @Option(name: .customLong("run"), help: "Manifest of the run to check.") var runManifest = "results/bench-sqlite-manifest.json"
     @Option(help: "Manifest of the committed baseline run.") var baseline = "benchmarks/baseline/bench-sqlite-manifest.json"
+    @Flag(name: .customLong("no-baseline"), help: "Apply the thresholds only, without a baseline.") var noBaseline = false
     @Option(help: "Committed thresholds file.") var thresholds = "benchmarks/thresholds.json"
-    @Option(help: "Also write a markdown summary here (default: $GITHUB_STEP_SUMMARY when set, appended).") var markdown: String?
+    @Option(help: "Also write a markdown summary here (default: appended to $GITHUB_STEP_SUMMARY when set).") var markdown: String?
     @Option(help: "Also write JUnit XML here.") var junit: String?
     @Flag(help: "Exit 3 when a ratio beats the baseline beyond the tolerance (the baseline is stale).") var failOnImprovement = false
 
     func run() throws {
         let current = try loadJSON(runManifest, Manifest.self)
-        let base = FileManager.default.fileExists(atPath: baseline) ? try loadJSON(baseline, Manifest.self) : nil
-        let rules = try loadJSON(thresholds, Gate.Thresholds.self)
+        let base = noBaseline ? nil : try loadJSON(baseline, Manifest.self)
+        let rules = try loadThresholds(thresholds)
+        if let base, base.backend != current.backend {
+            throw ValidationError("the baseline \(baseline) is of backend \(base.backend), the run of \(current.backend)")
+        }
         let rows = Gate.evaluate(run: current, baseline: base, thresholds: rules)
         let outcome = Gate.outcome(rows, failOnImprovement: failOnImprovement)
         let warnings = Gate.machineWarnings(run: current, baseline: base)
@@ -174,19 +179,44 @@ struct GateCommand: ParsableCommand {
         let failed = rows.filter { $0.verdict == .fail || $0.verdict == .regression }
         let measured = rows.filter { $0.verdict != .notMeasured }
         print("gate: \(measured.count - failed.count) passed, \(failed.count) failed, \(rows.count - measured.count) not measured in this run")
-        if base == nil { print("gate: no baseline at \(baseline); thresholds only") }
+        if base == nil { print("gate: --no-baseline: thresholds only") }
+        print("gate: \(outcome) (exit \(outcome.rawValue))")
+        // Reports after the verdict, written into the file named (a device, a symlink's
+        // target), not replaced; a failure to write one is exit 4 unless the verdict is worse.
+        var reportFailed = false
+        func report(_ path: String, _ text: String, append: Bool = false) {
+            do {
+                if append {
+                    guard let h = FileHandle(forWritingAtPath: path) else { throw ValidationError("cannot open it for writing") }
+                    defer { try? h.close() }
+                    try h.seekToEnd()
+                    try h.write(contentsOf: Data(text.utf8))
+                } else {
+                    try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+                }
+            } catch {
+                reportFailed = true
+                print("gate: cannot write \(path): \(error)")
+            }
+        }
         let summary = Gate.markdown(rows, outcome: outcome, warnings: warnings, run: current)
         if let markdown {
-            try summary.write(toFile: markdown, atomically: true, encoding: .utf8)
-        } else if let path = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !path.isEmpty, let h = FileHandle(forWritingAtPath: path) {
-            h.seekToEndOfFile()
-            h.write(Data(summary.utf8))
-            try? h.close()
+            report(markdown, summary)
+        } else if let path = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !path.isEmpty {
+            report(path, summary, append: true)
         }
-        if let junit { try Gate.junit(rows).write(toFile: junit, atomically: true, encoding: .utf8) }
-        print("gate: \(outcome) (exit \(outcome.rawValue))")
+        if let junit { report(junit, Gate.junit(rows, failOnImprovement: failOnImprovement)) }
         if outcome != .pass { throw ExitCode(outcome.rawValue) }
+        if reportFailed { throw ExitCode(Gate.Outcome.outputFailed.rawValue) }
     }
+}
+
+/// A thresholds file, refused (exit 64) when it cannot serve as one (`Gate.problems`).
+func loadThresholds(_ path: String) throws -> Gate.Thresholds {
+    let rules = try loadJSON(path, Gate.Thresholds.self)
+    let problems = Gate.problems(rules)
+    guard problems.isEmpty else { throw ValidationError("\(path): " + problems.joined(separator: "; ")) }
+    return rules
 }
 
 /// `engram baseline update`: makes a run the committed baseline, with its manifest (machine,
@@ -203,22 +233,37 @@ struct BaselineCommand: ParsableCommand {
 
         func run() throws {
             let current = try loadJSON(runManifest, Manifest.self)
-            let rows = Gate.evaluate(run: current, baseline: nil, thresholds: try loadJSON(thresholds, Gate.Thresholds.self))
-            let failed = rows.filter { $0.verdict == .fail }
-            guard failed.isEmpty else {
-                print(Gate.table(failed), terminator: "")
-                print("baseline: refused: \(failed.count) check(s) fail on this run")
-                throw ExitCode(Gate.Outcome.regression.rawValue)
+            let rows = Gate.evaluate(run: current, baseline: nil, thresholds: try loadThresholds(thresholds))
+            // The same bar as the gate's, without a baseline: no failed check, every required
+            // check measured, some check measured at all.
+            let outcome = Gate.outcome(rows, failOnImprovement: false)
+            guard outcome == .pass else {
+                print(Gate.table(rows.filter { $0.verdict == .fail || ($0.required && $0.verdict == .notMeasured) }), terminator: "")
+                print("baseline: refused: the gate's checks do not pass on this run (\(outcome))")
+                throw ExitCode(outcome.rawValue)
             }
-            guard !current.summary.isEmpty else { throw ValidationError("\(runManifest) has no summary to compare against") }
+            guard !current.options.quick else {
+                throw ValidationError("\(runManifest) is a --quick run; the baseline is a full run (scripts/main.sh)")
+            }
+            let target = URL(fileURLWithPath: baseline)
+            let name = target.lastPathComponent
+            if name.hasPrefix("bench-"), name.hasSuffix("-manifest.json"), name != "bench-\(current.backend)-manifest.json" {
+                throw ValidationError("\(baseline) names another backend than the run's (\(current.backend))")
+            }
+            if FileManager.default.fileExists(atPath: target.path) {
+                let old = try loadJSON(target.path, Manifest.self)
+                guard old.backend == current.backend else {
+                    throw ValidationError("\(baseline) is a baseline of backend \(old.backend), the run is of \(current.backend)")
+                }
+            }
             let source = URL(fileURLWithPath: runManifest)
             let csv = source.deletingLastPathComponent().appendingPathComponent("bench-\(current.backend).csv")
-            let target = URL(fileURLWithPath: baseline)
+            guard FileManager.default.fileExists(atPath: csv.path) else {
+                throw ValidationError("the run's measurements \(csv.path) are missing; the baseline keeps a manifest and its CSV together")
+            }
             try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
             try Data(contentsOf: source).write(to: target, options: .atomic)
-            if FileManager.default.fileExists(atPath: csv.path) {
-                try Data(contentsOf: csv).write(to: target.deletingLastPathComponent().appendingPathComponent(csv.lastPathComponent), options: .atomic)
-            }
+            try Data(contentsOf: csv).write(to: target.deletingLastPathComponent().appendingPathComponent(csv.lastPathComponent), options: .atomic)
             print("baseline: \(baseline) is now run \(current.runId) (commit \(current.gitCommit.prefix(12)), \(current.host), \(current.machine["cpu"] ?? "?"))")
         }
     }

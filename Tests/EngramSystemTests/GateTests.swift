@@ -51,6 +51,25 @@ import Testing
         #expect(Gate.outcome(rows, failOnImprovement: false) == .pass && Gate.outcome(rows, failOnImprovement: true) == .improvement)
     }
 
+    /// A check with only a max is lower-is-better: a rise beyond the tolerance regresses.
+    @Test func lowerIsBetterChecksAreComparedWithTheBaselineToo() throws {
+        let check = try #require(rules.checks.first { $0.min == nil && $0.max != nil && (baseline.summary[$0.key] ?? 0) > 0 })
+        let base = baseline.summary[check.key]!
+        let worse = run { $0.summary[check.key] = min(base * (1 + rules.relativeTolerance) * 1.5, check.max! * 0.999) }
+        try #require(worse.summary[check.key]! > base * (1 + rules.relativeTolerance))
+        #expect(Gate.evaluate(run: worse, baseline: baseline, thresholds: rules).first { $0.key == check.key }?.verdict == .regression)
+    }
+
+    @Test func unusableThresholdsAreNamed() {
+        var t = rules
+        t.relativeTolerance = -0.1
+        t.checks.append(t.checks[0])
+        t.checks.append(Gate.Check(key: "x", min: 10, max: 1, why: nil, required: nil))
+        let problems = Gate.problems(t)
+        #expect(problems.count == 3, "\(problems)")
+        #expect(Gate.problems(rules).isEmpty)
+    }
+
     @Test func markdownAndJUnitCarryEveryCheck() throws {
         let key = try #require(rules.checks.first { $0.min != nil && baseline.summary[$0.key] != nil }).key
         let failed = run {
