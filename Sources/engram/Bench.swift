@@ -178,7 +178,8 @@ struct GateCommand: ParsableCommand {
         for w in warnings { print("gate: warning: \(w)") }
         let failed = rows.filter { $0.verdict == .fail || $0.verdict == .regression }
         let measured = rows.filter { $0.verdict != .notMeasured }
-        print("gate: \(measured.count - failed.count) passed, \(failed.count) failed, \(rows.count - measured.count) not measured in this run")
+        let misses = rows.filter { $0.verdict == .knownMiss }.count
+        print("gate: \(measured.count - failed.count - misses) passed, \(misses) known misses of a target, \(failed.count) failed, \(rows.count - measured.count) not measured in this run")
         if base == nil { print("gate: --no-baseline: thresholds only") }
         print("gate: \(outcome) (exit \(outcome.rawValue))")
         // Reports after the verdict, written into the file named (a device, a symlink's
