@@ -95,7 +95,7 @@ extension BenchmarkScenario {
 
 /// The ids of the 10 records most similar to `q` by cosine, in one pass.
 func exactTop10(_ q: [Float], _ candidates: some Sequence<(id: String, v: [Float])>) -> [String] {
-    top10(candidates.lazy.map { (id: $0.id, s: cosineSimilarity(q, $0.v)) })
+    top10(candidates.lazy.map { (id: $0.id, s: cosineSimilarity(q, $0.v)) }).map(\.id)
 }
 
 /// Recall: the share of the true ids (one list per query) found in the results.
@@ -108,15 +108,15 @@ func recallOf(_ results: [[String]], _ truth: [[String]]) -> Double {
     return total > 0 ? Double(found) / Double(total) : .nan
 }
 
-/// The ids of the 10 highest scores (ties in input order), in one pass.
-func top10(_ scored: some Sequence<(id: String, s: Double)>) -> [String] {
+/// The 10 highest scores, best first (ties in input order), in one pass.
+func top10(_ scored: some Sequence<(id: String, s: Double)>) -> [(id: String, s: Double)] {
     var best: [(id: String, s: Double)] = []
     for x in scored where best.count < 10 || x.s > best[best.count - 1].s {
         let at = best.firstIndex { x.s > $0.s } ?? best.count
         best.insert(x, at: at)
         if best.count > 10 { best.removeLast() }
     }
-    return best.map(\.id)
+    return best
 }
 
 /// A filter scenario point, named `<variant>/<filter>/<percent>%` (`<variant>/none` unfiltered).

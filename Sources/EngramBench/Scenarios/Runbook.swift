@@ -19,12 +19,12 @@ extension CaseIterable where Self: CodingKey {
     static var allKeys: [String] { allCases.map(\.stringValue) }
 }
 
-public struct Runbook: Codable, Sendable {
+public struct Runbook: Decodable, Sendable {
     public var name: String
     public var description: String?
     public var steps: [Step]
 
-    public indirect enum Step: Codable, Sendable {
+    public indirect enum Step: Decodable, Sendable {
         case op(Operation)
         case repeated(Int, [Step])
 
@@ -40,20 +40,10 @@ public struct Runbook: Codable, Sendable {
                 self = .op(try Operation(from: decoder))
             }
         }
-
-        public func encode(to encoder: any Encoder) throws {
-            switch self {
-            case .op(let o): try o.encode(to: encoder)
-            case .repeated(let n, let steps):
-                var c = encoder.container(keyedBy: Keys.self)
-                try c.encode(n, forKey: .repeat)
-                try c.encode(steps, forKey: .steps)
-            }
-        }
     }
 
-    public struct Operation: Codable, Sendable {
-        public enum Kind: String, Codable, Sendable, CaseIterable {
+    public struct Operation: Decodable, Sendable {
+        public enum Kind: String, Decodable, Sendable, CaseIterable {
             case insert, replace, delete, pruneOutcomes = "prune_outcomes", insertHeuristics = "insert_heuristics"
             case decayConfidence = "decay_confidence", pruneHeuristics = "prune_heuristics", search, advanceDays = "advance_days"
         }

@@ -66,16 +66,13 @@ extension BenchmarkScenario {
     static func recallAt10(_ w: Workload, _ results: [[String]], n: Int, agents: Set<String>?) -> (Double, [Double]) {
         let eligible = (0..<n).filter { agents?.contains(w.agents[$0 % w.agents.count]) ?? true }
         let vectors = eligible.map { (i: $0, v: w.vector($0)) }
-        var found = 0, total = 0
-        var nearest: [Double] = []
-        for (j, got) in results.enumerated() {
+        var truth: [[String]] = [], nearest: [Double] = []
+        for j in results.indices {
             let q = w.query(j)
-            let scored = vectors.map { (id: "o\($0.i)", s: cosineSimilarity(q, $0.v)) }.sorted { $0.s > $1.s }.prefix(10)
-            let truth = (agents == nil ? w.fileNeighbors(j, n: n) : nil) ?? scored.map(\.id)
-            if let top = scored.first { nearest.append(top.s) }
-            found += Set(truth).intersection(got).count
-            total += truth.count
+            let best = top10(vectors.lazy.map { (id: "o\($0.i)", s: cosineSimilarity(q, $0.v)) })
+            truth.append((agents == nil ? w.fileNeighbors(j, n: n) : nil) ?? best.map(\.id))
+            if let top = best.first { nearest.append(top.s) }
         }
-        return (total > 0 ? Double(found) / Double(total) : .nan, nearest)
+        return (recallOf(results, truth), nearest)
     }
 }
