@@ -1,4 +1,6 @@
 import EngramCore
+import Dispatch
+import Foundation
 
 // MARK: Expectations
 
@@ -185,4 +187,19 @@ public func expectedVectorOrder(_ records: [MemoryRecord], query: [Float], topK:
 
 public func vectorQuery(_ kind: MemoryKind, _ project: String, _ vector: [Float], topK: Int = 10, agents: Set<String>? = nil) -> MemoryQuery {
     MemoryQuery(kind: kind, projectId: project, agents: agents, topK: topK, vector: vector)
+}
+
+/// Runs `body(0)…body(count - 1)` on threads of their own, all at once: `concurrentPerform`
+/// runs only as many at a time as there are cores, so on 2 cores its "8 threads" never overlap
+/// the way an agent server's requests do.
+func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    let group = DispatchGroup()
+    for t in 0..<count {
+        group.enter()
+        Thread {
+            body(t)
+            group.leave()
+        }.start()
+    }
+    group.wait()
 }

@@ -223,7 +223,7 @@ public enum FuzzOp: Sendable, CustomStringConvertible {
                 return .bool(changed)
             case .concurrentIncrements(let p, let id, let threads, let each):
                 let changed = Atomic<Int>(0)
-                DispatchQueue.concurrentPerform(iterations: threads) { _ in
+                onThreads(threads) { _ in
                     for _ in 0..<each where (try? store.incrementHeuristicOccurrence(projectId: p, id: id, success: true)) == true {
                         changed.add(1, ordering: .relaxed)
                     }

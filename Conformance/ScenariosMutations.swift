@@ -142,7 +142,7 @@ let updateScenarios: [Scenario] = [
         try c.store.save(c.make.heuristic("h", occurrences: 0, successes: 0))
         let store = c.store
         let failures = FailureLog()
-        DispatchQueue.concurrentPerform(iterations: 8) { t in
+        onThreads(8) { t in
             for i in 0..<500 {
                 do {
                     if try !store.incrementHeuristicOccurrence(projectId: "p1", id: "h", success: (i + t) % 2 == 0) {
@@ -243,7 +243,7 @@ let concurrencyScenarios: [Scenario] = [
         let store = c.store
         let make = c.make
         let failures = FailureLog()
-        DispatchQueue.concurrentPerform(iterations: 8) { t in
+        onThreads(8) { t in
             for i in 0..<100 {
                 do {
                     try store.save(make.outcome("t\(t)-\(i)", agent: "a\(t)", at: Int64(i)))
@@ -255,6 +255,131 @@ let concurrencyScenarios: [Scenario] = [
         try check(failures.all.isEmpty, "operations failed: \(failures.all.prefix(3))")
         let stats = try c.store.stats(projectId: "p1", agent: nil)
         try checkEqual([stats.records[.outcome], stats.vectors[.outcome]], [720, 720], "records and vectors after 800 saves and 80 deletes")
+    },
+    Scenario("concurrency.no-torn-reads", "4 writers and 4 searchers at once: no search returns a record whose delete had returned before it started, each writer reads its own writes, and the end state is the sequential model's") { c in
+        let store = c.store
+        let make = c.make
+        let failures = FailureLog()
+        // Ids whose delete has returned, published after the call returns; each writer's
+        // last saved index, so searchers aim at the records being deleted.
+        let deleted = Mutex<Set<String>>([])
+        let progress = Mutex<[Int]>([0, 0, 0, 0])
+        let models = Mutex<[Int: [String: Outcome]]>([:])
+        onThreads(8) { t in
+            var g = SeededGenerator(seed: 0x70_12 &+ UInt64(t))
+            do {
+                if t < 4 {
+                    // Writer t: saves w<t>-<i>; every odd i deletes the one before it, or an
+                    // older live one (every fifth time); every fourth i reads one back.
+                    var live: [String: Outcome] = [:]
+                    for i in 0..<160 {
+                        let id = "w\(t)-\(i)"
+                        let o = make.outcome(id, agent: "a\(t)", at: Int64(i))
+                        _ = try store.save([.outcome(o)])
+                        live[id] = o
+                        progress.withLock { $0[t] = i }
+                        if i % 2 == 1 {
+                            let victim = i % 10 == 9 ? live.keys.sorted().randomElement(using: &g)! : "w\(t)-\(i - 1)"
+                            guard try store.delete(RecordKey(.outcome, scope: "p1", id: victim)) else { throw ConformanceFailure("delete of live \(victim) found nothing") }
+                            live[victim] = nil
+                            deleted.withLock { _ = $0.insert(victim) }
+                        }
+                        if i % 4 == 3, let id = live.keys.sorted().randomElement(using: &g) {
+                            guard case .outcome(let got)? = try store.get(RecordKey(.outcome, scope: "p1", id: id)), got == live[id] else {
+                                throw ConformanceFailure("writer \(t) did not read back its own \(id)")
+                            }
+                        }
+                    }
+                    models.withLock { $0[t] = live }
+                } else {
+                    // Searcher: the vector of a record a writer has just saved or deleted, so a
+                    // torn read would rank it first.
+                    for j in 0..<160 {
+                        let w = Int.random(in: 0..<4, using: &g)
+                        let target = "w\(w)-\(max(0, progress.withLock { $0[w] } - Int.random(in: 0...2, using: &g)))"
+                        let before = deleted.withLock { $0 }
+                        let agents: Set<String>? = j % 2 == 0 ? nil : ["a\(w)"]
+                        let hits = try store.query(vectorQuery(.outcome, "p1", make.vector(target + "p1"), topK: 5, agents: agents))
+                        if let torn = hits.first(where: { before.contains($0.record.id) }) {
+                            throw ConformanceFailure("search \(j) of thread \(t) returned \(torn.record.id), deleted before it started")
+                        }
+                    }
+                }
+            } catch { failures.add("thread \(t): \(error)") }
+        }
+        try check(failures.all.isEmpty, "\(failures.all.count) threads failed: \(failures.all.prefix(3))")
+        let expected = models.withLock { $0.values.reduce(into: [String: Outcome]()) { $0.merge($1) { a, _ in a } } }
+        let stats = try store.stats(projectId: "p1", agent: nil)
+        try checkEqual([stats.records[.outcome], stats.vectors[.outcome]], [expected.count, expected.count], "records and vectors against the model")
+        for (id, o) in expected.sorted(by: { $0.key < $1.key }) {
+            guard case .outcome(let got)? = try store.get(RecordKey(.outcome, scope: "p1", id: id)), got == o else { throw ConformanceFailure("\(id) differs from the model") }
+        }
+        for id in deleted.withLock({ $0 }).sorted() {
+            try check(try store.get(RecordKey(.outcome, scope: "p1", id: id)) == nil, "deleted \(id) is back")
+        }
+    },
+]
+
+/// Two stores on the same data, as two processes would open it (`sharedAccess`): A's committed
+/// writes show in B's next call, vectors included. (A writer killed mid-batch is `engram
+/// torture --observer`: it needs a real process to kill.)
+let multiprocessScenarios: [Scenario] = [
+    Scenario("multiprocess.write-visible", "a save in store A is in store B's next get, search and stats", requires: .sharedAccess) { c in
+        let b = try c.another()
+        defer { try? b.close() }
+        let v = c.make.vector(7)
+        try checkEqual(ids(try b.query(vectorQuery(.outcome, "p1", v))), [], "B's search before A writes")
+        _ = try c.store.save([.outcome(c.make.outcome("x", embedding: v)), .heuristic(c.make.heuristic("h", confidence: 0.7))])
+        try checkEqual(ids(try b.query(vectorQuery(.outcome, "p1", v, topK: 1))), ["x"], "B's search after A's save")
+        try checkEqual(try b.get(RecordKey(.heuristic, scope: "p1", id: "h")), .heuristic(c.make.heuristic("h", confidence: 0.7)), "B's get")
+        try checkEqual(try b.stats(projectId: "p1", agent: nil).records[.outcome], 1, "B's stats")
+    },
+    Scenario("multiprocess.delete-visible", "a delete or re-save in A changes B's next top-k", requires: .sharedAccess) { c in
+        let b = try c.another()
+        defer { try? b.close() }
+        let near = c.make.vector(1), far = c.make.vector(2)
+        _ = try c.store.save([.outcome(c.make.outcome("x", embedding: near)), .outcome(c.make.outcome("y", embedding: far))])
+        try checkEqual(ids(try b.query(vectorQuery(.outcome, "p1", near, topK: 1))), ["x"], "B's top-1 before")
+        _ = try b.query(vectorQuery(.outcome, "p1", far, topK: 2))
+        try check(try c.store.delete(RecordKey(.outcome, scope: "p1", id: "x")), "A's delete")
+        try checkEqual(ids(try b.query(vectorQuery(.outcome, "p1", near, topK: 2))), ["y"], "B's search after A's delete")
+        _ = try c.store.save([.outcome(c.make.outcome("y", embedding: near))])
+        let hit = try b.query(vectorQuery(.outcome, "p1", near, topK: 1))
+        try check(hit.count == 1 && (hit[0].score ?? 0) > 0.999, "B ranks A's re-saved vector: \(hit.map { ($0.record.id, $0.score ?? .nan) })")
+    },
+    Scenario("multiprocess.prune-across", "B's prune removes A's records and vectors from A's next search; both agree on what is held", requires: .sharedAccess) { c in
+        let b = try c.another()
+        defer { try? b.close() }
+        let v = c.make.vector(3)
+        _ = try c.store.save((0..<20).map { .outcome(c.make.outcome("o\($0)", at: Int64($0) * 1_000_000, embedding: c.make.vector(UInt64(100 + $0)))) })
+        _ = try c.store.query(vectorQuery(.outcome, "p1", v, topK: 20))
+        try checkEqual(try b.deleteOutcomes(projectId: "p1", olderThan: c.make.t0.adding(microseconds: 10_000_000), agent: nil), 10, "B's prune")
+        let left = ids(try c.store.query(vectorQuery(.outcome, "p1", v, topK: 20)))
+        try checkEqual(Set(left), Set((10..<20).map { "o\($0)" }), "A's search after B's prune")
+        if let a = c.store as? any VectorIntrospecting, let bi = b as? any VectorIntrospecting {
+            try checkEqual(try a.vectorsHeld()[.outcome], 10, "vectors A holds")
+            try checkEqual(try bi.vectorsHeld()[.outcome], 10, "vectors B holds")
+        }
+    },
+    Scenario("multiprocess.both-write", "A and B write at once from 4 threads each; both end with the same records and top-k", requires: .sharedAccess) { c in
+        let b = try c.another()
+        defer { try? b.close() }
+        let stores: [any MemoryStore] = [c.store, b]
+        let make = c.make
+        let failures = FailureLog()
+        onThreads(8) { t in
+            do {
+                for i in 0..<40 {
+                    _ = try stores[t % 2].save([.outcome(make.outcome("t\(t)-\(i)", agent: "a\(t)", at: Int64(i)))])
+                    if i % 4 == 3 { _ = try stores[(t + 1) % 2].delete(RecordKey(.outcome, scope: "p1", id: "t\(t)-\(i - 1)")) }
+                }
+            } catch { failures.add("thread \(t): \(error)") }
+        }
+        try check(failures.all.isEmpty, "\(failures.all.prefix(3))")
+        let q = vectorQuery(.outcome, "p1", make.vector(9), topK: 15)
+        try checkEqual(ids(try c.store.query(q)), ids(try b.query(q)), "A's and B's top-15")
+        try checkEqual(try c.store.stats(projectId: "p1", agent: nil).vectors[.outcome], 240, "vectors after 320 saves and 80 deletes")
+        try checkEqual(try b.stats(projectId: "p1", agent: nil).vectors[.outcome], 240, "B's count")
     },
 ]
 

@@ -11,14 +11,19 @@ public struct StoreFixture: Sendable {
     /// Closes `store` and opens it again from its persisted state; nil for stores
     /// without the `durability` capability.
     public var reopen: (@Sendable (any MemoryStore) throws -> any MemoryStore)?
+    /// Opens a second store on the same data while the first stays open, as another process
+    /// would; nil for stores without the `sharedAccess` capability.
+    public var openAnother: (@Sendable (any MemoryStore) throws -> any MemoryStore)?
 
     public init(
         name: String, makeEmpty: @escaping @Sendable () throws -> any MemoryStore,
-        reopen: (@Sendable (any MemoryStore) throws -> any MemoryStore)? = nil
+        reopen: (@Sendable (any MemoryStore) throws -> any MemoryStore)? = nil,
+        openAnother: (@Sendable (any MemoryStore) throws -> any MemoryStore)? = nil
     ) {
         self.name = name
         self.makeEmpty = makeEmpty
         self.reopen = reopen
+        self.openAnother = openAnother
     }
 }
 
@@ -62,6 +67,14 @@ public final class ScenarioContext {
             throw ConformanceFailure("the fixture declares durability but provides no reopen")
         }
         store = try reopen(store)
+    }
+
+    /// A second store on the same data (the caller closes it).
+    public func another() throws -> any MemoryStore {
+        guard let open = fixture.openAnother else {
+            throw ConformanceFailure("the fixture declares shared access but provides no openAnother")
+        }
+        return try open(store)
     }
 }
 
@@ -110,6 +123,7 @@ public struct ConformanceSuite: Sendable {
         ("delete", deleteScenarios), ("prune", pruneScenarios), ("update", updateScenarios), ("stats", statsScenarios),
         ("isolation", isolationScenarios), ("validation", validationScenarios + moreValidationScenarios.filter { $0.id.hasPrefix("validation.") }),
         ("lifecycle", moreValidationScenarios.filter { $0.id.hasPrefix("lifecycle.") }), ("concurrency", concurrencyScenarios),
+        ("multiprocess", multiprocessScenarios),
         ("capability", capabilityScenarios),
     ]
 

@@ -1,8 +1,8 @@
 import Foundation
 
 /// Facts about the machine and the run, for the manifest.
-enum Machine {
-    static func hostname() -> String { ProcessInfo.processInfo.hostName }
+public enum Machine {
+    public static func hostname() -> String { ProcessInfo.processInfo.hostName }
 
     static func gitCommit() -> String { run("git", ["rev-parse", "--short=12", "HEAD"]) ?? "unknown" }
 
@@ -12,7 +12,7 @@ enum Machine {
         return v
     }
 
-    static func describe() -> [String: String] {
+    public static func describe() -> [String: String] {
         var m: [String: String] = ["cores": String(ProcessInfo.processInfo.activeProcessorCount),
                                    "memory_bytes": String(ProcessInfo.processInfo.physicalMemory),
                                    "os": ProcessInfo.processInfo.operatingSystemVersionString]
@@ -23,6 +23,14 @@ enum Machine {
         }
         if let peak = peakRSSBytes() { m["peak_rss_bytes"] = String(peak) }
         return m
+    }
+
+    /// The process's resident set size now (`/proc/self/statm`).
+    public static func currentRSSBytes() -> Int? {
+        guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
+        let fields = statm.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
     /// The process's peak resident set size (VmHWM).

@@ -13,8 +13,9 @@ public struct Metric: Hashable, Sendable, CustomStringConvertible {
 
     /// The operations whose latencies are measured one by one.
     public enum Operation: String, Sendable {
-        /// One delete; a delete followed by a search; one vector query; one point read.
-        case delete, pair, query, get
+        /// One delete; a delete followed by a search; one vector query; one point read; one
+        /// save of one record.
+        case delete, pair, query, get, save
     }
 
     public static func latency(_ op: Operation, _ stat: LatencyStat) -> Metric {
@@ -28,6 +29,7 @@ public struct Metric: Hashable, Sendable, CustomStringConvertible {
     public static let recordsPerSecond = Metric(name: "records_per_s", unit: "records/s")
     public static let copyBandwidth = Metric(name: "copy_bandwidth_bytes_per_s", unit: "bytes/s")
     public static let queriesPerSecond = Metric(name: "qps", unit: "queries/s")
+    public static let savesPerSecond = Metric(name: "saves_per_s", unit: "saves/s")
     public static let recallAt10 = Metric(name: "recall_at_10", unit: "fraction")
     /// Quantiles over queries of the cosine similarity of each query's nearest record.
     public static let nearestSimilarityP10 = Metric(name: "nearest_similarity_p10", unit: "cosine")

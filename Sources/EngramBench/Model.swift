@@ -3,10 +3,10 @@ import Foundation
 
 /// The benchmark scenarios of BENCHMARKS.md.
 public enum BenchScenario: String, CaseIterable, Sendable, Codable {
-    case delete, prune, batch, search, filter, recall, tenants, runbook, get, scale
+    case delete, prune, batch, search, filter, recall, tenants, runbook, concurrency, get, hotpaths, scale
 
     /// Whether it ranks vectors (its Engram variant is the exact one where a backend has several).
-    public var ranksVectors: Bool { [.search, .filter, .recall, .tenants, .runbook].contains(self) }
+    public var ranksVectors: Bool { [.search, .filter, .recall, .tenants, .runbook, .concurrency].contains(self) }
 }
 
 /// An approximate index's search-effort knob, swept by the `recall` scenario on one loaded
@@ -43,13 +43,18 @@ public struct BenchVariant: Sendable {
     public var settle: @Sendable (any MemoryStore) throws -> Void
     /// For an approximate index: its search-effort sweep (the `recall` scenario).
     public var sweep: SearchSweep?
+    /// Opens the store a `make` left in a directory again (file-based stores; nil for a
+    /// server, where opening is a connection): `engram plan` times it.
+    public var reopen: (@Sendable (URL) throws -> any MemoryStore)?
 
     public init(
         name: String, summary: String, deleteBudget: Int? = nil,
         settle: @escaping @Sendable (any MemoryStore) throws -> Void = { _ in },
         sweep: SearchSweep? = nil,
+        reopens: Bool = false,
         make: @escaping @Sendable (URL) throws -> any MemoryStore
     ) {
+        reopen = reopens ? make : nil
         self.settle = settle
         self.sweep = sweep
         self.name = name
@@ -121,6 +126,14 @@ public struct BenchOptions: Sendable, Codable {
     /// their record counts are scaled by.
     public var runbooks: [String]?
     public var runbookScale: Double?
+    /// Store size of the `concurrency` scenario (default 100,000) and its client thread counts.
+    public var concurrencySize: Int?
+    public var concurrencyClients: [Int]?
+    /// Outcomes of the `hotpaths` store (default 10,000).
+    public var hotPathSize: Int?
+    /// Test only, for the gate's self-test: the fraction each named hot path is slowed down by
+    /// (busy work after the real work, inside the timing). Recorded in the manifest.
+    public var injectSlowdown: [HotPath: Double]?
     public var quick = false
 
     public init() {}
@@ -140,6 +153,7 @@ public struct BenchOptions: Sendable, Codable {
         o.tenantSize = 10_000
         o.tenantCounts = [1, 100]
         o.runbookScale = 0.1
+        o.concurrencySize = 10_000
         o.quick = true
         return o
     }

@@ -25,7 +25,7 @@ public struct BenchmarkScenario: Sendable {
     }
 
     /// Every scenario, in run order (`scale` last: it fits curves over the others' rows).
-    public static let all: [BenchmarkScenario] = [.delete, .prune, .batch, .search, .filter, .recall, .tenants, .runbook, .get, .scale]
+    public static let all: [BenchmarkScenario] = [.delete, .prune, .batch, .search, .filter, .recall, .tenants, .runbook, .concurrency, .get, .hotpaths, .scale]
 
     public static func of(_ id: BenchScenario) -> BenchmarkScenario { all.first { $0.id == id }! }
 }

@@ -29,7 +29,7 @@ let sqliteBench = BenchBackend(
     name: "sqlite", versions: SQLiteStore.libraryVersions,
     variants: { scenario, dim in
         func variant(_ name: String, _ summary: String, budget: Int? = nil, _ change: @escaping @Sendable (inout SQLiteStore.Configuration) -> Void = { _ in }) -> BenchVariant {
-            BenchVariant(name: name, summary: summary, deleteBudget: budget, settle: { try ($0 as? SQLiteStore)?.checkpoint() }) { dir in
+            BenchVariant(name: name, summary: summary, deleteBudget: budget, settle: { try ($0 as? SQLiteStore)?.checkpoint() }, reopens: true) { dir in
                 var c = SQLiteStore.Configuration(path: dir.appendingPathComponent("bench.sqlite").path, embeddingDimension: dim)
                 change(&c)
                 return try SQLiteStore(c)
@@ -50,8 +50,8 @@ let sqliteBench = BenchBackend(
                 variant("exact_faiss_kernel", "exact cosine with FAISS's own flat search (Debian build)") { $0.vectorScan = .faiss },
             ]
         case .filter: return [variant(VariantName.exact, "Engram: an agent filter from the in-memory postings, other filters from SQL; then the SIMD scan of the matches")]
-        case .recall, .tenants, .runbook: return [variant(VariantName.exact, "Engram: exact cosine, per-project indexes")]
-        case .batch, .get, .scale:
+        case .recall, .tenants, .runbook, .concurrency: return [variant(VariantName.exact, "Engram: exact cosine, per-project indexes")]
+        case .batch, .get, .hotpaths, .scale:
             return [variant(VariantName.engram, "default configuration")]
         }
     },
@@ -59,8 +59,8 @@ let sqliteBench = BenchBackend(
         switch scenario {
         case .delete: "swap_remove"
         case .prune: VariantName.index
-        case .search, .filter, .recall, .tenants, .runbook: VariantName.exact
-        case .batch, .get, .scale: VariantName.engram
+        case .search, .filter, .recall, .tenants, .runbook, .concurrency: VariantName.exact
+        case .batch, .get, .hotpaths, .scale: VariantName.engram
         }
     })
 
@@ -88,7 +88,7 @@ let postgresBench = BenchBackend(
                 variant("hnsw" + VariantName.rawSQLSuffix, "the same HNSW query written by hand (settings once per connection)", rawSQL: true) { $0.exactSearchLimit = 0 },
             ]
         case .get: return [variant(VariantName.engram, "point read by primary key")]
-        case .filter, .tenants: return [variant(VariantName.engram, "default: exact ranking up to 20,000 matches, HNSW with iterative scans above")]
+        case .filter, .tenants, .concurrency: return [variant(VariantName.engram, "default: exact ranking up to 20,000 matches, HNSW with iterative scans above")]
         case .recall:
             let sweep = SearchSweep(parameter: "ef_search", values: [10, 20, 40, 80, 120, 200, 400]) { store, value in
                 // A second store on the same schema, searching with this ef_search (or exactly).
@@ -111,7 +111,7 @@ let postgresBench = BenchBackend(
                 variant(VariantName.engram, "default: exact ranking up to 20,000 matches, HNSW with iterative scans above"),
                 variant("hnsw", "HNSW for every search (exactSearchLimit 0), ef_search 40") { $0.exactSearchLimit = 0 },
             ]
-        case .batch, .scale:
+        case .batch, .hotpaths, .scale:
             return [
                 variant("hnsw", "Engram: COPY binary into a staging table, one upsert; HNSW maintained on insert"),
                 variant("no_vector_index", "the same without the HNSW indexes (exact search only)") { $0.hnsw = nil },
@@ -122,14 +122,14 @@ let postgresBench = BenchBackend(
         switch scenario {
         case .prune: VariantName.index
         case .search: VariantName.exact
-        case .batch, .scale, .recall: "hnsw"
+        case .batch, .hotpaths, .scale, .recall: "hnsw"
         default: VariantName.engram
         }
     },
     finish: { PostgresService.stop() })
 
 /// A PostgreSQL store whose schema is dropped when it is closed (benchmark scratch stores).
-final class DroppingPostgresStore: MemoryStore, IndexMemoryReporting, QueryPlanIntrospecting {
+final class DroppingPostgresStore: MemoryStore, IndexMemoryReporting, QueryPlanIntrospecting, DiskUsageReporting {
     let inner: PostgresStore
     /// Vector queries go through `rawSQLQuery` (the hand-written reference), not the store.
     let rawSQLSearch: Bool
@@ -159,6 +159,7 @@ final class DroppingPostgresStore: MemoryStore, IndexMemoryReporting, QueryPlanI
         try inner.close()
     }
     func vectorIndexMemoryBytes() throws -> Int { try inner.relationBytes() }
+    func diskBytes() throws -> Int { try inner.diskBytes() }
     var outcomeTimestampIndexName: String { inner.outcomeTimestampIndexName }
     func explainDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> QueryPlan {
         try inner.explainDeleteOutcomes(projectId: projectId, olderThan: olderThan, agent: agent)
@@ -177,7 +178,7 @@ func externalBench(_ command: String) -> BenchBackend {
 let filesBench = BenchBackend(
     name: "files", versions: [:],
     variants: { scenario, dim in
-        [BenchVariant(name: scenario.ranksVectors ? VariantName.exact : VariantName.engram, summary: "snapshot + one log file per call") { dir in
+        [BenchVariant(name: scenario.ranksVectors ? VariantName.exact : VariantName.engram, summary: "snapshot + one log file per call", reopens: true) { dir in
             try FileStore(directory: dir.appendingPathComponent("store"), embeddingDimension: dim)
         }]
     },

@@ -90,7 +90,8 @@ public enum BackendCatalog {
                     let path = (old as! SQLiteStore).configuration.path
                     try old.close()
                     return try SQLiteStore(path: path, embeddingDimension: dim)
-                })
+                },
+                openAnother: { try SQLiteStore(path: ($0 as! SQLiteStore).configuration.path, embeddingDimension: dim) })
         }.with {
             $0.durable = Durable(newLocation: { $0.appendingPathComponent("store.sqlite").path }) { try SQLiteStore(path: $0, embeddingDimension: $1) }
             $0.bench = sqliteBench
@@ -136,7 +137,8 @@ public enum BackendCatalog {
                     let schema = (old as! PostgresStore).configuration.schema
                     try old.close()
                     return try PostgresStore(url: try PostgresService.url(), schema: schema, embeddingDimension: dim)
-                })
+                },
+                openAnother: { try PostgresStore((($0 as! PostgresStore).configuration)) })
         }.with {
             $0.service = PostgresService.service
             $0.removeScratch = {

@@ -12,6 +12,9 @@ public struct Capability: RawRepresentable, Hashable, Sendable, Comparable, Cust
     public static let vectorIntrospection = Capability(rawValue: "introspection")
     /// The store explains the plan of its own prune (`QueryPlanIntrospecting`).
     public static let queryPlanIntrospection = Capability(rawValue: "query_plan")
+    /// Several stores — in several processes — may open the same data at once, and each sees
+    /// the others' committed writes in its next call (`StoreFixture.openAnother`).
+    public static let sharedAccess = Capability(rawValue: "shared_access")
     /// The store reports request charges (Cosmos DB request units).
     public static let requestCharge = Capability(rawValue: "request_charge")
 }
@@ -116,6 +119,11 @@ public protocol QueryPlanIntrospecting {
 public protocol IndexMemoryReporting {
     /// Approximate heap bytes held by all vector indexes.
     func vectorIndexMemoryBytes() throws -> Int
+}
+
+/// A store that can say how many bytes it occupies on disk (files, WAL, relations and indexes).
+public protocol DiskUsageReporting {
+    func diskBytes() throws -> Int
 }
 
 /// A store that counts what its requests cost (Cosmos DB request units), capability `request_charge`.

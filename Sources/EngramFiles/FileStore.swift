@@ -433,3 +433,13 @@ package final class CrashPoints: Sendable {
         if counter.add(1, ordering: .relaxed).newValue == t { kill(getpid(), SIGKILL) }
     }
 }
+
+extension FileStore: DiskUsageReporting {
+    /// Every file under the store's directory (snapshot, log, lock).
+    public func diskBytes() throws -> Int {
+        guard let files = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: [.fileSizeKey]) else { return 0 }
+        var total = 0
+        for case let url as URL in files { total += (try? url.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0 }
+        return total
+    }
+}

@@ -54,7 +54,7 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
 
     public let backendName = "postgres"
     public let configuration: Configuration
-    public var capabilities: Set<Capability> { [.durability, .vectorIntrospection, .queryPlanIntrospection] }
+    public var capabilities: Set<Capability> { [.durability, .vectorIntrospection, .queryPlanIntrospection, .sharedAccess] }
     let pool: ConnectionPool
 
     /// Connects, and creates the extension, schema, tables and indexes when missing.
@@ -540,6 +540,16 @@ extension PostgresStore {
     public func relationBytes() throws -> Int {
         try pool.transaction { c in
             let res = try c.run("SELECT coalesce(sum(pg_relation_size(indexrelid)), 0)::bigint FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ci.relnamespace WHERE n.nspname = $1 AND ci.relname LIKE '%embedding_hnsw'", [.text(schema)])
+            return Int(res.value(0, 0)?.int8 ?? 0)
+        }
+    }
+}
+
+extension PostgresStore: DiskUsageReporting {
+    /// Every table of the schema with its indexes and TOAST (`pg_total_relation_size`).
+    public func diskBytes() throws -> Int {
+        try pool.transaction { c in
+            let res = try c.run("SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'", [.text(schema)])
             return Int(res.value(0, 0)?.int8 ?? 0)
         }
     }

@@ -10,9 +10,9 @@ final class Connection {
     let db: OpaquePointer
     private var cache: [String: Statement] = [:]
 
-    init(path: String) throws {
+    init(path: String, readOnly: Bool = false) throws {
         var handle: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &handle, flags, nil)
         guard rc == SQLITE_OK, let handle else {
             let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
@@ -27,6 +27,11 @@ final class Connection {
         for s in cache.values { s.finalize() }
         cache.removeAll()
         sqlite3_close_v2(db)
+    }
+
+    /// Resets every statement still mid-way, ending the read transaction it holds open.
+    func resetAll() {
+        for s in cache.values where sqlite3_stmt_busy(s.handle) != 0 { sqlite3_reset(s.handle) }
     }
 
     /// Runs SQL without results (several statements allowed).
@@ -70,6 +75,7 @@ final class Connection {
     }
 
     var changes: Int { Int(sqlite3_changes(db)) }
+    var lastInsertRowid: Int64 { sqlite3_last_insert_rowid(db) }
 
     func error(_ rc: Int32, context: String) -> EngramError {
         Connection.error(rc, String(cString: sqlite3_errmsg(db)), context: context)

@@ -14,8 +14,13 @@ import Synchronization
 /// One index per project makes the project filter free: a query that filters only by
 /// project scans its project's vectors with no id restriction; other filters first
 /// select the matching row ids in SQL, then rank only those (filter-then-rank).
-/// One connection serves all calls behind a mutex; an advisory lock on `<path>.lock`
-/// keeps a second process from opening the same database (its index would go stale).
+/// Reads run in parallel: gets and queries on a pool of read-only connections (WAL), searches
+/// under the vector indexes' shared lock. Writes are serialised on one connection; each
+/// commits and updates the indexes while holding that lock exclusively, so a search never
+/// sees rows and vectors that disagree, and never returns a record whose delete has
+/// returned. Several stores, in several processes, may open one file: each write journals the
+/// records whose vectors it changed, and each store applies the others' entries before its
+/// next search (`Journal`), so it never rebuilds.
 public final class SQLiteStore: ConfiguredStore, StorageEngine {
     /// How the vector index follows deletes. Engram uses `swapRemove`; the others exist so
     /// the benchmark runner can measure the original project's behaviours side by side.
@@ -55,28 +60,44 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
 
     public let backendName = "sqlite"
     public let configuration: Configuration
-    public var capabilities: Set<Capability> { [.durability, .vectorIntrospection, .queryPlanIntrospection] }
+    public var capabilities: Set<Capability> { [.durability, .vectorIntrospection, .queryPlanIntrospection, .sharedAccess] }
 
-    /// Everything mutable. `@unchecked Sendable`: it is only ever touched inside `state.withLock`.
-    private final class State: @unchecked Sendable {
+    /// The writer connection and the file lock. `@unchecked Sendable`: only touched inside `writer.withLock`.
+    private final class Writer: @unchecked Sendable {
         var connection: Connection?
+        /// A shared `flock` on the database file while the store is open (see `guardLinks`).
+        var lockFD: Int32 = -1
+    }
+    /// The vector indexes. `@unchecked Sendable`: read under `vectorLock.read`, changed only
+    /// under `vectorLock.write`.
+    private final class Vectors: @unchecked Sendable {
         var indexes: [IndexKey: VectorIndex] = [:]
         /// The agent of every vector, per index (see `AgentPostings`).
         var postings: [IndexKey: AgentPostings] = [:]
         /// Kinds whose indexes must be reloaded before the next search (`rebuildOnNextSearch`).
         var stale: Set<MemoryKind> = []
-        var lockFD: Int32 = -1
+        /// The last journal version the indexes reflect.
+        var applied: Int64 = 0
+        var closed = false
     }
-    private let state: Mutex<State>
+    private let writer: Mutex<Writer>
+    private let vectors = Vectors()
+    private let vectorLock = ReadersWriterLock()
+    /// Read-only connections; nil for an in-memory database, which no second connection sees.
+    private let readers: ReaderPool?
+    /// This store's name in `engram_clients`.
+    private let client = UUID().uuidString
 
     /// Opens (or creates) the database at `configuration.path`.
     public init(_ configuration: Configuration) throws {
         try Validation.embeddingDimension(configuration.embeddingDimension)
         self.configuration = configuration
-        let s = State()
-        s.lockFD = try Self.lockFile(configuration.path)
+        let s = Writer()
+        // Symlinks resolved, so every store of one file finds the same WAL beside it.
+        let path = Self.canonical(configuration.path)
+        s.lockFD = try Self.guardLinks(path, configuration.path)
         do {
-            let c = try Connection(path: configuration.path)
+            let c = try Connection(path: path)
             s.connection = c
             try c.execute("PRAGMA busy_timeout = 5000")
             try Self.checkOwnership(c, configuration.path)
@@ -89,7 +110,18 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
             // A 64 MB page cache keeps the rows that searches fetch hot.
             try c.execute("PRAGMA cache_size = -65536")
             try Self.migrate(c, configuration)
-            for kind in MemoryKind.vectorKinds { try Self.reload(c, s, kind, configuration.embeddingDimension) }
+            // The indexes and the journal version they reflect, from one snapshot.
+            try c.execute("BEGIN")
+            do {
+                for kind in MemoryKind.vectorKinds { try Self.reload(c, vectors, kind, configuration.embeddingDimension) }
+                vectors.applied = try Journal.latest(c)
+                try c.execute("COMMIT")
+            } catch {
+                try? c.execute("ROLLBACK")
+                throw error
+            }
+            let (client, applied) = (client, vectors.applied)
+            try c.transaction { try Journal.register(c, client: client, applied: applied) }
         } catch var e as EngramError {
             s.connection?.close()
             FileLock.unlock(s.lockFD)
@@ -100,7 +132,8 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
             FileLock.unlock(s.lockFD)
             throw error
         }
-        state = Mutex(s)
+        writer = Mutex(s)
+        readers = Self.isPrivate(configuration.path) ? nil : ReaderPool(path: path)
     }
 
     /// Opens the database at `path` with default settings.
@@ -110,11 +143,40 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
 
     deinit { try? close() }
 
-    /// Locks the database file itself (so a symlink or hard link to it finds it locked);
-    /// in-memory and temporary databases are private to their connection and need no lock.
-    private static func lockFile(_ path: String) throws -> Int32 {
-        guard path != ":memory:", !path.isEmpty, !path.hasPrefix("file:") else { return -1 }
-        return try FileLock.lock(path, busy: "the database \(path) is in use by another process or store (it is locked)")
+    /// In-memory and temporary databases belong to their one connection.
+    private static func isPrivate(_ path: String) -> Bool { path == ":memory:" || path.isEmpty }
+
+    /// The path with symlinks resolved (of its directory when the file does not exist yet).
+    private static func canonical(_ path: String) -> String {
+        guard !isPrivate(path), !path.hasPrefix("file:") else { return path }
+        if let real = realpath(path, nil) {
+            defer { free(real) }
+            return String(cString: real)
+        }
+        let url = URL(fileURLWithPath: path)
+        guard let dir = realpath(url.deletingLastPathComponent().path, nil) else { return path }
+        defer { free(dir) }
+        return String(cString: dir) + "/" + url.lastPathComponent
+    }
+
+    /// SQLite keeps the write-ahead log beside the name a file is opened by, so stores that
+    /// open one file through two hard-linked names would each keep a log of their own and
+    /// corrupt it. Every open store holds a shared `flock` on the file; a file with more than
+    /// one link is opened only when no other store holds it, by any name.
+    private static func guardLinks(_ path: String, _ given: String) throws -> Int32 {
+        guard !isPrivate(path), !path.hasPrefix("file:") else { return -1 }
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            let e = errno
+            throw EngramError(.unavailable, "cannot open \(given): \(String(cString: strerror(e)))", nativeCode: "errno \(e)")
+        }
+        var st = stat()
+        if fstat(fd, &st) == 0, st.st_nlink > 1, flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            Glibc.close(fd)
+            throw EngramError(.unavailable, "\(given) has \(st.st_nlink) hard links and another store has it open: SQLite keeps its write-ahead log beside the name, so two names of one file would keep two logs; open it by one name, or one store at a time")
+        }
+        flock(fd, LOCK_SH)
+        return fd
     }
 
     /// 'Engr', in the database header's application_id: marks a file as an Engram database.
@@ -154,13 +216,14 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
                     .bind([.text(String(config.embeddingDimension))]).run()
             }
             for table in Table.tables { try c.execute(table.createSQL) }
+            for sql in Journal.createSQL { try c.execute(sql) }
             for sql in Table.indexSQL(outcomeTimestampIndex: config.outcomeTimestampIndex) { try c.execute(sql) }
         }
     }
 
     /// Rebuilds every index of `kind` (and its agent postings) from its embedding column: the
     /// only source of truth.
-    private static func reload(_ c: Connection, _ s: State, _ kind: MemoryKind, _ dimension: Int) throws {
+    private static func reload(_ c: Connection, _ s: Vectors, _ kind: MemoryKind, _ dimension: Int) throws {
         let table = Table.of(kind)
         var fresh: [IndexKey: VectorIndex] = [:]
         var postings: [IndexKey: AgentPostings] = [:]
@@ -188,24 +251,140 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
         s.postings = s.postings.filter { $0.key.kind != kind }.merging(postings) { $1 }
     }
 
-    /// Runs `body` with the open connection under the store's lock.
-    private func locked<T>(_ body: (Connection, State) throws -> T) throws -> T {
-        try state.withLock { s in
-            guard let c = s.connection else { throw EngramError(.unavailable, "the store is closed") }
-            do {
-                return try body(c, s)
-            } catch let e as VectorIndexError {
-                // The database is the source of truth: resynchronise the index, then report.
-                for kind in MemoryKind.vectorKinds { try? Self.reload(c, s, kind, embeddingDimension) }
-                throw EngramError(.internal, "vector index: \(e.message)")
-            }
+    /// Runs `body` with a connection to read from: one of the pool's, or, for an in-memory
+    /// database, the writer's under its lock. (Lock order: a connection, then `vectorLock`.)
+    private func reading<T>(_ body: (Connection) throws -> T) throws -> T {
+        if let readers { return try readers.with(body) }
+        return try writer.withLock { w in
+            guard let c = w.connection else { throw EngramError(.unavailable, "the store is closed") }
+            return try body(c)
         }
     }
 
-    // MARK: Vector bookkeeping (called under the lock, after the SQL commit)
+    /// What a write does to the vector indexes once its rows are committed.
+    private typealias VectorUpdate = (Connection, Vectors) throws -> Void
+
+    /// Runs `body` in an IMMEDIATE transaction on the writer connection, then commits and
+    /// applies the vector update it returns while holding `vectorLock` exclusively: a search
+    /// sees both the rows and the vectors before the write, or both after it.
+    private func writing<T>(_ body: (Connection) throws -> (value: T, update: VectorUpdate?)) throws -> T {
+        try writer.withLock { w in
+            guard let c = w.connection else { throw EngramError(.unavailable, "the store is closed") }
+            try c.execute("BEGIN IMMEDIATE")
+            let result: (value: T, update: VectorUpdate?)
+            let before: Int64, after: Int64
+            do {
+                before = try Journal.latest(c)
+                result = try body(c)
+                after = try Journal.latest(c)
+            } catch {
+                try? c.execute("ROLLBACK")
+                throw error
+            }
+            let applied = try vectorLock.write {
+                do { try c.execute("COMMIT") } catch {
+                    try? c.execute("ROLLBACK")
+                    throw error
+                }
+                // Our entries are applied below; when no other store's came between, the
+                // indexes now reflect the journal up to our last one.
+                if vectors.applied == before { vectors.applied = after }
+                do { try result.update?(c, vectors) } catch let e as VectorIndexError {
+                    // The database is the source of truth: resynchronise the index, then report.
+                    try? resynchronise(c)
+                    throw EngramError(.internal, "vector index: \(e.message)")
+                }
+                return vectors.applied
+            }
+            if after / Journal.trimEvery != before / Journal.trimEvery {
+                // Best effort: a failed trim leaves a longer journal, nothing else.
+                try? c.transaction { try Journal.trim(c, client: client, applied: applied) }
+            }
+            return result.value
+        }
+    }
+
+    /// Reloads every index and the version it reflects from one snapshot (under the exclusive
+    /// vector lock, outside a transaction on `c`).
+    private func resynchronise(_ c: Connection) throws {
+        try c.execute("BEGIN")
+        defer { try? c.execute("COMMIT") }
+        for kind in MemoryKind.vectorKinds { try Self.reload(c, vectors, kind, embeddingDimension) }
+        vectors.applied = try Journal.latest(c)
+        vectors.stale.removeAll()
+    }
+
+    /// Applies the journal entries other stores committed since the indexes' version (none for
+    /// an in-memory database, which no other store sees): each changed record as its row is
+    /// now. A store whose entries were trimmed (it was taken for dead) reloads instead.
+    private func catchUp(_ c: Connection) throws {
+        guard readers != nil else { return }
+        let latest = try Journal.latest(c)
+        guard latest > vectorLock.read({ vectors.applied }) else { return }
+        try vectorLock.write {
+            guard !vectors.closed else { return }
+            try c.execute("BEGIN")
+            var trimmed = false
+            do {
+                let applied = vectors.applied
+                if let oldest = try Journal.oldest(c), oldest > applied + 1 {
+                    trimmed = true
+                } else {
+                    try applyEntries(c, after: applied)
+                }
+                try c.execute("COMMIT")
+            } catch {
+                try? c.execute("ROLLBACK")
+                // A half-applied catch-up leaves the indexes unknown: rebuild them from the rows.
+                if error is VectorIndexError { try? resynchronise(c) }
+                throw error
+            }
+            if trimmed { try resynchronise(c) }
+        }
+    }
+
+    /// Applies the journal entries after `version` (under the exclusive vector lock, in a read
+    /// transaction on `c`): each record out of the index that held it, then back into its
+    /// row's index when the row still has a vector.
+    private func applyEntries(_ c: Connection, after version: Int64) throws {
+        let entries = try Journal.entries(after: version, c)
+        guard let last = entries.last?.version else { return }
+        var rows: [MemoryKind: Set<Int64>] = [:]
+        for e in entries {
+            try vectors.indexes[e.key]?.remove([e.seq], using: .swapWithLast)
+            vectors.postings[e.key]?.set(e.seq, agent: nil)
+            rows[e.key.kind, default: []].insert(e.seq)
+        }
+        for (kind, seqs) in rows {
+            let read = try c.statement("SELECT project_id, agent, embedding FROM \(Table.of(kind).name) WHERE seq = ?")
+            for seq in seqs.sorted() {
+                guard let (project, agent, vector) = try read.bind([.int(seq)]).first({ ($0.text(0), $0.optionalText(1) ?? "", $0.floats(2)) }), let vector else { continue }
+                try applyVectors(vectors, IndexKey(kind: kind, project: project), [seq: (vector, agent)])
+            }
+        }
+        vectors.applied = last
+    }
+
+    /// Runs `body` under the shared vector lock, failing once the store is closed.
+    private func searching<T>(_ body: () throws -> T) throws -> T {
+        try vectorLock.read {
+            guard !vectors.closed else { throw EngramError(.unavailable, "the store is closed") }
+            do { return try body() } catch let e as VectorIndexError { throw EngramError(.internal, "vector index: \(e.message)") }
+        }
+    }
+
+    /// Reloads the kinds marked stale (`rebuildOnNextSearch`) from `c`.
+    private func refreshStale(_ c: Connection, _ kinds: [MemoryKind]) throws {
+        guard configuration.vectorMaintenance == .rebuildOnNextSearch else { return }
+        try vectorLock.write {
+            for kind in kinds where vectors.stale.remove(kind) != nil { try Self.reload(c, vectors, kind, embeddingDimension) }
+        }
+    }
+
+    // MARK: Vector bookkeeping (called under the exclusive vector lock, after the SQL commit)
 
     /// Applies final vector states (`nil` = no vector) for the given row ids, with their agents.
-    private func applyVectors(_ s: State, _ key: IndexKey, _ changes: [Int64: (vector: [Float]?, agent: String)]) throws {
+    private func applyVectors(_ s: Vectors, _ key: IndexKey, _ changes: [Int64: (vector: [Float]?, agent: String)]) throws {
         guard !changes.isEmpty else { return }
         if s.indexes[key] == nil { s.indexes[key] = try VectorIndex(dimension: embeddingDimension) }
         let index = s.indexes[key]!
@@ -217,7 +396,7 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
     }
 
     /// Removes deleted rows' vectors according to `vectorMaintenance`.
-    private func removeVectors(_ c: Connection, _ s: State, _ key: IndexKey, _ seqs: [Int64]) throws {
+    private func removeVectors(_ c: Connection, _ s: Vectors, _ key: IndexKey, _ seqs: [Int64]) throws {
         guard key.kind != .userPreference, !seqs.isEmpty else { return }
         switch configuration.vectorMaintenance {
         case .swapRemove: try s.indexes[key]?.remove(seqs, using: .swapWithLast)
@@ -232,27 +411,25 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
 
     public func validatedSave(_ records: [MemoryRecord]) throws -> [String] {
         guard !records.isEmpty else { return [] }
-        return try locked { c, s in
+        return try writing { c in
             var changes: [IndexKey: [Int64: (vector: [Float]?, agent: String)]] = [:]
-            try c.transaction {
-                for r in records {
-                    let table = Table.of(r.kind)
-                    let stmt = try c.statement(table.upsertSQL).bind(record: r)
-                    guard try stmt.step() else { throw EngramError(.internal, "upsert into \(table.name) returned no row") }
-                    let seq = stmt.int(0)
-                    try stmt.run()
-                    if table.hasEmbedding {
-                        changes[IndexKey(kind: r.kind, project: r.scope), default: [:]][seq] = (r.embedding, r.agent ?? "")
-                    }
+            for r in records {
+                let table = Table.of(r.kind)
+                let stmt = try c.statement(table.upsertSQL).bind(record: r)
+                guard try stmt.step() else { throw EngramError(.internal, "upsert into \(table.name) returned no row") }
+                let seq = stmt.int(0)
+                try stmt.run()
+                if table.hasEmbedding {
+                    changes[IndexKey(kind: r.kind, project: r.scope), default: [:]][seq] = (r.embedding, r.agent ?? "")
                 }
             }
-            for (key, change) in changes { try applyVectors(s, key, change) }
-            return records.map(\.id)
+            for (key, change) in changes { _ = try Journal.append(c, key, change.keys.sorted()) }
+            return (records.map(\.id), { _, s in for (key, change) in changes { try self.applyVectors(s, key, change) } })
         }
     }
 
     public func validatedGet(_ key: RecordKey) throws -> MemoryRecord? {
-        return try locked { c, _ in
+        return try reading { c in
             let t = Table.of(key.kind)
             let s = try c.statement("SELECT \(t.selectList) FROM \(t.name) WHERE \(t.scope) = ? AND id = ?")
                 .bind([.text(key.scope), .text(key.id)])
@@ -279,52 +456,64 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
     public func validatedQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
         let t = Table.of(q.kind)
         let (whereSQL, values) = filterClause(q)
-        return try locked { c, s in
+        return try reading { c in
             guard let vector = q.vector else {
                 let stmt = try c.statement("SELECT \(t.selectList) FROM \(t.name) WHERE \(whereSQL) ORDER BY \(t.orderBy) LIMIT ?")
                     .bind(values + [.int(Int64(q.topK))])
                 return try stmt.rows { ScoredRecord(record: try t.decode($0), score: nil) }
             }
-            if s.stale.remove(q.kind) != nil { try Self.reload(c, s, q.kind, embeddingDimension) }
-            guard let index = s.indexes[IndexKey(kind: q.kind, project: q.projectId)], index.count > 0 else { return [] }
-            // Filter first: unless the project is the only filter, the row ids that match; then
-            // rank only those. An agent filter alone is answered from the postings, without SQL.
-            var restriction: [Int64]?
-            let conditions = q.conditions
-            if conditions.count == 2, case .oneOf("agent", let agents) = conditions[1] {
-                restriction = s.postings[IndexKey(kind: q.kind, project: q.projectId)]?.allowed(agents) ?? []
-            } else if conditions.count > 1 {
-                // No `embedding IS NOT NULL` here: that would read every row, while the filter
-                // alone is answered from an index; ids without a vector are ignored by the index.
-                restriction = try c.statement("SELECT seq FROM \(t.name) WHERE \(whereSQL)")
-                    .bind(values).rows { $0.int(0) }
-            }
-            let candidates = restriction?.count ?? index.count
-            guard candidates > 0 else { return [] }
-            // Ask for one more than topK so a tie at the boundary shows; widen until it is resolved.
-            var k = min(q.topK + 1, candidates)
-            let scan = configuration.vectorScan
+            try catchUp(c)
+            try refreshStale(c, [q.kind])
+            return try searching { try rank(c, q, vector, t, whereSQL, values) }
+        }
+    }
+
+    /// A vector query under the shared vector lock: no commit happens while it runs, so the
+    /// rows it reads through `c` are those the indexes describe.
+    private func rank(_ c: Connection, _ q: MemoryQuery, _ vector: [Float], _ t: Table, _ whereSQL: String, _ values: [SQLValue]) throws -> [ScoredRecord] {
+        let s = vectors
+        guard let index = s.indexes[IndexKey(kind: q.kind, project: q.projectId)], index.count > 0 else { return [] }
+        // Filter first: unless the project is the only filter, the row ids that match; then
+        // rank only those. An agent filter alone is answered from the postings, without SQL.
+        var restriction: [Int64]?
+        let conditions = q.conditions
+        if conditions.count == 2, case .oneOf("agent", let agents) = conditions[1] {
+            restriction = s.postings[IndexKey(kind: q.kind, project: q.projectId)]?.allowed(agents) ?? []
+        } else if conditions.count > 1 {
+            // No `embedding IS NOT NULL` here: that would read every row, while the filter
+            // alone is answered from an index; ids without a vector are ignored by the index.
+            restriction = try c.statement("SELECT seq FROM \(t.name) WHERE \(whereSQL)")
+                .bind(values).rows { $0.int(0) }
+        }
+        let candidates = restriction?.count ?? index.count
+        guard candidates > 0 else { return [] }
+        // Ask for one more than topK so a tie at the boundary shows; widen until it is resolved.
+        var k = min(q.topK + 1, candidates)
+        let scan = configuration.vectorScan
+        let fetch = try c.statement("SELECT \(t.selectList) FROM \(t.name) WHERE seq = ?")
+        while true {
             var hits = try index.search(vector, k: k, allowed: restriction, scan: scan)
             while hits.count == k, k < candidates, q.topK < hits.count, hits[k - 1].score == hits[q.topK - 1].score {
                 k = min(k * 2, candidates)
                 hits = try index.search(vector, k: k, allowed: restriction, scan: scan)
             }
-            let fetch = try c.statement("SELECT \(t.selectList) FROM \(t.name) WHERE seq = ?")
             var results: [ScoredRecord] = []
             for hit in hits {
                 fetch.bind([.int(hit.id)])
-                guard let record = try fetch.first({ try t.decode($0) }) else {
-                    throw EngramError(.internal, "vector \(hit.id) has no row in \(t.name)")
-                }
-                results.append(ScoredRecord(record: record, score: Double(hit.score)))
+                // No row: another process deleted it after this search caught up (this store's
+                // own deletes cannot commit while a search runs); it is gone, so it is skipped.
+                if let record = try fetch.first({ try t.decode($0) }) { results.append(ScoredRecord(record: record, score: Double(hit.score))) }
             }
-            return Array(results.sorted(by: MemoryKind.scoreOrder).prefix(q.topK))
+            if results.count == hits.count || results.count > q.topK || k >= candidates {
+                return Array(results.sorted(by: MemoryKind.scoreOrder).prefix(q.topK))
+            }
+            k = min(k + (hits.count - results.count) + q.topK, candidates)
         }
     }
 
     public func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference] {
         let t = Table.of(.userPreference)
-        return try locked { c, _ in
+        return try reading { c in
             let sql = "SELECT \(t.selectList) FROM preferences WHERE user_id = ?" + (category == nil ? "" : " AND category = ?") + " ORDER BY \(t.orderBy)"
             return try c.statement(sql).bind([.text(userId)] + (category.map { [.text($0)] } ?? []))
                 .rows { try t.decode($0).userPreference! }
@@ -333,31 +522,29 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
 
     public func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
         let t = Table.of(.heuristic)
-        return try locked { c, s in
-            var seq: Int64 = 0
-            var updated: Heuristic?
-            try c.transaction {
-                let read = try c.statement("SELECT \(t.selectList) FROM heuristics WHERE project_id = ? AND id = ?")
-                    .bind([.text(projectId), .text(id)])
-                guard try read.step(), let current = try t.decode(read).heuristic else { return }
-                seq = read.int(0)
-                try read.run()
-                let next = patch.applied(to: current)
-                try Validation.patched(next)
-                try c.statement(t.upsertSQL).bind(record: .heuristic(next)).run()
-                updated = next
+        return try writing { c in
+            let read = try c.statement("SELECT \(t.selectList) FROM heuristics WHERE project_id = ? AND id = ?")
+                .bind([.text(projectId), .text(id)])
+            guard try read.step(), let current = try t.decode(read).heuristic else {
+                read.reset()
+                return (false, nil)
             }
-            guard let updated else { return false }
-            if let e = patch.embedding { try applyVectors(s, IndexKey(kind: .heuristic, project: projectId), [seq: (e, updated.agent)]) }
-            return true
+            let seq = read.int(0)
+            try read.run()
+            let next = patch.applied(to: current)
+            try Validation.patched(next)
+            try c.statement(t.upsertSQL).bind(record: .heuristic(next)).run()
+            guard let e = patch.embedding else { return (true, nil) }
+            _ = try Journal.append(c, IndexKey(kind: .heuristic, project: projectId), [seq])
+            return (true, { _, s in try self.applyVectors(s, IndexKey(kind: .heuristic, project: projectId), [seq: (e, next.agent)]) })
         }
     }
 
     public func validatedIncrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
-        return try locked { c, _ in
+        return try writing { c in
             try c.statement("UPDATE heuristics SET occurrence_count = occurrence_count + 1, success_count = success_count + ?, last_validated = ? WHERE project_id = ? AND id = ?")
                 .bind([.int(success ? 1 : 0), .int(Timestamp.now().microsecondsSinceEpoch), .text(projectId), .text(id)]).run()
-            return c.changes > 0
+            return (c.changes > 0, nil)
         }
     }
 
@@ -370,10 +557,10 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
     }
 
     private func setConfidence(_ t: Table, projectId: String, id: String, confidence: Double) throws -> Bool {
-        return try locked { c, _ in
+        return try writing { c in
             try c.statement("UPDATE \(t.name) SET confidence = ? WHERE project_id = ? AND id = ?")
                 .bind([.double(confidence), .text(projectId), .text(id)]).run()
-            return c.changes > 0
+            return (c.changes > 0, nil)
         }
     }
 
@@ -384,10 +571,10 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
     }
 
     private func deleteRows(_ key: IndexKey, _ sql: String, _ values: [SQLValue]) throws -> Int {
-        try locked { c, s in
-            let seqs = try c.transaction { try c.statement(sql).bind(values).rows { $0.int(0) } }
-            try removeVectors(c, s, key, seqs)
-            return seqs.count
+        try writing { c in
+            let seqs = try c.statement(sql).bind(values).rows { $0.int(0) }
+            if key.kind != .userPreference { _ = try Journal.append(c, key, seqs) }
+            return (seqs.count, { c, s in try self.removeVectors(c, s, key, seqs) })
         }
     }
 
@@ -408,7 +595,7 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
     }
 
     public func validatedStats(projectId: String, agent: String?) throws -> StoreStats {
-        return try locked { c, _ in
+        return try reading { c in
             var stats = StoreStats()
             for kind in MemoryKind.vectorKinds {
                 let t = Table.of(kind)
@@ -424,13 +611,18 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
     }
 
     public func close() throws {
-        state.withLock { s in
-            s.connection?.close()
-            s.connection = nil
-            s.indexes.removeAll()
-            s.postings.removeAll()
-            FileLock.unlock(s.lockFD)
-            s.lockFD = -1
+        writer.withLock { w in
+            if let c = w.connection { try? c.transaction { try Journal.unregister(c, client: client) } }
+            vectorLock.write {
+                readers?.close()
+                w.connection?.close()
+                w.connection = nil
+                vectors.indexes.removeAll()
+                vectors.postings.removeAll()
+                vectors.closed = true
+            }
+            FileLock.unlock(w.lockFD)
+            w.lockFD = -1
         }
     }
 
@@ -439,9 +631,11 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
     /// Reloads every vector index from the database: the original project's rebuild,
     /// kept for the benchmark runner's comparisons (Engram itself never needs it).
     public func rebuildVectorIndexes() throws {
-        try locked { c, s in
-            for kind in MemoryKind.vectorKinds { try Self.reload(c, s, kind, embeddingDimension) }
-            s.stale.removeAll()
+        try writing { c in
+            ((), { c, s in
+                for kind in MemoryKind.vectorKinds { try Self.reload(c, s, kind, self.embeddingDimension) }
+                s.stale.removeAll()
+            })
         }
     }
 
@@ -449,7 +643,10 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
     /// by itself every 1,000 pages; the benchmark runner calls it after loading, so that a
     /// measurement does not pay for the load's deferred checkpoint.
     public func checkpoint() throws {
-        try locked { c, _ in try c.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
+        try writer.withLock { w in
+            guard let c = w.connection else { throw EngramError(.unavailable, "the store is closed") }
+            try c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        }
     }
 
     /// Versions of the libraries this store runs on.
@@ -459,7 +656,7 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
 
     /// Approximate heap bytes held by the vector indexes.
     public func vectorIndexMemoryBytes() throws -> Int {
-        try locked { _, s in s.indexes.values.reduce(0) { $0 + $1.memoryBytes } }
+        try searching { vectors.indexes.values.reduce(0) { $0 + $1.memoryBytes } }
     }
 }
 
@@ -499,18 +696,21 @@ extension SQLiteStore: IndexMemoryReporting {}
 
 extension SQLiteStore: VectorIntrospecting {
     public func vectorsHeld() throws -> [MemoryKind: Int] {
-        try locked { c, s in
-            var out: [MemoryKind: Int] = [:]
-            for kind in MemoryKind.vectorKinds {
-                if s.stale.remove(kind) != nil { try Self.reload(c, s, kind, embeddingDimension) }
-                out[kind] = s.indexes.filter { $0.key.kind == kind }.reduce(0) { $0 + $1.value.count }
+        try reading { c in
+            try catchUp(c)
+            try refreshStale(c, MemoryKind.vectorKinds)
+            return try searching {
+                var out: [MemoryKind: Int] = [:]
+                for kind in MemoryKind.vectorKinds {
+                    out[kind] = vectors.indexes.filter { $0.key.kind == kind }.reduce(0) { $0 + $1.value.count }
+                }
+                return out
             }
-            return out
         }
     }
 
     public func recordsWithEmbedding() throws -> [MemoryKind: Int] {
-        try locked { c, _ in
+        try reading { c in
             var out: [MemoryKind: Int] = [:]
             for kind in MemoryKind.vectorKinds {
                 let s = try c.statement("SELECT count(*) FROM \(Table.of(kind).name) WHERE embedding IS NOT NULL")
@@ -529,7 +729,8 @@ extension SQLiteStore: QueryPlanIntrospecting {
     /// `EXPLAIN QUERY PLAN` of the prune statement; its detail begins with `SEARCH` (an
     /// index narrows the rows) or `SCAN` (the whole table is read).
     public func explainDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> QueryPlan {
-        try locked { c, _ in
+        try writer.withLock { w in
+            guard let c = w.connection else { throw EngramError(.unavailable, "the store is closed") }
             let s = try c.statement("EXPLAIN QUERY PLAN " + pruneOutcomesSQL(agent: agent))
                 .bind([.text(projectId), .int(olderThan.microsecondsSinceEpoch)] + (agent.map { [.text($0)] } ?? []))
             let details = try s.rows { $0.text(3) }
@@ -542,6 +743,15 @@ extension SQLiteStore: QueryPlanIntrospecting {
                 }
             }
             return QueryPlan(indexUsed: index, fullScan: main.hasPrefix("SCAN"), detail: details.joined(separator: "; "))
+        }
+    }
+}
+
+extension SQLiteStore: DiskUsageReporting {
+    /// The database file with its WAL and shared-memory files.
+    public func diskBytes() throws -> Int {
+        [configuration.path, configuration.path + "-wal", configuration.path + "-shm"].reduce(0) { total, path in
+            total + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0)
         }
     }
 }

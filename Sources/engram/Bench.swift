@@ -37,6 +37,12 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("tenant-size"), help: "Store size of `tenants`.") var tenantSize: Int?
     @Option(name: .customLong("tenant-counts"), parsing: .upToNextOption, help: "Project counts of `tenants` (default 1 100 10000).")
     var tenantCounts: [Int] = []
+    @Option(name: .customLong("concurrency-size"), help: "Store size of `concurrency`.") var concurrencySize: Int?
+    @Option(name: .customLong("clients"), parsing: .upToNextOption, help: "Client thread counts of `concurrency` (default 1 2 4 8).")
+    var clients: [Int] = []
+    @Option(name: .customLong("hotpath-size"), help: "Store size of `hotpaths` (default 10000).") var hotPathSize: Int?
+    @Option(name: .customLong("inject-slowdown"), help: ArgumentHelp("Test only (the gate's self-test): PATH=FRACTION slows a hot path by busy work, e.g. delete=0.2.", visibility: .hidden))
+    var injectSlowdown: [String] = []
     @Option(name: .customLong("runbook"), help: "Runbook of `runbook` (repeatable): \(Runbook.builtIn.keys.sorted().joined(separator: ", ")) or a JSON file. Default: the built-in ones.")
     var runbooks: [String] = []
     @Option(name: .customLong("runbook-scale"), help: "Factor on the runbooks' record counts.") var runbookScale: Double?
@@ -85,8 +91,28 @@ struct Bench: ParsableCommand {
             o.runbookScale = runbookScale
         }
         for name in o.runbooks ?? [] { _ = try Runbook.load(name, scale: o.runbookScale ?? 1) }
-        guard [o.filterSize, o.recallSize, o.tenantSize].allSatisfy({ ($0 ?? 1) >= 1 }), (o.tenantCounts ?? [1]).allSatisfy({ $0 >= 1 }) else {
+        guard [o.filterSize, o.recallSize, o.tenantSize, o.concurrencySize].allSatisfy({ ($0 ?? 1) >= 1 }), (o.tenantCounts ?? [1]).allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("filter, recall and tenant sizes and tenant counts must be at least 1")
+        }
+        if let concurrencySize { o.concurrencySize = concurrencySize }
+        if !clients.isEmpty {
+            guard clients.allSatisfy({ (1...256).contains($0) }) else { throw ValidationError("--clients must be between 1 and 256") }
+            o.concurrencyClients = clients
+        }
+        if let hotPathSize {
+            guard hotPathSize >= 100 else { throw ValidationError("--hotpath-size must be at least 100") }
+            o.hotPathSize = hotPathSize
+        }
+        if !injectSlowdown.isEmpty {
+            var slow: [HotPath: Double] = [:]
+            for item in injectSlowdown {
+                let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2, let path = HotPath(rawValue: parts[0]), let s = Double(parts[1]), s >= 0, s <= 10 else {
+                    throw ValidationError("--inject-slowdown takes PATH=FRACTION with PATH one of \(HotPath.allCases.map(\.rawValue).joined(separator: ", ")) and FRACTION in [0, 10], not '\(item)'")
+                }
+                slow[path] = s
+            }
+            o.injectSlowdown = slow
         }
         if let repetitions { o.repetitions = repetitions }
         if let seed { o.seed = seed }
@@ -182,33 +208,8 @@ struct GateCommand: ParsableCommand {
         print("gate: \(measured.count - failed.count - misses) passed, \(misses) known misses of a target, \(failed.count) failed, \(rows.count - measured.count) not measured in this run")
         if base == nil { print("gate: --no-baseline: thresholds only") }
         print("gate: \(outcome) (exit \(outcome.rawValue))")
-        // Reports after the verdict, written into the file named (a device, a symlink's
-        // target), not replaced; a failure to write one is exit 4 unless the verdict is worse.
-        var reportFailed = false
-        func report(_ path: String, _ text: String, append: Bool = false) {
-            do {
-                if append {
-                    guard let h = FileHandle(forWritingAtPath: path) else { throw ValidationError("cannot open it for writing") }
-                    defer { try? h.close() }
-                    try h.seekToEnd()
-                    try h.write(contentsOf: Data(text.utf8))
-                } else {
-                    try Data(text.utf8).write(to: URL(fileURLWithPath: path))
-                }
-            } catch {
-                reportFailed = true
-                print("gate: cannot write \(path): \(error)")
-            }
-        }
         let summary = Gate.markdown(rows, outcome: outcome, warnings: warnings, run: current)
-        if let markdown {
-            report(markdown, summary)
-        } else if let path = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !path.isEmpty {
-            report(path, summary, append: true)
-        }
-        if let junit { report(junit, Gate.junit(rows, failOnImprovement: failOnImprovement)) }
-        if outcome != .pass { throw ExitCode(outcome.rawValue) }
-        if reportFailed { throw ExitCode(Gate.Outcome.outputFailed.rawValue) }
+        try finish(tool: "gate", rows: rows, outcome: outcome, summary: summary, markdown: markdown, junit: junit, failOnImprovement: failOnImprovement)
     }
 }
 

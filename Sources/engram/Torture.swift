@@ -27,6 +27,8 @@ struct Torture: ParsableCommand {
     @Option(help: "PostgreSQL: every k-th round stops the project's server with -m immediate instead of killing the client (0 = never).")
     var serverCrashEvery = 5
     @Option(help: "Directory for the report (torture-<backend>.csv).") var output = "results"
+    @Flag(help: "Keep one store open beside the writer for all rounds (a backend with shared access, e.g. sqlite) and check each round through it before a fresh open: what another process sees of a writer killed mid-call, with no reopen.")
+    var observer = false
 
     static let dimension = 16
     static var durableNames: String { BackendCatalog.entries.filter { $0.durable != nil }.map(\.name).joined(separator: ", ") }
@@ -46,7 +48,13 @@ struct Torture: ParsableCommand {
         var rng = SeededGenerator(seed: seed)
         var rows: [[String]] = []
         var totalViolations = 0
-        print("torture of '\(backend)': \(rounds) rounds, seed \(seed)")
+        // The observer opens before the first child and stays open through every kill.
+        let watcher = observer ? try durable.open(location, Self.dimension) : nil
+        defer { try? watcher?.close() }
+        if let watcher, !watcher.capabilities.contains(.sharedAccess) {
+            throw ValidationError("--observer needs a backend with shared access; \(backend) does not declare it")
+        }
+        print("torture of '\(backend)': \(rounds) rounds, seed \(seed)" + (observer ? ", checked through a store kept open beside the writer, then a fresh open" : ""))
         print("round  kill_ms  mode    acknowledged  checked  violations  reason")
         for round in 0..<rounds {
             let delay = 10 + Int(rng.next() % UInt64(maxDelay - 9))
@@ -54,8 +62,14 @@ struct Torture: ParsableCommand {
             let (out, failure) = try runChild(location: location, round: round, delayMs: delay, serverCrash: serverCrash, environment: environment)
             let crashedServer = serverCrash != nil
             let (acked, pending) = model.apply(out)
+            var observed: [String] = []
+            if let watcher {
+                // The observer settles the call in flight; the fresh open below must agree.
+                observed = model.check(watcher, pending: pending).1.map { "observer: " + $0 }
+            }
             let store = try durable.open(location, Self.dimension)
-            var (checked, violations) = model.check(store, pending: pending)
+            var (checked, violations) = model.check(store, pending: watcher == nil ? pending : nil)
+            violations = observed + violations
             if let failure, !crashedServer { violations.insert(failure, at: 0) }
             try store.close()
             totalViolations += violations.count

@@ -1,5 +1,7 @@
 import Conformance
 import EngramCatalog
+import EngramCore
+import EngramSQLite
 import Foundation
 import Testing
 
@@ -13,9 +15,10 @@ import Testing
     /// What each backend does not declare, so its scenario skips: a directory of JSON files and
     /// Cosmos DB have no query planner to show.
     static let expectedSkips: [String: Set<String>] = [
-        "files": ["query-plan.prune-uses-timestamp-index"],
-        "cosmos": ["query-plan.prune-uses-timestamp-index"],
+        "files": multiprocess.union(["query-plan.prune-uses-timestamp-index"]),
+        "cosmos": multiprocess.union(["query-plan.prune-uses-timestamp-index"]),
     ]
+    static let multiprocess = Set(ConformanceSuite.scenarios.map(\.id).filter { $0.hasPrefix("multiprocess.") })
 
     @Test(arguments: ["sqlite", "files", "postgres", "cosmos"], ConformanceSuite.scenarios.map(\.id))
     func scenario(backend: String, id: String) throws {
@@ -28,5 +31,70 @@ import Testing
         let result = try #require(entry.conformance(id, workDir: Self.workDir))
         let expected: ScenarioResult.Status = Self.expectedSkips[backend, default: []].contains(id) ? .skipped : .passed
         #expect(result.status == expected, "\(result.status): \(result.reason)")
+    }
+}
+
+/// The whole contract on two SQLite stores over one file, as two processes would hold it:
+/// every write goes to store A, every read to store B, so each scenario also proves that B
+/// sees A's committed writes — rows and vectors — in its next call. Reopening opens a third
+/// store while the others stay open.
+@Suite struct SharedFileConformance {
+    @Test func theSuitePassesWithWritesAndReadsOnTwoStores() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-shared-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fixture = StoreFixture(
+            name: "sqlite-split",
+            makeEmpty: {
+                let path = dir.appendingPathComponent(UUID().uuidString + ".sqlite").path
+                return SplitStore(writer: try SQLiteStore(path: path, embeddingDimension: 16), reader: try SQLiteStore(path: path, embeddingDimension: 16))
+            },
+            reopen: { old in
+                let split = old as! SplitStore
+                return SplitStore(writer: split.writer, reader: try SQLiteStore(path: split.writer.configuration.path, embeddingDimension: 16), previous: split.reader)
+            },
+            openAnother: { try SQLiteStore(path: ($0 as! SplitStore).writer.configuration.path, embeddingDimension: 16) })
+        let results = ConformanceSuite(fixture: fixture).run()
+        #expect(results.count == ConformanceSuite.scenarios.count)
+        for r in results { #expect(r.status == .passed, "\(r.id): \(r.status) \(r.reason)") }
+    }
+}
+
+/// Writes through one store, reads through another on the same file.
+final class SplitStore: MemoryStore, VectorIntrospecting, QueryPlanIntrospecting {
+    let writer: SQLiteStore
+    let reader: SQLiteStore
+    /// A reader replaced by a reopen, closed with the rest.
+    let previous: SQLiteStore?
+    init(writer: SQLiteStore, reader: SQLiteStore, previous: SQLiteStore? = nil) {
+        self.writer = writer
+        self.reader = reader
+        self.previous = previous
+    }
+    var backendName: String { "sqlite-split" }
+    var embeddingDimension: Int { writer.embeddingDimension }
+    var capabilities: Set<Capability> { writer.capabilities }
+    var outcomeTimestampIndexName: String { writer.outcomeTimestampIndexName }
+    func explainDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> QueryPlan {
+        try writer.explainDeleteOutcomes(projectId: projectId, olderThan: olderThan, agent: agent)
+    }
+    func save(_ records: [MemoryRecord]) throws -> [String] { try writer.save(records) }
+    func get(_ key: RecordKey) throws -> MemoryRecord? { try reader.get(key) }
+    func query(_ query: MemoryQuery) throws -> [ScoredRecord] { try reader.query(query) }
+    func queryPreferences(userId: String, category: String?) throws -> [UserPreference] { try reader.queryPreferences(userId: userId, category: category) }
+    func updateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool { try writer.updateHeuristic(projectId: projectId, id: id, patch: patch) }
+    func incrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool { try writer.incrementHeuristicOccurrence(projectId: projectId, id: id, success: success) }
+    func updateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool { try writer.updateHeuristicConfidence(projectId: projectId, id: id, confidence: confidence) }
+    func updateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool { try writer.updateKnowledgeConfidence(projectId: projectId, id: id, confidence: confidence) }
+    func delete(_ key: RecordKey) throws -> Bool { try writer.delete(key) }
+    func deleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int { try writer.deleteOutcomes(projectId: projectId, olderThan: olderThan, agent: agent) }
+    func deleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int { try writer.deleteHeuristics(projectId: projectId, confidenceBelow: confidenceBelow, agent: agent) }
+    func stats(projectId: String, agent: String?) throws -> StoreStats { try reader.stats(projectId: projectId, agent: agent) }
+    func vectorsHeld() throws -> [MemoryKind: Int] { try reader.vectorsHeld() }
+    func recordsWithEmbedding() throws -> [MemoryKind: Int] { try reader.recordsWithEmbedding() }
+    func close() throws {
+        try? previous?.close()
+        try reader.close()
+        try writer.close()
     }
 }

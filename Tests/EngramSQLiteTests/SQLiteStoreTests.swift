@@ -24,32 +24,102 @@ import Testing
         }
     }
 
-    @Test func aSecondOpenOfTheSameFileIsRefused() throws {
-        let path = temporaryDatabasePath()
-        let first = try SQLiteStore(path: path, embeddingDimension: 4)
-        #expect {
-            try SQLiteStore(path: path, embeddingDimension: 4)
-        } throws: { ($0 as? EngramError)?.code == .unavailable }
-        try first.close()
-        try SQLiteStore(path: path, embeddingDimension: 4).close()  // free again once closed
+    func search(_ store: SQLiteStore, _ v: [Float], k: Int = 10) throws -> [String] {
+        try store.query(MemoryQuery(kind: .outcome, projectId: "p", topK: k, vector: v)).map(\.record.id)
     }
 
-    /// The lock belongs to the file: a symlink or a hard link to an open database is refused
-    /// too (two stores on one file would each miss the other's vector changes).
-    @Test func aLinkToAnOpenDatabaseIsRefused() throws {
+    /// Two stores on one file — through its path or a symlink — each see the other's
+    /// committed saves, re-saves, deletes and prunes in their next search, vectors included,
+    /// and neither rebuilds its indexes to do it.
+    @Test(arguments: ["path", "symlink"])
+    func twoStoresOnOneFileSeeEachOthersWrites(via: String) throws {
         let path = temporaryDatabasePath()
-        let first = try SQLiteStore(path: path, embeddingDimension: 4)
-        let symlink = path + "-symlink", hardlink = path + "-hardlink"
-        try FileManager.default.createSymbolicLink(atPath: symlink, withDestinationPath: path)
-        #expect(link(path, hardlink) == 0)
-        for other in [symlink, hardlink] {
-            #expect { try SQLiteStore(path: other, embeddingDimension: 4) } throws: { ($0 as? EngramError)?.code == .unavailable }
+        let a = try SQLiteStore(path: path, embeddingDimension: 4)
+        let other = path + "-" + via
+        if via == "symlink" { try FileManager.default.createSymbolicLink(atPath: other, withDestinationPath: path) }
+        let b = try SQLiteStore(path: via == "path" ? path : other, embeddingDimension: 4)
+        try a.save(outcome("x", at: 1, embedding: [1, 0, 0, 0]))
+        try a.save(outcome("y", at: 2, embedding: [0, 1, 0, 0]))
+        #expect(try search(b, [1, 0, 0, 0]) == ["x", "y"])
+        // A re-save with another vector moves it; a delete removes it from the other's top-k.
+        try a.save(outcome("x", at: 1, embedding: [0, 0, 1, 0]))
+        #expect(try search(b, [0, 0, 1, 0], k: 1) == ["x"])
+        #expect(try a.delete(RecordKey(.outcome, scope: "p", id: "y")))
+        #expect(try search(b, [0, 1, 0, 0]) == ["x"])
+        // B's prune removes A's vectors from A's next search; B's save shows in A's.
+        try b.save(outcome("z", at: 10, embedding: [0, 0, 0, 1]))
+        #expect(try b.deleteOutcomes(projectId: "p", olderThan: t0.adding(microseconds: 5), agent: nil) == 1)
+        #expect(try search(a, [0, 0, 1, 0]) == ["z"])
+        #expect(try a.vectorsHeld()[.outcome] == 1 && b.vectorsHeld()[.outcome] == 1)
+        try a.close()
+        try b.close()
+        try SQLiteStore(path: path, embeddingDimension: 4).close()
+    }
+
+    /// A file with two hard-linked names would get two write-ahead logs: while one store has
+    /// it open, a second is refused by either name; one at a time, either name works.
+    @Test func aHardLinkedFileIsOpenedByOneStoreAtATime() throws {
+        let path = temporaryDatabasePath()
+        let a = try SQLiteStore(path: path, embeddingDimension: 4)
+        try a.save(outcome("x", embedding: [1, 0, 0, 0]))
+        let other = path + "-hardlink"
+        #expect(link(path, other) == 0)
+        for name in [other, path] {
+            #expect { try SQLiteStore(path: name, embeddingDimension: 4) } throws: { e in
+                guard let e = e as? EngramError else { return false }
+                return e.code == .unavailable && e.message.contains("hard links")
+            }
         }
-        try first.close()
-        try SQLiteStore(path: symlink, embeddingDimension: 4).close()
+        try a.close()
+        let b = try SQLiteStore(path: other, embeddingDimension: 4)
+        #expect(try search(b, [1, 0, 0, 0]) == ["x"])
+        try b.close()
     }
 
-    /// In-memory databases are private to their store: no lock file, any number at once.
+    /// The journal is trimmed once every open store has applied it, and a store that was
+    /// taken for dead (its entries trimmed before it applied them) reloads instead of missing
+    /// them.
+    @Test func theJournalIsTrimmedBehindTheSlowestStore() throws {
+        let path = temporaryDatabasePath()
+        let a = try SQLiteStore(path: path, embeddingDimension: 4)
+        let b = try SQLiteStore(path: path, embeddingDimension: 4)
+        func journalRows() throws -> Int64 {
+            var db: OpaquePointer?
+            defer { sqlite3_close(db) }
+            guard sqlite3_open(path, &db) == SQLITE_OK else { throw EngramError(.internal, "open") }
+            var stmt: OpaquePointer?
+            sqlite3_prepare_v2(db, "SELECT count(*) FROM engram_changes", -1, &stmt, nil)
+            defer { sqlite3_finalize(stmt) }
+            sqlite3_step(stmt)
+            return sqlite3_column_int64(stmt, 0)
+        }
+        // B has applied nothing: A's 1,100 saves stay journaled.
+        for i in 0..<1_100 { try a.save(outcome("o\(i)", at: Int64(i), embedding: [1, Float(i % 7), 0, 1])) }
+        #expect(try journalRows() >= 1_100)
+        // B catches up in a search, then its own writes record how far it got: trimmed.
+        #expect(try search(b, [1, 0, 0, 1], k: 1).count == 1)
+        for i in 0..<600 { try b.save(outcome("b\(i)", at: Int64(i), embedding: [0, 1, Float(i % 5), 0])) }
+        #expect(try journalRows() < 1_100)
+        #expect(try a.vectorsHeld()[.outcome] == 1_700 && b.vectorsHeld()[.outcome] == 1_700)
+        // A taken for dead (its row gone from engram_clients): B's trims pass it by, and A's
+        // next read reloads rather than missing B's changes.
+        try sql(path, "DELETE FROM engram_clients WHERE applied = (SELECT min(applied) FROM engram_clients)")
+        for i in 0..<1_100 { try b.save(outcome("c\(i)", at: Int64(i), embedding: [0, 0, 1, Float(i % 3)])) }
+        #expect(try b.delete(RecordKey(.outcome, scope: "p", id: "o0")))
+        #expect(try a.vectorsHeld()[.outcome] == 2_799)
+        #expect(try search(a, [0, 0, 1, 0], k: 1) == search(b, [0, 0, 1, 0], k: 1))
+        try a.close()
+        try b.close()
+    }
+
+    /// Runs SQL on the file through a connection of its own.
+    func sql(_ path: String, _ text: String) throws {
+        var db: OpaquePointer?
+        defer { sqlite3_close(db) }
+        guard sqlite3_open(path, &db) == SQLITE_OK, sqlite3_exec(db, text, nil, nil, nil) == SQLITE_OK else { throw EngramError(.internal, "sql failed") }
+    }
+
+    /// In-memory databases are private to their store: any number at once, none sees another's.
     @Test func inMemoryStoresNeedNoLock() throws {
         let a = try SQLiteStore(path: ":memory:", embeddingDimension: 4)
         let b = try SQLiteStore(path: ":memory:", embeddingDimension: 4)

@@ -23,6 +23,10 @@ import Testing
         o.tenantSize = 600
         o.tenantCounts = [1, 10]
         o.runbookScale = 0.01
+        o.concurrencySize = 400
+        o.concurrencyClients = [1, 2]
+        o.hotPathSize = 400
+        o.quick = true  // one-second concurrency points
         o.dimension = 8
         let scratch = ScratchDirectory(prefix: "engram-bench-test")
         return try! BenchRunner(backend: BackendCatalog.entry("memory").bench!, options: o, scratch: scratch.url).run()
@@ -34,9 +38,22 @@ import Testing
         #expect(!rows.isEmpty, "\(id) wrote no rows")
         #expect(rows.allSatisfy { $0.value.isFinite }, "\(id): \(rows.filter { !$0.value.isFinite })")
         // delete and prune compare variants the in-memory store does not have; the others summarize.
-        if [.batch, .search, .filter, .recall, .tenants, .runbook, .get, .scale].contains(id) {
+        if [.batch, .search, .filter, .recall, .tenants, .runbook, .concurrency, .get, .hotpaths, .scale].contains(id) {
             #expect(Self.run.manifest.summary.keys.contains { $0.hasPrefix(id.rawValue + ".") }, "\(id) added nothing to the summary")
         }
+    }
+
+    /// The concurrency scenario ran every load at every client count, the paced writer kept its
+    /// 100 saves a second, and the hot paths wrote each path's summary key.
+    @Test func concurrencyAndHotPathsMeasureWhatTheyName() {
+        let qps = Self.run.measurements.filter { $0.scenario == "concurrency" && $0.metric == Metric.queriesPerSecond.name }
+        #expect(Set(qps.map { "\($0.variant)#\($0.step)" }) == ["exact/search#1", "exact/search#2", "exact/mixed_90_10#1", "exact/mixed_90_10#2",
+                                                                "exact/paced_writer#1", "exact/paced_writer#2", "exact/readers_alone#1", "exact/readers_alone#2"])
+        let paced = Self.run.measurements.filter { $0.variant == "exact/paced_writer" && $0.metric == Metric.savesPerSecond.name }
+        #expect(!paced.isEmpty && paced.allSatisfy { $0.value > 80 && $0.value < 110 }, "\(paced.map(\.value))")
+        let mixed = Self.run.measurements.filter { $0.variant == "exact/mixed_90_10" && $0.metric == Metric.latency(.save, .ops).name }
+        #expect(mixed.count == 2 && mixed.allSatisfy { $0.value > 0 })
+        for path in HotPath.allCases { #expect((Self.run.manifest.summary[path.summaryKey] ?? 0) > 0, "\(path)") }
     }
 
     @Test func everyChartHasItsMetric() throws {
@@ -44,7 +61,8 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let files = try Charts.write(Self.run.measurements, backend: "memory", to: dir).map(\.lastPathComponent)
         #expect(Set(files) == ["memory-delete-only.svg", "memory-delete-pair.svg", "memory-prune.svg", "memory-batch.svg", "memory-search.svg", "memory-filter-qps.svg",
-                               "memory-recall-qps.svg", "memory-tenants-qps.svg", "memory-runbook-recall.svg", "memory-runbook-search.svg"])
+                               "memory-recall-qps.svg", "memory-tenants-qps.svg", "memory-runbook-recall.svg", "memory-runbook-search.svg",
+                               "memory-concurrency-qps.svg", "memory-concurrency-p95.svg"])
     }
 
     /// The exact store finds the true top 10 wherever recall is checked: in one project of

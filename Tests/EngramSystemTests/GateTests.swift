@@ -1,4 +1,5 @@
 @testable import EngramBench
+import EngramCore
 import Foundation
 import Testing
 
@@ -99,5 +100,47 @@ import Testing
         let xml = Gate.junit(rows)
         #expect(xml.contains("tests=\"\(rules.checks.count)\"") && xml.contains("failures=\"1\""))
         #expect(xml.components(separatedBy: "<testcase ").count - 1 == rules.checks.count)
+    }
+}
+
+/// The A/B comparison's statistics: a slowdown well beyond the flagging line is a regression,
+/// noise is not, throughput is inverted, and a wide interval across the line asks for more runs.
+@Suite struct ABComparison {
+    let policy = ABCompare.Policy()
+
+    /// `count` figures around `centre` with ±`spread` relative noise (deterministic).
+    func figures(_ centre: Double, spread: Double, count: Int = 7, seed: UInt64 = 1) -> [Double] {
+        var g = EngramCore.SeededGenerator(seed: seed)
+        return (0..<count).map { _ in centre * (1 + Double.random(in: -spread...spread, using: &g)) }
+    }
+
+    @Test func aTwentyPercentSlowdownIsARegressionNoiseIsNot() {
+        let base = figures(100, spread: 0.03, seed: 1)
+        let slow = ABCompare.compare(.delete, baseline: base, candidate: figures(120, spread: 0.03, seed: 2), policy: policy, final: true)
+        #expect(slow.verdict == .regression && slow.ratio > 1.15 && slow.low > 1, "\(slow)")
+        let same = ABCompare.compare(.delete, baseline: base, candidate: figures(100, spread: 0.03, seed: 3), policy: policy, final: true)
+        #expect(same.verdict == .same && same.low < 1 && same.high > 1, "\(same)")
+        let fast = ABCompare.compare(.search, baseline: base, candidate: figures(80, spread: 0.03, seed: 4), policy: policy, final: true)
+        #expect(fast.verdict == .improved, "\(fast)")
+    }
+
+    @Test func throughputIsHigherIsBetter() {
+        // Records per second falling by a sixth is the same 20% slowdown.
+        let r = ABCompare.compare(.save, baseline: figures(1_200, spread: 0.02), candidate: figures(1_000, spread: 0.02, seed: 5), policy: policy, final: true)
+        #expect(r.verdict == .regression && abs(r.ratio - 1.2) < 0.05, "\(r)")
+    }
+
+    @Test func anIntervalAcrossTheLineIsAmbiguousUntilTheLastRound() {
+        let base = figures(100, spread: 0.2, count: 5, seed: 6), cand = figures(110, spread: 0.2, count: 5, seed: 7)
+        #expect(ABCompare.compare(.prune, baseline: base, candidate: cand, policy: policy, final: false).verdict == .ambiguous)
+        #expect(ABCompare.compare(.prune, baseline: base, candidate: cand, policy: policy, final: true).verdict != .ambiguous)
+    }
+
+    @Test func rowsCarryTheIntervalAndFailWhereTheGateDoes() {
+        let results = [ABCompare.compare(.delete, baseline: figures(100, spread: 0.02), candidate: figures(130, spread: 0.02, seed: 9), policy: policy, final: true)]
+        let rows = ABCompare.rows(results, policy: policy)
+        #expect(rows[0].verdict == .regression && rows[0].limit.contains("slowdown"))
+        #expect(Gate.outcome(rows, failOnImprovement: false) == .regression)
+        #expect(Gate.junit(rows).contains("<failure"))
     }
 }

@@ -1,0 +1,83 @@
+import EngramCore
+import Foundation
+
+/// The A/B comparison of two builds on the same machine: each hot path's per-run figures of a
+/// baseline build and a candidate build, run interleaved so both see the same noise, compared
+/// by a bootstrap confidence interval of the ratio of their medians.
+public enum ABCompare {
+    /// The policy: flag a path when its slowdown is at least `minEffect` (0.10: 10%) and the
+    /// interval excludes no change; re-run while an interval straddles the flagging line.
+    public struct Policy: Sendable, Codable {
+        public var minEffect = 0.10
+        /// The interval's coverage (0.95: the 2.5th to 97.5th percentile of the bootstrap).
+        public var confidence = 0.95
+        public var resamples = 2_000
+        public var seed: UInt64 = 0xAB
+        public init() {}
+    }
+
+    /// One path's comparison. `ratio` is oriented as a slowdown factor: candidate time over
+    /// baseline time, or baseline throughput over candidate throughput; above 1 is slower.
+    public struct Result: Sendable, Codable {
+        public enum Verdict: String, Sendable, Codable {
+            case same = "SAME", regression = "REGRESSION", improved = "IMPROVED", ambiguous = "AMBIGUOUS"
+        }
+        public var path: HotPath
+        public var baselineMedian: Double
+        public var candidateMedian: Double
+        public var ratio: Double
+        public var low: Double
+        public var high: Double
+        public var baselineRuns: Int
+        public var candidateRuns: Int
+        public var verdict: Verdict
+    }
+
+    /// The slowdown ratio of medians and its bootstrap interval (percentile method, seeded).
+    public static func interval(baseline: [Double], candidate: [Double], higherIsBetter: Bool, policy: Policy) -> (ratio: Double, low: Double, high: Double) {
+        func ratio(_ b: Double, _ c: Double) -> Double { higherIsBetter ? b / c : c / b }
+        let point = ratio(Stats.median(baseline), Stats.median(candidate))
+        var g = SeededGenerator(seed: policy.seed)
+        var draws: [Double] = []
+        draws.reserveCapacity(policy.resamples)
+        for _ in 0..<policy.resamples {
+            let b = (0..<baseline.count).map { _ in baseline[Int.random(in: 0..<baseline.count, using: &g)] }
+            let c = (0..<candidate.count).map { _ in candidate[Int.random(in: 0..<candidate.count, using: &g)] }
+            draws.append(ratio(Stats.median(b), Stats.median(c)))
+        }
+        let tail = (1 - policy.confidence) / 2
+        return (point, Stats.quantile(draws, tail), Stats.quantile(draws, 1 - tail))
+    }
+
+    /// Compares one path. Regression: the ratio is at least 1 + minEffect and the interval lies
+    /// above 1; improvement symmetrically. Ambiguous (when `final` is false): the interval
+    /// straddles a flagging line, so more runs could change the verdict.
+    public static func compare(_ path: HotPath, baseline: [Double], candidate: [Double], policy: Policy, final: Bool) -> Result {
+        let (r, lo, hi) = interval(baseline: baseline, candidate: candidate, higherIsBetter: path.higherIsBetter, policy: policy)
+        let up = 1 + policy.minEffect, down = 1 / (1 + policy.minEffect)
+        var verdict = Result.Verdict.same
+        if r >= up, lo > 1 {
+            verdict = .regression
+        } else if r <= down, hi < 1 {
+            verdict = .improved
+        }
+        if !final, (lo < up && up < hi) || (lo < down && down < hi) { verdict = .ambiguous }
+        return Result(path: path, baselineMedian: Stats.median(baseline), candidateMedian: Stats.median(candidate), ratio: r, low: lo, high: hi,
+                      baselineRuns: baseline.count, candidateRuns: candidate.count, verdict: verdict)
+    }
+
+    /// The gate's rows for the results, so the A/B comparison prints, writes markdown and JUnit
+    /// and exits as the gate does.
+    public static func rows(_ results: [Result], policy: Policy) -> [Gate.Row] {
+        results.map { r in
+            let verdict: Gate.Row.Verdict = switch r.verdict {
+            case .regression: .regression
+            case .improved: .improved
+            case .same, .ambiguous: .pass
+            }
+            let limit = String(format: "slowdown %.3f [%.3f, %.3f]; flag at %+.0f%%", r.ratio, r.low, r.high, policy.minEffect * 100)
+            return Gate.Row(key: r.path.summaryKey, value: r.candidateMedian, limit: limit, baseline: r.baselineMedian, verdict: verdict,
+                            why: "\(r.baselineRuns) baseline and \(r.candidateRuns) candidate runs, interleaved", required: true)
+        }
+    }
+}

@@ -1,0 +1,114 @@
+import EngramCore
+
+/// Engram's own paths, each an absolute figure of one store in its default configuration:
+/// what `engram ab` compares between two builds on the same machine.
+public enum HotPath: String, CaseIterable, Sendable, Codable {
+    case save, get, search, prune, delete
+
+    /// The metric the path reports and the summary key the A/B comparison reads.
+    public var metric: Metric {
+        switch self {
+        case .save: .recordsPerSecond
+        case .get: .latency(.get, .p50)
+        case .search: .latency(.query, .p50)
+        case .prune: .pruneMs
+        case .delete: .latency(.delete, .p50)
+        }
+    }
+
+    public var summaryKey: String { "\(BenchScenario.hotpaths.rawValue).\(rawValue).\(metric.name)" }
+
+    /// Throughput is higher-is-better; times are lower-is-better.
+    public var higherIsBetter: Bool { self == .save }
+}
+
+extension BenchmarkScenario {
+    /// Save in batches, get, search, prune and delete on one store of `hotPathSize` outcomes,
+    /// in that order (the prune runs before the deletes so its counts are exact).
+    static let hotpaths = BenchmarkScenario(
+        id: .hotpaths, summary: "Engram's own paths in absolute terms (batch save, get, search, prune, delete) for A/B comparisons of two builds",
+        charts: [],
+        steps: { r in
+            let n = r.options.hotPathSize ?? 10_000
+            guard let variant = r.backend.variants(.batch, r.options.dimension).first(where: { $0.name == r.backend.engramVariant(.batch) }) else { return [] }
+            return [Step(label: "hotpaths n=\(n)", weight: Double(n) * 1.5e-4 * r.dimensionScale) { try runHotPaths(r, n: n, variant: variant) }]
+        },
+        summarize: { rows, _ in
+            var out: [String: Double] = [:]
+            for path in HotPath.allCases {
+                let v = rows.filter { $0.scenario == BenchScenario.hotpaths.rawValue && $0.variant == path.rawValue && $0.metric == path.metric.name }.map(\.value)
+                if !v.isEmpty { out[path.summaryKey] = Stats.median(v) }
+            }
+            return out
+        },
+        vectorsNeeded: { $0.scenarios.contains(.hotpaths) ? ($0.hotPathSize ?? 10_000) : 0 })
+
+    private static func runHotPaths(_ r: BenchRunner, n: Int, variant: BenchVariant) throws {
+        let w = r.workload, chunk = 500
+        let slow = r.options.injectSlowdown ?? [:]
+        /// Times `body`; with an injected slowdown s for `path`, spins until (1 + s) × its time
+        /// has passed, so the path does the same work and costs s more (the gate's self-test).
+        func timed(_ path: HotPath, _ body: () throws -> Void) rethrows -> Double {
+            let start = now()
+            try body()
+            if let s = slow[path], s > 0 {
+                let until = start + UInt64(Double(now() - start) * (1 + s))
+                while now() < until {}
+            }
+            return Double(now() - start)
+        }
+        try r.withStore(variant) { store in
+            var rates: [Double] = []
+            var begin = 0
+            while begin < n {
+                let end = min(n, begin + chunk)
+                let records = (begin..<end).map { w.outcome($0, of: n, embedding: true) }
+                let ns = try timed(.save) { _ = try store.save(records) }
+                rates.append(Double(end - begin) / (ns / 1e9))
+                begin = end
+            }
+            r.emit(.hotpaths, HotPath.save.rawValue, n: n, batch: chunk, rep: 1, .recordsPerSecond, Stats.median(rates))
+            try variant.settle(store)
+
+            let order = w.permutation(n, salt: 0x407)
+            var gets: [Double] = []
+            for i in order.prefix(500) {
+                var found = false
+                gets.append(try timed(.get) { found = try store.get(RecordKey(.outcome, scope: w.project, id: "o\(i)")) != nil })
+                guard found else { throw EngramError(.internal, "hot path get of o\(i) found nothing") }
+            }
+            r.emitLatencies(.hotpaths, HotPath.get.rawValue, n: n, rep: 1, .get, gets)
+
+            for j in 0..<5 { _ = try store.query(MemoryQuery(kind: .outcome, projectId: w.project, topK: 10, vector: w.query(j))) }
+            var searches: [Double] = []
+            for j in 0..<r.options.searchQueries {
+                let q = MemoryQuery(kind: .outcome, projectId: w.project, topK: 10, vector: w.query(j))
+                searches.append(try timed(.search) { _ = try store.query(q) })
+            }
+            r.emitLatencies(.hotpaths, HotPath.search.rawValue, n: n, rep: 1, .query, searches)
+
+            // Twenty prunes of the oldest 0.25% each (outcome timestamps are t0 + a permutation of 0..<n µs).
+            let step = max(1, n / 400), prunesRun = 20
+            var prunes: [Double] = []
+            for k in 1...prunesRun {
+                var deleted = 0
+                prunes.append(try timed(.prune) { deleted = try store.deleteOutcomes(projectId: w.project, olderThan: w.t0.adding(microseconds: Int64(k * step)), agent: nil) })
+                guard deleted == step else { throw EngramError(.internal, "hot path prune deleted \(deleted) outcomes, expected \(step)") }
+            }
+            r.emit(.hotpaths, HotPath.prune.rawValue, n: n, rep: 1, .pruneMs, Stats.median(prunes) / 1e6)
+
+            // Deletes of outcomes the prunes left (timestamps at or after t0 + 5·step).
+            let survivors = order.filter { i in
+                guard case .outcome(let o) = w.outcome(i, of: n, embedding: false) else { return false }
+                return o.timestamp >= w.t0.adding(microseconds: Int64(prunesRun * step))
+            }
+            var deletes: [Double] = []
+            for i in survivors.suffix(min(r.options.deleteOps, survivors.count / 2)) {
+                var ok = false
+                deletes.append(try timed(.delete) { ok = try store.delete(RecordKey(.outcome, scope: w.project, id: "o\(i)")) })
+                guard ok else { throw EngramError(.internal, "hot path delete of o\(i) found nothing") }
+            }
+            r.emitLatencies(.hotpaths, HotPath.delete.rawValue, n: n, rep: 1, .delete, deletes)
+        }
+    }
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# A/B comparison of this checkout's build with another commit's (default: the parent), on
+# this machine: builds the base in a scratch clone, then `engram ab` (docs/benchmarks.md).
+# Usage: scripts/ab.sh [BASE_REF] [engram ab options...]. Skips (exit 0, with a notice) when
+# there is no such commit or its build has no `hotpaths` scenario to compare.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ref=${1:-HEAD~1}
+shift || true
+if ! base_sha=$(git rev-parse --verify --quiet "$ref^{commit}"); then
+  echo "ab: no commit $ref to compare with; skipped"
+  exit 0
+fi
+swift build -c release --product engram >/dev/null
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+git clone -q --no-checkout . "$work/base"
+git -C "$work/base" checkout -q "$base_sha"
+echo "ab: building the base ${base_sha:0:12} in $work/base"
+(cd "$work/base" && swift build -c release --product engram >/dev/null)
+base_bin="$work/base/.build/release/engram"
+if ! "$base_bin" bench --help | grep -q hotpaths; then
+  echo "ab: the base ${base_sha:0:12} has no hotpaths scenario; skipped"
+  exit 0
+fi
+.build/release/engram ab --baseline "$base_bin" --candidate .build/release/engram "$@"
