@@ -5,8 +5,11 @@
 # there is no such commit or its build has no `hotpaths` scenario to compare.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ref=${1:-HEAD~1}
-shift || true
+ref=HEAD~1
+if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
+  ref=$1
+  shift
+fi
 if ! base_sha=$(git rev-parse --verify --quiet "$ref^{commit}"); then
   echo "ab: no commit $ref to compare with; skipped"
   exit 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The workload figures (docs/workloads.md): recall against QPS for PostgreSQL's HNSW on
 # clustered and on uniform vectors, the runbooks on sqlite and postgres, the tenant and filter
-# sweeps on every backend, and a run on an imported .fvecs file. Writes results/workloads/.
+# sweeps on every backend, the concurrency sweep, and a run on an imported .fvecs file. Writes results/workloads/.
 # About 45 minutes on 2 cores; `scripts/workloads.sh PART` runs one part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +27,12 @@ if run sweeps; then
   $bin bench --backend files --scenario tenants --scenario filter --filter-size 20000 --tenant-size 20000 --output "$out/sweeps-20k"
   $bin bench --backend cosmos --scenario tenants --scenario filter --filter-size 2000 --tenant-size 2000 --tenant-counts 1 100 1000 \
     --queries 50 --output "$out/sweeps-cosmos-2k"
+fi
+if run concurrency; then
+  # 1/2/4/8 client threads on one store, the 90/10 mix, and readers beside a writer at
+  # 100 saves/s; the file store at a fifth of the size (it ranks in plain Swift).
+  for b in sqlite postgres; do $bin bench --backend "$b" --scenario concurrency --output "$out/concurrency"; done
+  $bin bench --backend files --scenario concurrency --concurrency-size 20000 --output "$out/concurrency-20k"
 fi
 if run fvecs; then
   # A Texmex-format file: 21,000 vectors of 128 dimensions from a Gaussian mixture, the last

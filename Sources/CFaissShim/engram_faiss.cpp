@@ -466,6 +466,13 @@ int64_t engram_faiss_memory_bytes(const engram_faiss_index *index) {
                    m.id_map.capacity() * sizeof(idx_t) + rev);
 }
 
+int64_t engram_faiss_slack_bytes(const engram_faiss_index *index) {
+    if (!index) return 0;
+    const faiss::IndexIDMap2 &m = *index->map;
+    return int64_t(index->flat->codes.capacity() - index->flat->codes.size() +
+                   (m.id_map.capacity() - m.id_map.size()) * sizeof(idx_t));
+}
+
 } // extern "C"
 
 const char *engram_faiss_version(void) {

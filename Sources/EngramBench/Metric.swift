@@ -30,6 +30,9 @@ public struct Metric: Hashable, Sendable, CustomStringConvertible {
     public static let copyBandwidth = Metric(name: "copy_bandwidth_bytes_per_s", unit: "bytes/s")
     public static let queriesPerSecond = Metric(name: "qps", unit: "queries/s")
     public static let savesPerSecond = Metric(name: "saves_per_s", unit: "saves/s")
+    /// The fraction of saves in one store that another store on the same data found in its
+    /// first search after the save returned.
+    public static let visibleInNextSearch = Metric(name: "visible_in_next_search", unit: "fraction")
     public static let recallAt10 = Metric(name: "recall_at_10", unit: "fraction")
     /// Quantiles over queries of the cosine similarity of each query's nearest record.
     public static let nearestSimilarityP10 = Metric(name: "nearest_similarity_p10", unit: "cosine")

@@ -75,13 +75,18 @@ public struct BenchBackend: Sendable {
     public var engramVariant: @Sendable (_ scenario: BenchScenario) -> String
     /// Called once after the run (stops a server the backend started, for example).
     public var finish: @Sendable () -> Void
+    /// Whether the store lives in this process (its memory is this process's heap), not in a
+    /// server, a service or an adapter process.
+    public var inProcess: Bool
 
     public init(
         name: String, versions: [String: String],
         variants: @escaping @Sendable (BenchScenario, Int) -> [BenchVariant],
         engramVariant: @escaping @Sendable (BenchScenario) -> String,
-        finish: @escaping @Sendable () -> Void = {}
+        finish: @escaping @Sendable () -> Void = {},
+        inProcess: Bool = true
     ) {
+        self.inProcess = inProcess
         self.name = name
         self.versions = versions
         self.variants = variants

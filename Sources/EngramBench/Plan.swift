@@ -32,6 +32,7 @@ public struct PlanTarget: Sendable, Codable {
 public enum PlanMetric: String, CaseIterable, Sendable, Codable {
     case diskBytes = "disk_bytes"
     case heapBytes = "heap_allocated_bytes"
+    case heapLiveBytes = "heap_live_bytes"
     case rssBytes = "rss_bytes"
     case indexBytes = "index_bytes"
     case openMs = "open_ms"
@@ -45,16 +46,19 @@ public enum PlanMetric: String, CaseIterable, Sendable, Codable {
     case ruPerGet = "request_units_per_get"
     case ruPerSavedRecord = "request_units_per_saved_record"
 
-    /// Bytes grow by a fixed amount per record: linear. Times are fitted as a·n^b, which
-    /// covers a constant path (b ≈ 0), a log-like one (small b) and a scan (b ≈ 1).
-    public var form: PlanModel.Form { isBytes ? .linear : .power }
-    public var isBytes: Bool { [.diskBytes, .heapBytes, .rssBytes, .indexBytes].contains(self) }
+    /// Bytes grow by a fixed amount per record, and a search costs a fixed amount plus one per
+    /// vector it scans: linear. Other times are fitted as a·n^b, which covers a constant path
+    /// (b ≈ 0), a log-like one (small b) and a scan (b ≈ 1).
+    public var form: PlanModel.Form { isBytes || isSearch ? .linear : .power }
+    var isSearch: Bool { [.searchP50Us, .searchP95Us, .filteredP50Us].contains(self) }
+    public var isBytes: Bool { [.diskBytes, .heapBytes, .heapLiveBytes, .rssBytes, .indexBytes].contains(self) }
 
     public var reason: String {
         switch self {
         case .diskBytes, .heapBytes, .rssBytes, .indexBytes: "each record adds its row, its vector and its index entries: a + b·n"
+        case .heapLiveBytes: "the heap without SQLite's bounded page caches and without the room the index arrays' doubling leaves (both make allocated bytes bend or step with n): a + b·n"
         case .openMs: "the SQLite store reads every vector into its indexes at open: a·n^b, b near 1"
-        case .searchP50Us, .searchP95Us, .filteredP50Us: "an exact search scans the project's vectors (b near 1); an index answers in less (b below 1)"
+        case .searchP50Us, .searchP95Us, .filteredP50Us: "an exact search costs a fixed amount plus one per vector of the project (or of the filter's matches) it scans: a + b·n, whose least squares weigh the largest sizes, where the scan has left the CPU caches (an index's slower growth gives a small b, so the projection errs high)"
         case .saveRecordsPerSecond: "a batch save's cost per record hardly depends on n: a·n^b, b near 0"
         case .deleteP50Us: "a delete is O(d) in the index plus a B-tree step: a·n^b, b near 0"
         case .pruneUsPerRow: "an indexed prune costs per pruned row: a·n^b, b near 0"
@@ -92,20 +96,36 @@ public struct Planner {
     let workload: Workload
     let scratch: URL
 
-    public init(backend: BenchBackend, target: PlanTarget, scratch: URL) throws {
-        guard let v = backend.variants(.batch, target.dimension).first(where: { $0.name == backend.engramVariant(.batch) }) else {
-            throw EngramError.invalid("backend", "\(backend.name) has no default configuration to plan with")
+    /// Plans the backend's default configuration, or one of its search variants by name
+    /// (PostgreSQL's `exact` or `hnsw`: the default switches between them at 20,000 matches).
+    public init(backend: BenchBackend, variant name: String? = nil, target: PlanTarget, scratch: URL) throws {
+        let v: BenchVariant
+        if let name {
+            let options = backend.variants(.search, target.dimension).filter { !$0.name.hasSuffix(VariantName.rawSQLSuffix) }
+            guard let found = options.first(where: { $0.name == name }) else {
+                throw EngramError.invalid("variant", "\(backend.name) has no variant '\(name)'; it has: \(options.map(\.name).joined(separator: ", "))")
+            }
+            v = found
+        } else {
+            guard let found = backend.variants(.batch, target.dimension).first(where: { $0.name == backend.engramVariant(.batch) }) else {
+                throw EngramError.invalid("backend", "\(backend.name) has no default configuration to plan with")
+            }
+            v = found
         }
-        self.backend = backend.name
+        self.backend = backend.name + (name.map { "-" + $0 } ?? "")
+        embedded = backend.inProcess
         variant = v
         self.target = target
         workload = Workload(dimension: target.dimension, seed: 42, vectors: .clustered)
         self.scratch = scratch
     }
 
+    /// A point's value that is not projected: the bytes the store's bounded caches may hold.
+    public static let cacheBoundKey = "cache_bound_bytes"
+
     /// Whether the store lives in this process (its memory is this process's heap), or is a
     /// server or service (its working set is the server's: its relations, cached).
-    public var embedded: Bool { variant.reopen != nil }
+    public let embedded: Bool
 
     /// Agents per project, so one agent's filter matches `filterFraction` of it.
     var agents: Int { max(1, Int((1 / target.filterFraction).rounded())) }
@@ -125,7 +145,8 @@ public struct Planner {
             return .outcome(o)
         }
         var values: [String: Double] = [:]
-        let heapBefore = Jemalloc.counters()?.allocated, rssBefore = Machine.currentRSSBytes()
+        // This process's memory says something only when the store lives in it.
+        let heapBefore = embedded ? Jemalloc.counters()?.allocated : nil, rssBefore = embedded ? Machine.currentRSSBytes() : nil
         let store: any MemoryStore = try variant.make(dir)
         var closed = false
         defer { if !closed { try? store.close() } }
@@ -147,8 +168,18 @@ public struct Planner {
         if let saveRU { values[PlanMetric.ruPerSavedRecord.rawValue] = saveRU / Double(n) }
         try variant.settle(store)
         if let before = heapBefore, let after = Jemalloc.counters()?.allocated { values[PlanMetric.heapBytes.rawValue] = Double(Int(after) - Int(before)) }
+        // Without the bounded page caches, which stop growing once the data outgrows them
+        // (they are added back as a constant in the verdict).
+        if let caches = store as? any CacheReleasing {
+            try caches.releaseCaches()
+            values[Self.cacheBoundKey] = Double(caches.cacheBoundBytes)
+        }
+        let liveHeap = heapBefore.flatMap { before in Jemalloc.counters().map { Double(Int($0.allocated) - Int(before)) } }
         if let before = rssBefore, let after = Machine.currentRSSBytes() { values[PlanMetric.rssBytes.rawValue] = Double(after - before) }
-        if let m = store as? any IndexMemoryReporting { values[PlanMetric.indexBytes.rawValue] = Double(try m.vectorIndexMemoryBytes()) }
+        if let m = store as? any IndexMemoryReporting {
+            values[PlanMetric.indexBytes.rawValue] = Double(try m.vectorIndexMemoryBytes())
+            if let liveHeap { values[PlanMetric.heapLiveBytes.rawValue] = liveHeap - Double(try m.vectorIndexSlackBytes()) }
+        }
         if let d = store as? any DiskUsageReporting { values[PlanMetric.diskBytes.rawValue] = Double(try d.diskBytes()) }
 
         let queries = 100
@@ -185,31 +216,39 @@ public struct Planner {
         return PlanPoint(n: n, values: values, seconds: Double(now() - started) / 1e9)
     }
 
-    /// A geometric ladder (×3 from 1,000) up to `cap`, stopping before the next point's
-    /// predicted time (from the last point's, as n^1.1) would exceed the budget; at least three
-    /// points, so each model has an error.
+    /// A geometric ladder down from `cap` (cap, cap/3, cap/9, … while at least 1,000), run
+    /// upwards, stopping before the next point's predicted time (the last point's, scaled as
+    /// n^1.1) would exceed the budget; at least three points, so each model has an error.
     public func calibrate(cap: Int, progress: (PlanPoint) -> Void = { _ in }) throws -> [PlanPoint] {
+        let sizes = Self.ladder(cap: cap)
         var points: [PlanPoint] = []
-        var n = min(1_000, cap), spent = 0.0
-        while true {
+        var spent = 0.0
+        for n in sizes {
+            if let last = points.last, points.count >= 3 {
+                let predicted = last.seconds * pow(Double(n) / Double(last.n), 1.1)
+                if spent + predicted > target.budgetSeconds { break }
+            }
             let p = try measure(n: n)
             points.append(p)
             progress(p)
             spent += p.seconds
-            let next = min(cap, n * 3)
-            guard next > n else { break }
-            let predicted = p.seconds * pow(Double(next) / Double(n), 1.1)
-            if points.count >= 3, spent + predicted > target.budgetSeconds { break }
-            n = next
         }
         return points
+    }
+
+    /// cap, cap/3, cap/9, … while at least 1,000 — and at least three sizes (down to 10
+    /// records), so every model has an error — smallest first.
+    public static func ladder(cap: Int) -> [Int] {
+        var sizes = [cap]
+        while sizes.last! / 3 >= 1_000 || (sizes.count < 3 && sizes.last! / 3 >= 10) { sizes.append(sizes.last! / 3) }
+        return sizes.reversed()
     }
 
     /// Every metric's fit over the points and its projection at `n`.
     public static func project(_ points: [PlanPoint], to n: Int) -> [PlanProjection] {
         let largest = Double(points.map(\.n).max() ?? 1)
         return PlanMetric.allCases.compactMap { m in
-            let xy = points.compactMap { p in p.values[m.rawValue].map { (n: Double(p.n), y: $0) } }
+            let xy = points.sorted { $0.n < $1.n }.compactMap { p in p.values[m.rawValue].map { (n: Double(p.n), y: $0) } }
             guard let fit = PlanModel.fit(m.form, xy) else { return nil }
             let (lo, hi) = fit.interval(Double(n))
             return PlanProjection(metric: m, fit: fit, value: fit.predict(Double(n)), low: lo, high: hi, extrapolation: Double(n) / largest)
@@ -235,7 +274,9 @@ public struct PlanMachine: Sendable, Codable {
 public struct PlanVerdict: Sendable, Codable {
     public struct Limit: Sendable, Codable {
         public var resource: String
-        /// The record count at which it runs out (nil: not within the models).
+        /// Whether it holds at the target (judged from the projection there).
+        public var holds: Bool
+        /// The record count at which it runs out (nil: the model never reaches the limit).
         public var records: Double?
         public var detail: String
     }
@@ -247,44 +288,57 @@ public struct PlanVerdict: Sendable, Codable {
     public var monthlyCost: [String: Double]
     public var warnings: [String]
 
-    /// Memory is judged by jemalloc's allocated bytes when they were measured (what the store
-    /// keeps live), else by RSS growth; up to 80% of RAM, leaving the rest to the OS and cache.
+    /// Memory is judged by jemalloc's allocated bytes without the index arrays' growth room
+    /// (what the store keeps live; the room is up to one more copy of the vectors, warned
+    /// about), else by RSS growth; up to 80% of RAM, leaving the rest to the OS and cache.
     /// For a server the client's heap says nothing: its working set is its relations (table
     /// and indexes), which must stay cached to keep the measured latencies.
-    public static func judge(_ projections: [PlanProjection], target: PlanTarget, machine: PlanMachine, embedded: Bool) -> PlanVerdict {
+    public static func judge(_ projections: [PlanProjection], target: PlanTarget, machine: PlanMachine, embedded: Bool, cacheBytes: Double = 0) -> PlanVerdict {
         func p(_ m: PlanMetric) -> PlanProjection? { projections.first { $0.metric == m } }
         let n = Double(target.records)
         var limits: [Limit] = []
         var warnings: [String] = []
-        let memory = embedded ? p(.heapBytes) ?? p(.rssBytes) : p(.diskBytes)
-        let memoryName = (memory?.metric.rawValue ?? "none") + (embedded ? "" : " (the server's relations, cached)")
+        let memory = embedded ? p(.heapLiveBytes) ?? p(.heapBytes) ?? p(.rssBytes) : p(.diskBytes)
+        let memoryName = (memory?.metric.rawValue ?? "none") + (embedded ? (memory?.metric == .heapLiveBytes && cacheBytes > 0 ? String(format: " plus %.0f MiB of page caches", cacheBytes / 1_048_576) : "") : " (the server's relations, cached)")
+        // The bounded caches come off the budget first: they fill whatever the size.
+        let usable = 0.8 * machine.memoryBytes - (memory?.metric == .heapLiveBytes ? cacheBytes : 0)
         if let memory {
-            let budget = 0.8 * machine.memoryBytes
-            limits.append(Limit(resource: "memory", records: memory.fit.solve(budget),
+            let budget = usable
+            limits.append(Limit(resource: "memory", holds: memory.value <= budget, records: memory.fit.solve(budget),
                                 detail: String(format: "%.2f GiB projected (interval up to %.2f) of %.2f GiB usable", memory.value / 1_073_741_824, memory.high / 1_073_741_824, budget / 1_073_741_824)))
         }
         if let disk = p(.diskBytes), machine.diskFreeBytes.isFinite {
-            limits.append(Limit(resource: "disk", records: disk.fit.solve(machine.diskFreeBytes),
+            limits.append(Limit(resource: "disk", holds: disk.value <= machine.diskFreeBytes, records: disk.fit.solve(machine.diskFreeBytes),
                                 detail: String(format: "%.2f GiB projected (up to %.2f) of %.2f GiB free", disk.value / 1_073_741_824, disk.high / 1_073_741_824, machine.diskFreeBytes / 1_073_741_824)))
         }
         var sloHolds: Bool?
         if let slo = target.sloP95Ms, let p95 = p(.searchP95Us) {
+            // The interval's upper end must keep the SLO: a plan that holds only on average does not.
             sloHolds = p95.high / 1e3 <= slo
-            limits.append(Limit(resource: "search p95 SLO", records: p95.fit.solve(slo * 1e3),
-                                detail: String(format: "p95 %.1f ms projected (interval %.1f–%.1f) against %.0f ms", p95.value / 1e3, p95.low / 1e3, p95.high / 1e3, slo)))
+            limits.append(Limit(resource: "search p95 SLO", holds: sloHolds!, records: p95.fit.solve(slo * 1e3),
+                                detail: String(format: "p95 %.3g ms projected (interval %.3g–%.3g) against %.3g ms", p95.value / 1e3, p95.low / 1e3, p95.high / 1e3, slo)))
         }
         if let rate = target.searchRate, let p50 = p(.searchP50Us) {
             // Searches use one core each: the cores' capacity at the projected median latency.
             let capacity = Double(machine.cores) * 1e6 / p50.value
-            limits.append(Limit(resource: "search rate", records: p50.fit.solve(Double(machine.cores) * 1e6 / rate),
-                                detail: String(format: "%.0f searches/s possible on %d cores at p50 %.2f ms, %.0f wanted", capacity, machine.cores, p50.value / 1e3, rate)))
+            limits.append(Limit(resource: "search rate", holds: capacity >= rate, records: p50.fit.solve(Double(machine.cores) * 1e6 / rate),
+                                detail: String(format: "%.4g searches/s possible on %d cores at p50 %.3g ms, %.4g wanted", capacity, machine.cores, p50.value / 1e3, rate)))
+        }
+        if let rate = target.writeRate, let saves = p(.saveRecordsPerSecond) {
+            // Saves in batches of 1,000 on one writer (SQLite and PostgreSQL serialise writes).
+            limits.append(Limit(resource: "write rate", holds: saves.low >= rate, records: nil,
+                                detail: String(format: "%.4g records/s in batches (interval from %.4g), %.4g wanted", saves.value, saves.low, rate)))
         }
         let first = limits.filter { $0.records != nil }.min { $0.records! < $1.records! }
-        let fits = limits.allSatisfy { ($0.records ?? .infinity) >= n }
+        let fits = limits.allSatisfy(\.holds)
         for pr in projections where pr.extrapolation > 100 {
             warnings.append(String(format: "%@ is projected %.0f× beyond the largest calibrated size: give a larger --budget", pr.metric.rawValue, pr.extrapolation))
         }
-        if let memory, memory.high > 0.8 * machine.memoryBytes {
+        let growthRoom = n * Double(target.dimension * 4 + 8)
+        if embedded, let memory, memory.value <= usable, memory.value + growthRoom > usable {
+            warnings.append(String(format: "the index arrays grow by doubling: while they do, up to %.2f GiB more (one more copy of the vectors) may be allocated, beyond the usable RAM", growthRoom / 1_073_741_824))
+        }
+        if let memory, memory.high > usable {
             warnings.append("the vectors would not fit in RAM: an exact scan would read them from disk, far slower than these models assume")
         }
         var cost: [String: Double] = [:]

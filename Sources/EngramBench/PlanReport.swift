@@ -50,8 +50,9 @@ public struct PlanReport: Sendable, Codable {
         var out = "\nplan for \(backend): \(target.records) records of \(target.dimension) dimensions in \(target.projects) project(s)\n"
         let widths = header.indices.map { i in ([header] + rows).map { $0.indices.contains(i) ? $0[i].count : 0 }.max() ?? 0 }
         for r in [header] + rows { out += r.enumerated().map { $1.padding(toLength: widths[$0] + 2, withPad: " ", startingAt: 0) }.joined() + "\n" }
-        out += "\nverdict: \(verdict.fits ? "FITS" : "DOES NOT FIT") this machine (\(Int(machine.memoryBytes / 1_073_741_824)) GiB RAM, \(machine.cores) cores, \(Int(machine.diskFreeBytes / 1_073_741_824)) GiB free disk); memory judged by \(verdict.memoryMetric)\n"
-        for l in verdict.limits { out += "  \(l.resource): \(l.detail); runs out at \(l.records.map { String(format: "%.3g records", $0) } ?? "no size within the model")\n" }
+        let free = machine.diskFreeBytes.isFinite ? String(format: "%.0f", machine.diskFreeBytes / 1_073_741_824) : "?"
+        out += "\nverdict: \(verdict.fits ? "FITS" : "DOES NOT FIT") this machine (\(Int(machine.memoryBytes / 1_073_741_824)) GiB RAM, \(machine.cores) cores, \(free) GiB free disk); memory judged by \(verdict.memoryMetric)\n"
+        for l in verdict.limits { out += "  \(l.resource): \(l.holds ? "holds" : "DOES NOT HOLD"): \(l.detail); runs out at \(l.records.map { String(format: "%.3g records", $0) } ?? "no size the model reaches")\n" }
         if let first = verdict.firstLimit { out += "  first to run out: \(first)\n" }
         if let slo = verdict.sloHolds { out += "  SLO \(slo ? "holds" : "does not hold") at the interval's upper end\n" }
         for (k, v) in verdict.monthlyCost.sorted(by: { $0.key < $1.key }) { out += String(format: "  monthly cost, %@: $%.2f\n", k, v) }
@@ -67,7 +68,7 @@ public struct PlanReport: Sendable, Codable {
         md += "| " + header.joined(separator: " | ") + " |\n|" + String(repeating: "---|", count: header.count) + "\n"
         for r in rows { md += "| " + r.joined(separator: " | ") + " |\n" }
         md += "\n**Verdict: \(verdict.fits ? "fits" : "does not fit") this machine.**\n\n"
-        for l in verdict.limits { md += "- \(l.resource): \(l.detail); runs out at \(l.records.map { String(format: "%.3g records", $0) } ?? "no size within the model")\n" }
+        for l in verdict.limits { md += "- \(l.resource): \(l.holds ? "holds" : "**does not hold**"): \(l.detail); runs out at \(l.records.map { String(format: "%.3g records", $0) } ?? "no size the model reaches")\n" }
         if let first = verdict.firstLimit { md += "- first to run out: \(first)\n" }
         for (k, v) in verdict.monthlyCost.sorted(by: { $0.key < $1.key }) { md += String(format: "- monthly cost, %@: $%.2f\n", k, v) }
         for w in verdict.warnings { md += "- ⚠️ \(w)\n" }

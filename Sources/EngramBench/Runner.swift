@@ -102,7 +102,11 @@ public final class BenchRunner {
     /// Makes a store, runs `body`, closes it and deletes its files.
     func withStore<T>(_ variant: BenchVariant, _ body: (any MemoryStore) throws -> T) throws -> T {
         let dir = freshDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        currentStoreDirectory = dir
+        defer {
+            currentStoreDirectory = nil
+            try? FileManager.default.removeItem(at: dir)
+        }
         let store = try variant.make(dir)
         defer { try? store.close() }
         return try body(store)
@@ -125,6 +129,9 @@ public final class BenchRunner {
         lastMedianLatency = Stats.median(latencies)
         return results
     }
+
+    /// The directory of the store `withStore` is running `body` on (a second store opens it).
+    private(set) var currentStoreDirectory: URL?
 
     /// The median latency (ns) of the last `measureQueries`.
     private(set) var lastMedianLatency: Double = .nan

@@ -126,7 +126,8 @@ let postgresBench = BenchBackend(
         default: VariantName.engram
         }
     },
-    finish: { PostgresService.stop() })
+    finish: { PostgresService.stop() },
+    inProcess: false)
 
 /// A PostgreSQL store whose schema is dropped when it is closed (benchmark scratch stores).
 final class DroppingPostgresStore: MemoryStore, IndexMemoryReporting, QueryPlanIntrospecting, DiskUsageReporting {
@@ -171,7 +172,8 @@ func externalBench(_ command: String) -> BenchBackend {
     BenchBackend(
         name: "external", versions: ["adapter": command],
         variants: { _, _ in [BenchVariant(name: VariantName.engram, summary: "the adapter as it is") { _ in try ExternalStore(command: command) }] },
-        engramVariant: { _ in VariantName.engram })
+        engramVariant: { _ in VariantName.engram },
+        inProcess: false)
 }
 
 /// The file store measured as it is: one variant per scenario.
@@ -195,4 +197,5 @@ let cosmosBench = BenchBackend(
         }]
     },
     engramVariant: { $0.ranksVectors ? VariantName.exact : VariantName.engram },
-    finish: { CosmosStandInService.stop() })
+    finish: { CosmosStandInService.stop() },
+    inProcess: false)

@@ -119,6 +119,19 @@ public protocol QueryPlanIntrospecting {
 public protocol IndexMemoryReporting {
     /// Approximate heap bytes held by all vector indexes.
     func vectorIndexMemoryBytes() throws -> Int
+    /// The part of those bytes allocated ahead of need (arrays that grow geometrically).
+    func vectorIndexSlackBytes() throws -> Int
+}
+
+extension IndexMemoryReporting {
+    public func vectorIndexSlackBytes() throws -> Int { 0 }
+}
+
+/// A store with caches of bounded size (SQLite's page caches) that it can empty, so a memory
+/// measurement sees what grows with the data; `cacheBoundBytes` is what they may take again.
+public protocol CacheReleasing {
+    func releaseCaches() throws
+    var cacheBoundBytes: Int { get }
 }
 
 /// A store that can say how many bytes it occupies on disk (files, WAL, relations and indexes).

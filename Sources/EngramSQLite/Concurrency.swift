@@ -69,12 +69,17 @@ final class ReaderPool: Sendable {
         let c = try Connection(path: path, readOnly: true)
         do {
             try c.execute("PRAGMA busy_timeout = 5000")
-            try c.execute("PRAGMA cache_size = -16384")
+            try c.execute("PRAGMA cache_size = -\(SQLiteStore.readerCacheKiB)")
         } catch {
             c.close()
             throw error
         }
         return c
+    }
+
+    /// Runs `body` on every idle connection.
+    func forEachIdle(_ body: (Connection) throws -> Void) throws {
+        try idle.withLock { s in for c in s.connections { try body(c) } }
     }
 
     /// Closes the idle connections; ones in use are closed when they are handed back.

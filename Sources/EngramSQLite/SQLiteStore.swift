@@ -85,8 +85,9 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
     private let vectorLock = ReadersWriterLock()
     /// Read-only connections; nil for an in-memory database, which no second connection sees.
     private let readers: ReaderPool?
-    /// This store's name in `engram_clients`.
+    /// This store's name in `engram_clients`, and the version last recorded there by a read.
     private let client = UUID().uuidString
+    private let registered = Mutex<Int64>(0)
 
     /// Opens (or creates) the database at `configuration.path`.
     public init(_ configuration: Configuration) throws {
@@ -108,8 +109,12 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
             try mode.run()
             try c.execute("PRAGMA synchronous = \(configuration.synchronous.rawValue)")
             // A 64 MB page cache keeps the rows that searches fetch hot.
-            try c.execute("PRAGMA cache_size = -65536")
+            try c.execute("PRAGMA cache_size = -\(Self.writerCacheKiB)")
             try Self.migrate(c, configuration)
+            // Registered first, at a version no later than the snapshot below, so no other
+            // store trims entries this one has not applied.
+            let client = client
+            try c.transaction { try Journal.register(c, client: client, applied: try Journal.latest(c)) }
             // The indexes and the journal version they reflect, from one snapshot.
             try c.execute("BEGIN")
             do {
@@ -120,8 +125,6 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
                 try? c.execute("ROLLBACK")
                 throw error
             }
-            let (client, applied) = (client, vectors.applied)
-            try c.transaction { try Journal.register(c, client: client, applied: applied) }
         } catch var e as EngramError {
             s.connection?.close()
             FileLock.unlock(s.lockFD)
@@ -173,9 +176,19 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
         var st = stat()
         if fstat(fd, &st) == 0, st.st_nlink > 1, flock(fd, LOCK_EX | LOCK_NB) != 0 {
             Glibc.close(fd)
-            throw EngramError(.unavailable, "\(given) has \(st.st_nlink) hard links and another store has it open: SQLite keeps its write-ahead log beside the name, so two names of one file would keep two logs; open it by one name, or one store at a time")
+            throw EngramError(.unavailable, "\(given) has \(st.st_nlink) hard links and another store has it open: SQLite keeps its write-ahead log beside the name, so two names of one file would keep two logs; with more than one link one store at a time may open it (remove the extra links to share it)")
         }
-        flock(fd, LOCK_SH)
+        // Shared, without waiting long: an exclusive holder (an Engram from before stores could
+        // share a file, or another program) keeps it as long as it likes.
+        var waited = 0.0
+        while flock(fd, LOCK_SH | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR, waited < 1 else {
+                Glibc.close(fd)
+                throw EngramError(.unavailable, "\(given) is locked exclusively by another process (an Engram from before stores could share a file, or another program)")
+            }
+            usleep(10_000)
+            waited += 0.01
+        }
         return fd
     }
 
@@ -321,13 +334,16 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
         guard readers != nil else { return }
         let latest = try Journal.latest(c)
         guard latest > vectorLock.read({ vectors.applied }) else { return }
+        defer { recordProgress() }
         try vectorLock.write {
             guard !vectors.closed else { return }
             try c.execute("BEGIN")
             var trimmed = false
             do {
                 let applied = vectors.applied
-                if let oldest = try Journal.oldest(c), oldest > applied + 1 {
+                // Entries this store has not applied were trimmed (it was taken for dead): the
+                // oldest left is past its next one, or none is left though newer were written.
+                if try (Journal.oldest(c) ?? Journal.latest(c) + 1) > applied + 1 {
                     trimmed = true
                 } else {
                     try applyEntries(c, after: applied)
@@ -340,6 +356,20 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
                 throw error
             }
             if trimmed { try resynchronise(c) }
+        }
+    }
+
+    /// Records this store's applied version in `engram_clients` once it has moved by
+    /// `Journal.trimEvery`, so a store that only searches does not hold the journal back
+    /// (writers record theirs as they trim). Best effort: a busy database just waits for the
+    /// next time. (Lock order: a reader connection, then the writer's lock; never the reverse.)
+    private func recordProgress() {
+        let applied = vectorLock.read { vectors.applied }
+        guard applied - registered.withLock({ $0 }) >= Journal.trimEvery else { return }
+        try? writer.withLock { w in
+            guard let c = w.connection else { return }
+            try c.transaction { try Journal.register(c, client: client, applied: applied) }
+            registered.withLock { $0 = applied }
         }
     }
 
@@ -462,9 +492,22 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
                     .bind(values + [.int(Int64(q.topK))])
                 return try stmt.rows { ScoredRecord(record: try t.decode($0), score: nil) }
             }
-            try catchUp(c)
-            try refreshStale(c, [q.kind])
-            return try searching { try rank(c, q, vector, t, whereSQL, values) }
+            // Ranked in one read transaction whose journal version is the indexes' own, so the
+            // rows read are exactly those the indexes describe; when another store committed
+            // since the catch-up, catch up again (a store that keeps losing the race ranks
+            // anyway: its fetch re-checks every condition, and skips rows gone meanwhile).
+            for attempt in 0..<4 {
+                try catchUp(c)
+                try refreshStale(c, [q.kind])
+                let ranked: [ScoredRecord]? = try searching {
+                    try c.execute("BEGIN")
+                    defer { try? c.execute("COMMIT") }
+                    guard try readers == nil || attempt == 3 || Journal.latest(c) == vectors.applied else { return nil }
+                    return try rank(c, q, vector, t, whereSQL, values)
+                }
+                if let ranked { return ranked }
+            }
+            throw EngramError(.internal, "unreachable: the last attempt ranks")
         }
     }
 
@@ -490,7 +533,9 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
         // Ask for one more than topK so a tie at the boundary shows; widen until it is resolved.
         var k = min(q.topK + 1, candidates)
         let scan = configuration.vectorScan
-        let fetch = try c.statement("SELECT \(t.selectList) FROM \(t.name) WHERE seq = ?")
+        // The query's own conditions again: a row id another process freed and reused for
+        // another project's or agent's record must not be returned for this one.
+        let fetch = try c.statement("SELECT \(t.selectList) FROM \(t.name) WHERE seq = ? AND \(whereSQL)")
         while true {
             var hits = try index.search(vector, k: k, allowed: restriction, scan: scan)
             while hits.count == k, k < candidates, q.topK < hits.count, hits[k - 1].score == hits[q.topK - 1].score {
@@ -499,7 +544,7 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
             }
             var results: [ScoredRecord] = []
             for hit in hits {
-                fetch.bind([.int(hit.id)])
+                fetch.bind([.int(hit.id)] + values)
                 // No row: another process deleted it after this search caught up (this store's
                 // own deletes cannot commit while a search runs); it is gone, so it is skipped.
                 if let record = try fetch.first({ try t.decode($0) }) { results.append(ScoredRecord(record: record, score: Double(hit.score))) }
@@ -658,6 +703,11 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
     public func vectorIndexMemoryBytes() throws -> Int {
         try searching { vectors.indexes.values.reduce(0) { $0 + $1.memoryBytes } }
     }
+
+    /// Bytes the vector indexes hold ahead of need (their arrays grow by doubling).
+    public func vectorIndexSlackBytes() throws -> Int {
+        try searching { vectors.indexes.values.reduce(0) { $0 + $1.slackBytes } }
+    }
 }
 
 /// One vector index per kind and project.
@@ -748,10 +798,26 @@ extension SQLiteStore: QueryPlanIntrospecting {
 }
 
 extension SQLiteStore: DiskUsageReporting {
-    /// The database file with its WAL and shared-memory files.
+    /// The database file with its WAL and shared-memory files (beside its real path).
     public func diskBytes() throws -> Int {
-        [configuration.path, configuration.path + "-wal", configuration.path + "-shm"].reduce(0) { total, path in
+        let path = Self.canonical(configuration.path)
+        return [path, path + "-wal", path + "-shm"].reduce(0) { total, path in
             total + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0)
         }
     }
+}
+
+extension SQLiteStore: CacheReleasing {
+    /// The writer's page cache and each reader connection's (`ReaderPool`), in KiB.
+    static let writerCacheKiB = 65_536, readerCacheKiB = 16_384
+
+    /// Empties every connection's page cache (`PRAGMA shrink_memory`).
+    public func releaseCaches() throws {
+        try writer.withLock { w in try w.connection?.execute("PRAGMA shrink_memory") }
+        try readers?.forEachIdle { try $0.execute("PRAGMA shrink_memory") }
+    }
+
+    /// The writer's cache and two readers' (one per core of a 2-core machine; more threads
+    /// reading at once open more).
+    public var cacheBoundBytes: Int { (Self.writerCacheKiB + 2 * Self.readerCacheKiB) * 1024 }
 }

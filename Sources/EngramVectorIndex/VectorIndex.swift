@@ -53,6 +53,9 @@ public final class VectorIndex {
     /// Approximate heap bytes held by the index.
     public var memoryBytes: Int { Int(engram_faiss_memory_bytes(handle)) }
 
+    /// The part of `memoryBytes` allocated but not in use: room left by the arrays' growth.
+    public var slackBytes: Int { Int(engram_faiss_slack_bytes(handle)) }
+
     public func contains(_ id: Int64) -> Bool { engram_faiss_contains(handle, id) == 1 }
 
     /// Adds vectors with ids, all or nothing (duplicate ids, non-finite or zero vectors are rejected).

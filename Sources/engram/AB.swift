@@ -38,8 +38,10 @@ struct AB: ParsableCommand {
         guard slowdown > 0, slowdown <= 10 else { throw ValidationError("--slowdown must be in (0, 10]") }
         if !selfTest {
             guard let baseline, let candidate else { throw ValidationError("--baseline and --candidate name the two engram executables (or use --self-test)") }
-            for path in [baseline, candidate] where !FileManager.default.isExecutableFile(atPath: path) {
-                throw ValidationError("\(path) is not an executable file")
+            for path in [baseline, candidate] {
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+                      FileManager.default.isExecutableFile(atPath: path) else { throw ValidationError("\(path) is not an executable file") }
             }
         }
     }
@@ -48,23 +50,31 @@ struct AB: ParsableCommand {
         var policy = ABCompare.Policy()
         policy.minEffect = minEffect
         let out = URL(fileURLWithPath: output)
-        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        do { try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true) } catch {
+            throw ValidationError("cannot create --output \(output): \(error.localizedDescription)")
+        }
         if selfTest { return try runSelfTest(policy: policy, out: out) }
         let started = Date()
         let results: [ABCompare.Result]
         do {
             results = try compare(baseline: baseline!, candidate: candidate!, candidateArgs: candidateArgs, policy: policy, out: out, log: true)
-        } catch let e as RunFailure {
-            print("ab: \(e.message)")
+        } catch {
+            // A build that could not run or measure: no verdict on the paths.
+            print("ab: \((error as? RunFailure)?.message ?? "\(error)")")
             throw ExitCode(Gate.Outcome.missingMeasurement.rawValue)
         }
         let rows = ABCompare.rows(results, policy: policy)
         let outcome = Gate.outcome(rows, failOnImprovement: failOnImprovement)
         print(Gate.table(rows), terminator: "")
         print(String(format: "ab: %@ (exit %d) after %.0f s", "\(outcome)", outcome.rawValue, Date().timeIntervalSince(started)))
-        try JSONEncoder.pretty.encode(results).write(to: out.appendingPathComponent("ab.json"))
         let summary = abMarkdown(results, rows: rows, outcome: outcome, policy: policy)
+        var written = true
+        do { try JSONEncoder.pretty.encode(results).write(to: out.appendingPathComponent("ab.json")) } catch {
+            written = false
+            print("ab: cannot write \(out.appendingPathComponent("ab.json").path): \(error)")
+        }
         try finish(tool: "ab", rows: rows, outcome: outcome, summary: summary, markdown: markdown, junit: junit, failOnImprovement: failOnImprovement)
+        if !written { throw ExitCode(Gate.Outcome.outputFailed.rawValue) }
     }
 
     struct RunFailure: Error { let message: String }

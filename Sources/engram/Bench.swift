@@ -94,7 +94,10 @@ struct Bench: ParsableCommand {
         guard [o.filterSize, o.recallSize, o.tenantSize, o.concurrencySize].allSatisfy({ ($0 ?? 1) >= 1 }), (o.tenantCounts ?? [1]).allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("filter, recall and tenant sizes and tenant counts must be at least 1")
         }
-        if let concurrencySize { o.concurrencySize = concurrencySize }
+        if let concurrencySize {
+            guard concurrencySize >= 1 else { throw ValidationError("--concurrency-size must be at least 1") }
+            o.concurrencySize = concurrencySize
+        }
         if !clients.isEmpty {
             guard clients.allSatisfy({ (1...256).contains($0) }) else { throw ValidationError("--clients must be between 1 and 256") }
             o.concurrencyClients = clients

@@ -11,7 +11,7 @@ struct Plan: ParsableCommand {
         abstract: "Capacity planning: calibrate on small sizes, project memory, disk, latency, open time and cost to your scale.",
         discussion: "Memory is measured with jemalloc's counters: the calibration re-runs itself under LD_PRELOAD=libjemalloc.so.2 (Debian's libjemalloc2) so the other commands keep glibc's allocator. --validate calibrates up to a fraction of --records and then measures --records for real, reporting each projection's error.")
 
-    @Option(name: .customLong("backend"), help: "Backend to plan (repeatable; a comparison table when several): \(BackendCatalog.entries.filter { $0.bench != nil }.map(\.name).joined(separator: ", ")).")
+    @Option(name: .customLong("backend"), help: "Backend to plan, NAME or NAME:VARIANT (repeatable; a comparison table when several): \(BackendCatalog.entries.filter { $0.bench != nil }.map(\.name).joined(separator: ", ")); a variant is one of the backend's search variants, e.g. postgres:exact and postgres:hnsw (its default switches between them at 20,000 matches).")
     var backends: [String] = []
     @Option(help: "Outcome records (with embeddings) the store will hold.") var records: Int
     @Option(help: "Embedding dimension.") var dimension = 384
@@ -32,6 +32,12 @@ struct Plan: ParsableCommand {
 
     static let jemallocPaths = ["/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2", "/usr/lib/libjemalloc.so.2"]
 
+    /// `NAME` or `NAME:VARIANT`.
+    static func split(_ spec: String) -> (name: String, variant: String?) {
+        let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
+        return (parts.first ?? spec, parts.count > 1 ? parts[1] : nil)
+    }
+
     func validate() throws {
         guard records >= 1_000, records <= 1_000_000_000 else { throw ValidationError("--records must be between 1,000 and 1,000,000,000") }
         guard (1...16_000).contains(dimension) else { throw ValidationError("--dimension must be between 1 and 16,000") }
@@ -41,8 +47,12 @@ struct Plan: ParsableCommand {
             if let v, !(v.isFinite && v >= 0) { throw ValidationError("--\(name) must be a finite non-negative number") }
         }
         guard budget >= 5, budget <= 86_400 else { throw ValidationError("--budget must be between 5 and 86,400 seconds") }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dataDir, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("--data-dir \(dataDir) is not a directory")
+        }
         guard validateFraction > 0, validateFraction < 1 else { throw ValidationError("--validate-fraction must be in (0, 1)") }
-        for b in backends where (try? BackendCatalog.entry(b))?.bench == nil { throw ValidationError("unknown or unbenchmarked backend '\(b)'") }
+        for b in backends where (try? BackendCatalog.entry(Self.split(b).name))?.bench == nil { throw ValidationError("unknown or unbenchmarked backend '\(b)'") }
     }
 
     func run() throws {
@@ -73,11 +83,16 @@ struct Plan: ParsableCommand {
         let out = URL(fileURLWithPath: output)
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         var summaries: [(String, PlanReport)] = []
-        for name in backends.isEmpty ? ["sqlite"] : backends {
-            let entry = try BackendCatalog.entry(name)
+        for spec in backends.isEmpty ? ["sqlite"] : backends {
+            let (backend, variant) = Self.split(spec)
+            let entry = try BackendCatalog.entry(backend)
             let scratch = ScratchDirectory(prefix: "engram-plan")
             defer { entry.bench?.finish() }
-            let planner = try Planner(backend: entry.bench!, target: target, scratch: scratch.url)
+            let planner: Planner
+            do { planner = try Planner(backend: entry.bench!, variant: variant, target: target, scratch: scratch.url) } catch let e as EngramError {
+                throw ValidationError(e.message)
+            }
+            let name = planner.backend
             print("plan: \(name): calibrating (budget \(Int(budget)) s)\(validateProjections ? ", up to \(Int(Double(records) * validateFraction)) records, then \(records) for real" : "")")
             let cap = validateProjections ? Int(Double(records) * validateFraction) : records
             let points = try planner.calibrate(cap: cap) { p in
@@ -95,7 +110,8 @@ struct Plan: ParsableCommand {
                     projections[i].error = m != 0 ? (projections[i].value - m) / m : nil
                 }
             }
-            let verdict = PlanVerdict.judge(projections, target: target, machine: machine, embedded: planner.embedded)
+            let verdict = PlanVerdict.judge(projections, target: target, machine: machine, embedded: planner.embedded,
+                                            cacheBytes: points.compactMap { $0.values[Planner.cacheBoundKey] }.max() ?? 0)
             let report = PlanReport(backend: name, target: target, machine: machine, jemalloc: Jemalloc.available, points: points, projections: projections, verdict: verdict)
             print(report.table)
             let files = try report.write(to: out)

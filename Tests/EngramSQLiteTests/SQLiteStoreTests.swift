@@ -112,6 +112,56 @@ import Testing
         try b.close()
     }
 
+    /// A store whose entries were all trimmed (the journal is empty) reloads rather than
+    /// missing them.
+    @Test func aStoreTakenForDeadReloadsWhenTheJournalIsTrimmedEmpty() throws {
+        let path = temporaryDatabasePath()
+        let a = try SQLiteStore(path: path, embeddingDimension: 4)
+        let b = try SQLiteStore(path: path, embeddingDimension: 4)
+        try sql(path, "DELETE FROM engram_clients WHERE applied = 0 AND rowid = (SELECT min(rowid) FROM engram_clients)")
+        for i in 0..<512 { try b.save(outcome("o\(i)", at: Int64(i), embedding: [1, Float(i % 7), 0, 1])) }
+        #expect(try count(path, "SELECT count(*) FROM engram_changes") == 0)
+        #expect(try a.vectorsHeld()[.outcome] == 512)
+        #expect(try search(a, [1, 0, 0, 1], k: 3) == search(b, [1, 0, 0, 1], k: 3))
+        try a.close()
+        try b.close()
+    }
+
+    /// A row id another process freed and reused for another project's record (here: a row
+    /// moved behind the journal's back) is not returned by a search of the first project.
+    @Test func aSearchNeverReturnsAnotherProjectsRowUnderAReusedId() throws {
+        let path = temporaryDatabasePath()
+        let a = try SQLiteStore(path: path, embeddingDimension: 4)
+        try a.save(outcome("x", embedding: [1, 0, 0, 0]))
+        try a.save(outcome("y", embedding: [0, 1, 0, 0]))
+        try sql(path, "UPDATE outcomes SET project_id = 'q' WHERE id = 'x'")
+        #expect(try search(a, [1, 0, 0, 0]) == ["y"])
+        try a.close()
+    }
+
+    /// A file another program holds an exclusive lock on is refused, promptly.
+    @Test func anExclusivelyLockedFileIsRefusedWithoutHanging() throws {
+        let path = temporaryDatabasePath()
+        try SQLiteStore(path: path, embeddingDimension: 4).close()
+        let fd = open(path, O_RDWR)
+        defer { close(fd) }
+        #expect(flock(fd, LOCK_EX | LOCK_NB) == 0)
+        let started = Date()
+        #expect { try SQLiteStore(path: path, embeddingDimension: 4) } throws: { ($0 as? EngramError)?.code == .unavailable }
+        #expect(Date().timeIntervalSince(started) < 10)
+    }
+
+    func count(_ path: String, _ query: String) throws -> Int64 {
+        var db: OpaquePointer?
+        defer { sqlite3_close(db) }
+        guard sqlite3_open(path, &db) == SQLITE_OK else { throw EngramError(.internal, "open") }
+        var stmt: OpaquePointer?
+        sqlite3_prepare_v2(db, query, -1, &stmt, nil)
+        defer { sqlite3_finalize(stmt) }
+        sqlite3_step(stmt)
+        return sqlite3_column_int64(stmt, 0)
+    }
+
     /// Runs SQL on the file through a connection of its own.
     func sql(_ path: String, _ text: String) throws {
         var db: OpaquePointer?

@@ -56,6 +56,21 @@ import Testing
         for path in HotPath.allCases { #expect((Self.run.manifest.summary[path.summaryKey] ?? 0) > 0, "\(path)") }
     }
 
+    /// On SQLite the sweep also runs two stores over one file: each save in one is found by
+    /// the other's very next search.
+    @Test func twoSQLiteStoresSeeEachOthersSavesInTheirNextSearch() throws {
+        var o = BenchOptions()
+        o.scenarios = [.concurrency]
+        o.concurrencySize = 300
+        o.concurrencyClients = [1]
+        o.quick = true
+        o.dimension = 8
+        let scratch = ScratchDirectory(prefix: "engram-bench-test")
+        let run = try BenchRunner(backend: BackendCatalog.entry("sqlite").bench!, options: o, scratch: scratch.url).run()
+        #expect(run.manifest.summary["concurrency.visible_in_next_search.exact/visibility@300"] == 1)
+        #expect((run.manifest.summary["concurrency.qps.exact/two_stores/clients=2@300"] ?? 0) > 0)
+    }
+
     @Test func everyChartHasItsMetric() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-charts-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -19,6 +19,8 @@ import Testing
         #expect(far.high - far.low > near.high - near.low)
         #expect(abs(try #require(power.solve(2 * pow(1e6, 0.9))) - 1e6) / 1e6 < 1e-6)
         #expect(PlanModel.fit(.power, [(1_000, 1), (1_000, 2)]) == nil)
+        #expect(Planner.ladder(cap: 100_000) == [1_234, 3_703, 11_111, 33_333, 100_000])
+        #expect(Planner.ladder(cap: 300) == [33, 100, 300])
     }
 
     @Test func theVerdictNamesTheFirstLimit() throws {
@@ -35,7 +37,11 @@ import Testing
         #expect(!verdict.fits && verdict.sloHolds == false)
         #expect(verdict.firstLimit?.hasPrefix("search p95 SLO") == true, "\(verdict.firstLimit ?? "-")")
         #expect(verdict.warnings.contains { $0.contains("beyond the largest calibrated size") })
-        #expect(verdict.memoryMetric == PlanMetric.heapBytes.rawValue)
+        #expect(verdict.memoryMetric == PlanMetric.heapBytes.rawValue)  // no heap_live_bytes measured here
+        // A flat latency above the SLO: no size "runs out" by the model, and still it does not fit.
+        let flat = [1_000, 3_000, 9_000].map { n in PlanPoint(n: n, values: [PlanMetric.searchP95Us.rawValue: 80_000 + Double(n % 7)], seconds: 1) }
+        let slow = PlanVerdict.judge(Planner.project(flat, to: 100_000), target: target, machine: machine, embedded: true)
+        #expect(!slow.fits && slow.sloHolds == false)
     }
 
     @Test func aTinyPlanMeasuresAndWritesItsReports() throws {
@@ -44,7 +50,7 @@ import Testing
         target.budgetSeconds = 5
         let planner = try Planner(backend: BackendCatalog.entry("sqlite").bench!, target: target, scratch: scratch.url)
         let points = try planner.calibrate(cap: 300)
-        #expect(points.map(\.n) == [300])
+        #expect(points.map(\.n) == [33, 100, 300])
         let point = try planner.measure(n: 1_000)
         for m in [PlanMetric.diskBytes, .rssBytes, .indexBytes, .openMs, .searchP50Us, .searchP95Us, .filteredP50Us, .saveRecordsPerSecond, .deleteP50Us, .pruneUsPerRow] {
             #expect((point.values[m.rawValue] ?? -1) > 0, "\(m)")

@@ -79,6 +79,10 @@ int engram_faiss_reset(engram_faiss_index *index);
 /* Approximate heap bytes held (codes + id_map + rev_map estimate). */
 int64_t engram_faiss_memory_bytes(const engram_faiss_index *index);
 
+/* Bytes of the code and id arrays allocated but not in use: the room their geometric growth
+ * leaves (part of engram_faiss_memory_bytes). */
+int64_t engram_faiss_slack_bytes(const engram_faiss_index *index);
+
 /* The FAISS version compiled in, e.g. "1.7.3". */
 const char *engram_faiss_version(void);
 

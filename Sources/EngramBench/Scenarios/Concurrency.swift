@@ -39,13 +39,21 @@ extension BenchmarkScenario {
                     }
                 }
             }
+            for row in rows where row.metric == Metric.visibleInNextSearch.name {
+                out["concurrency.\(row.metric).\(row.variant)@\(row.n)"] = row.value
+                if let p50 = median(rows, row.variant, row.n, .latency(.query, .p50)) { out["concurrency.query_p50_us.\(row.variant)@\(row.n)"] = p50 }
+            }
             return out
         },
         vectorsNeeded: { $0.scenarios.contains(.concurrency) ? ($0.concurrencySize ?? 100_000) : 0 })
 
     /// What the clients do: only search; search 90% and save 10%; or search beside one writer
     /// saving 100 records a second, and the same readers alone (measured in turn with it).
-    enum Load: String { case search, mixed = "mixed_90_10", pacedWriter = "paced_writer", readersAlone = "readers_alone" }
+    enum Load: String {
+        case search, mixed = "mixed_90_10", pacedWriter = "paced_writer", readersAlone = "readers_alone"
+        /// One searching client on each of two stores over one file; a save in one, searched for in the other.
+        case twoStores = "two_stores", visibility = "visibility"
+    }
 
     static func clients(_ o: BenchOptions) -> [Int] { o.concurrencyClients ?? [1, 2, 4, 8] }
     static func seconds(_ o: BenchOptions) -> Double { o.quick ? 1 : 3 }
@@ -62,6 +70,9 @@ extension BenchmarkScenario {
                     emit(r, variant, load, n: n, clients: c, result)
                 }
             }
+            if let another = variant.reopen, store.capabilities.contains(.sharedAccess) {
+                try twoStores(r, variant, n: n, store: store, other: try another(dirOf(store, r)), fresh: fresh)
+            }
             // Readers alone and beside the paced writer, interleaved three times so both see the
             // same drift; with one reader a core is left for the writer, with two there is none.
             for readers in [1, 2] {
@@ -74,6 +85,34 @@ extension BenchmarkScenario {
             }
         }
     }
+
+    /// Two stores on one file, as two processes hold it: one searching client on each (their
+    /// QPS together), and how soon a save in one is visible in the other: after each of 200
+    /// saves in A returns, B searches for the saved vector at once; the fraction found in that
+    /// first search, and that search's latency (it applies A's journal entry first).
+    private static func twoStores(_ r: BenchRunner, _ v: BenchVariant, n: Int, store: any MemoryStore, other: any MemoryStore, fresh: Shared) throws {
+        defer { try? other.close() }
+        let w = r.workload
+        let result = try drive([store, other], w, loaded: n, clients: 2, seconds: seconds(r.options), fresh: fresh, writeEvery: 0, pacedWriter: false)
+        emit(r, v, .twoStores, n: n, clients: 2, result)
+        var found = 0
+        var latencies: [Double] = []
+        for k in 0..<200 {
+            let i = fresh.next.add(1, ordering: .relaxed).newValue
+            guard case .outcome(var o) = w.outcome(i, of: i + 1, embedding: false) else { continue }
+            o.id = "v\(i)"
+            o.embedding = w.query(50_000 + k)
+            _ = try store.save([.outcome(o)])
+            var hits: [ScoredRecord] = []
+            latencies.append(try time { hits = try other.query(MemoryQuery(kind: .outcome, projectId: w.project, topK: 1, vector: w.query(50_000 + k))) })
+            if hits.first?.record.id == o.id { found += 1 }
+        }
+        r.emitLatencies(.concurrency, "\(v.name)/\(Load.visibility.rawValue)", n: n, rep: 1, step: 2, .query, latencies)
+        r.emit(.concurrency, "\(v.name)/\(Load.visibility.rawValue)", n: n, rep: 1, step: 2, .visibleInNextSearch, Double(found) / 200)
+    }
+
+    /// The directory a store of `withStore` lives in (the runner's scratch child it was made in).
+    private static func dirOf(_ store: any MemoryStore, _ r: BenchRunner) -> URL { r.currentStoreDirectory! }
 
     private static func emit(_ r: BenchRunner, _ v: BenchVariant, _ load: Load, n: Int, clients: Int, rep: Int = 1, _ result: Driven) {
         let name = "\(v.name)/\(load.rawValue)"
@@ -102,6 +141,11 @@ extension BenchmarkScenario {
     /// (when > 0) saves a new outcome instead; with `pacedWriter` one more thread saves 100
     /// outcomes a second. Latencies in ns; the first error ends the run and is rethrown.
     private static func drive(_ store: any MemoryStore, _ w: Workload, loaded: Int, clients: Int, seconds: Double, fresh: Shared, writeEvery: Int, pacedWriter: Bool) throws -> Driven {
+        try drive([store], w, loaded: loaded, clients: clients, seconds: seconds, fresh: fresh, writeEvery: writeEvery, pacedWriter: pacedWriter)
+    }
+
+    /// Client t uses `stores[t % stores.count]`.
+    private static func drive(_ stores: [any MemoryStore], _ w: Workload, loaded: Int, clients: Int, seconds: Double, fresh: Shared, writeEvery: Int, pacedWriter: Bool) throws -> Driven {
         let collected = Mutex<(Driven, [String])>((Driven(), []))
         let stop = fresh
         stop.stopped.store(false, ordering: .relaxed)
@@ -113,7 +157,7 @@ extension BenchmarkScenario {
             o.id = "c\(i)"
             o.embedding = w.vector(i % loaded)
             let record = MemoryRecord.outcome(o)
-            return try time { _ = try store.save([record]) }
+            return try time { _ = try stores[0].save([record]) }
         }
         let group = DispatchGroup()
         for t in 0..<(clients + (pacedWriter ? 1 : 0)) {
@@ -139,7 +183,7 @@ extension BenchmarkScenario {
                                 mine.saves.append(try save())
                             } else {
                                 let q = MemoryQuery(kind: .outcome, projectId: w.project, topK: 10, vector: w.query(j % 10_000))
-                                mine.searches.append(try time { _ = try store.query(q) })
+                                mine.searches.append(try time { _ = try stores[t % stores.count].query(q) })
                             }
                         }
                     }
