@@ -288,6 +288,8 @@ public struct PlanVerdict: Sendable, Codable {
     public var monthlyCost: [String: Double]
     public var warnings: [String]
 
+    /// Every limit holds when the upper end of its projection's interval (the lower end of a
+    /// rate's) is within it; "runs out at" solves the point fit, an estimate beside it.
     /// Memory is judged by jemalloc's allocated bytes without the index arrays' growth room
     /// (what the store keeps live; the room is up to one more copy of the vectors, warned
     /// about), else by RSS growth; up to 80% of RAM, leaving the rest to the OS and cache.
@@ -304,11 +306,11 @@ public struct PlanVerdict: Sendable, Codable {
         let usable = 0.8 * machine.memoryBytes - (memory?.metric == .heapLiveBytes ? cacheBytes : 0)
         if let memory {
             let budget = usable
-            limits.append(Limit(resource: "memory", holds: memory.value <= budget, records: memory.fit.solve(budget),
+            limits.append(Limit(resource: "memory", holds: memory.high <= budget, records: memory.fit.solve(budget),
                                 detail: String(format: "%.2f GiB projected (interval up to %.2f) of %.2f GiB usable", memory.value / 1_073_741_824, memory.high / 1_073_741_824, budget / 1_073_741_824)))
         }
         if let disk = p(.diskBytes), machine.diskFreeBytes.isFinite {
-            limits.append(Limit(resource: "disk", holds: disk.value <= machine.diskFreeBytes, records: disk.fit.solve(machine.diskFreeBytes),
+            limits.append(Limit(resource: "disk", holds: disk.high <= machine.diskFreeBytes, records: disk.fit.solve(machine.diskFreeBytes),
                                 detail: String(format: "%.2f GiB projected (up to %.2f) of %.2f GiB free", disk.value / 1_073_741_824, disk.high / 1_073_741_824, machine.diskFreeBytes / 1_073_741_824)))
         }
         var sloHolds: Bool?

@@ -33,6 +33,12 @@ public struct PlanReport: Sendable, Codable {
         }
     }
 
+    /// Where a limit runs out by the point fit; for one that fails at any size, says so.
+    static func runsOut(_ l: PlanVerdict.Limit) -> String {
+        if let n = l.records { return String(format: "runs out at about %.3g records (point estimate)", n) }
+        return l.holds ? "the model does not run out at any size" : "fails at every size the model covers"
+    }
+
     var rows: [[String]] {
         projections.map { p in
             let fit = p.fit.form == .linear ? String(format: "%.3g + %.3g·n", p.fit.a, p.fit.b) : String(format: "%.3g·n^%.2f", p.fit.a, p.fit.b)
@@ -52,7 +58,7 @@ public struct PlanReport: Sendable, Codable {
         for r in [header] + rows { out += r.enumerated().map { $1.padding(toLength: widths[$0] + 2, withPad: " ", startingAt: 0) }.joined() + "\n" }
         let free = machine.diskFreeBytes.isFinite ? String(format: "%.0f", machine.diskFreeBytes / 1_073_741_824) : "?"
         out += "\nverdict: \(verdict.fits ? "FITS" : "DOES NOT FIT") this machine (\(Int(machine.memoryBytes / 1_073_741_824)) GiB RAM, \(machine.cores) cores, \(free) GiB free disk); memory judged by \(verdict.memoryMetric)\n"
-        for l in verdict.limits { out += "  \(l.resource): \(l.holds ? "holds" : "DOES NOT HOLD"): \(l.detail); runs out at \(l.records.map { String(format: "%.3g records", $0) } ?? "no size the model reaches")\n" }
+        for l in verdict.limits { out += "  \(l.resource): \(l.holds ? "holds" : "DOES NOT HOLD"): \(l.detail); \(Self.runsOut(l))\n" }
         if let first = verdict.firstLimit { out += "  first to run out: \(first)\n" }
         if let slo = verdict.sloHolds { out += "  SLO \(slo ? "holds" : "does not hold") at the interval's upper end\n" }
         for (k, v) in verdict.monthlyCost.sorted(by: { $0.key < $1.key }) { out += String(format: "  monthly cost, %@: $%.2f\n", k, v) }
@@ -68,7 +74,7 @@ public struct PlanReport: Sendable, Codable {
         md += "| " + header.joined(separator: " | ") + " |\n|" + String(repeating: "---|", count: header.count) + "\n"
         for r in rows { md += "| " + r.joined(separator: " | ") + " |\n" }
         md += "\n**Verdict: \(verdict.fits ? "fits" : "does not fit") this machine.**\n\n"
-        for l in verdict.limits { md += "- \(l.resource): \(l.holds ? "holds" : "**does not hold**"): \(l.detail); runs out at \(l.records.map { String(format: "%.3g records", $0) } ?? "no size the model reaches")\n" }
+        for l in verdict.limits { md += "- \(l.resource): \(l.holds ? "holds" : "**does not hold**"): \(l.detail); \(Self.runsOut(l))\n" }
         if let first = verdict.firstLimit { md += "- first to run out: \(first)\n" }
         for (k, v) in verdict.monthlyCost.sorted(by: { $0.key < $1.key }) { md += String(format: "- monthly cost, %@: $%.2f\n", k, v) }
         for w in verdict.warnings { md += "- ⚠️ \(w)\n" }

@@ -9,31 +9,22 @@ import Glibc
 /// AUTOINCREMENT `version` orders the commits. Each store remembers the last version its
 /// indexes reflect; before a search it applies the newer entries, each as its row's state now
 /// (so applying one twice, or out of order, comes to the same index). `engram_clients` lists
-/// the open stores with the version each has applied, so the journal can be trimmed behind the
-/// slowest; a store whose entries were trimmed anyway (it was taken for dead) reloads.
+/// the open stores with the version each has recorded as applied, so the journal can be
+/// trimmed behind the slowest; a client more than `forgetAfter` versions behind is forgotten
+/// (a process that died, or one that neither reads nor writes), and a store whose entries
+/// were trimmed that way reloads its indexes when it next reads. No pid is consulted: pids
+/// differ across containers sharing a volume, and are reused.
 enum Journal {
     static let createSQL = [
         "CREATE TABLE IF NOT EXISTS engram_changes (version INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, project TEXT NOT NULL, seq INTEGER NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS engram_clients (client TEXT PRIMARY KEY, pid INTEGER NOT NULL, applied INTEGER NOT NULL, started INTEGER NOT NULL DEFAULT 0)",
+        "CREATE TABLE IF NOT EXISTS engram_clients (client TEXT PRIMARY KEY, pid INTEGER NOT NULL, applied INTEGER NOT NULL)",
     ]
 
-    /// When this process started (clock ticks since boot, `/proc/<pid>/stat` field 22): a
-    /// pid alone may be reused by another process after the first one died.
-    static func processStart(_ pid: Int64) -> Int64 {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return 0 }
-        // Fields after the command name (which may hold spaces): state is field 3, starttime 22.
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        return fields.count > 19 ? Int64(fields[19]) ?? 0 : 0
-    }
+    /// A client this many versions behind the latest is forgotten by the next trim, which
+    /// bounds the journal at about this many entries.
+    static let forgetAfter: Int64 = 65_536
 
-    /// Whether the process that registered as (pid, started) is gone.
-    static func isGone(pid: Int64, started: Int64) -> Bool {
-        if kill(pid_t(clamping: pid), 0) != 0 && errno == ESRCH { return true }
-        return started != 0 && processStart(pid) != started
-    }
-
-    /// Trim the journal (and forget dead clients) each time the version passes a multiple of this.
+    /// Trim the journal (and forget far-behind clients) each time the version passes a multiple of this.
     static let trimEvery: Int64 = 512
 
     /// Appends one entry per changed record; returns the versions written (nil when none).
@@ -67,23 +58,20 @@ enum Journal {
     }
 
     static func register(_ c: Connection, client: String, applied: Int64) throws {
-        let pid = Int64(getpid())
-        try c.statement("INSERT OR REPLACE INTO engram_clients (client, pid, applied, started) VALUES (?, ?, ?, ?)")
-            .bind([.text(client), .int(pid), .int(applied), .int(processStart(pid))]).run()
+        try c.statement("INSERT OR REPLACE INTO engram_clients (client, pid, applied) VALUES (?, ?, ?)")
+            .bind([.text(client), .int(Int64(getpid())), .int(applied)]).run()
     }
 
     static func unregister(_ c: Connection, client: String) throws {
         try c.statement("DELETE FROM engram_clients WHERE client = ?").bind([.text(client)]).run()
     }
 
-    /// In a write transaction: records this client's applied version, forgets clients whose
-    /// process is gone, and deletes the entries every remaining client has applied.
+    /// In a write transaction: records this client's applied version, forgets clients more
+    /// than `forgetAfter` versions behind, and deletes the entries every remaining client has
+    /// applied.
     static func trim(_ c: Connection, client: String, applied: Int64) throws {
         try register(c, client: client, applied: applied)
-        let clients = try c.statement("SELECT client, pid, started FROM engram_clients").rows { ($0.text(0), $0.int(1), $0.int(2)) }
-        for (other, pid, started) in clients where other != client && isGone(pid: pid, started: started) {
-            try unregister(c, client: other)
-        }
+        try c.statement("DELETE FROM engram_clients WHERE applied < ?").bind([.int(try latest(c) - forgetAfter)]).run()
         try c.statement("DELETE FROM engram_changes WHERE version <= (SELECT min(applied) FROM engram_clients)").run()
     }
 }

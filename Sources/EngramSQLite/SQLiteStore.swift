@@ -65,8 +65,8 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
     /// The writer connection and the file lock. `@unchecked Sendable`: only touched inside `writer.withLock`.
     private final class Writer: @unchecked Sendable {
         var connection: Connection?
-        /// A shared `flock` on the database file while the store is open (see `guardLinks`).
-        var lockFD: Int32 = -1
+        /// The database file's entry in `FileGuard` while the store is open.
+        var file: FileGuard.FileID?
     }
     /// The vector indexes. `@unchecked Sendable`: read under `vectorLock.read`, changed only
     /// under `vectorLock.write`.
@@ -94,9 +94,10 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
         try Validation.embeddingDimension(configuration.embeddingDimension)
         self.configuration = configuration
         let s = Writer()
+        let clientName = client
         // Symlinks resolved, so every store of one file finds the same WAL beside it.
         let path = Self.canonical(configuration.path)
-        s.lockFD = try Self.guardLinks(path, configuration.path)
+        s.file = Self.isPrivate(path) || path.hasPrefix("file:") ? nil : try FileGuard.acquire(path, given: configuration.path)
         do {
             let c = try Connection(path: path)
             s.connection = c
@@ -113,8 +114,7 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
             try Self.migrate(c, configuration)
             // Registered first, at a version no later than the snapshot below, so no other
             // store trims entries this one has not applied.
-            let client = client
-            try c.transaction { try Journal.register(c, client: client, applied: try Journal.latest(c)) }
+            try c.transaction { try Journal.register(c, client: clientName, applied: try Journal.latest(c)) }
             // The indexes and the journal version they reflect, from one snapshot.
             try c.execute("BEGIN")
             do {
@@ -126,17 +126,20 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
                 throw error
             }
         } catch var e as EngramError {
+            if let c = s.connection { try? c.transaction { try Journal.unregister(c, client: clientName) } }
             s.connection?.close()
-            FileLock.unlock(s.lockFD)
+            FileGuard.release(s.file)
             if !e.message.contains(configuration.path) { e.message = "\(configuration.path): " + e.message }
             throw e
         } catch {
+            if let c = s.connection { try? c.transaction { try Journal.unregister(c, client: clientName) } }
             s.connection?.close()
-            FileLock.unlock(s.lockFD)
+            FileGuard.release(s.file)
             throw error
         }
         writer = Mutex(s)
         readers = Self.isPrivate(configuration.path) ? nil : ReaderPool(path: path)
+        registered.withLock { $0 = vectors.applied }
     }
 
     /// Opens the database at `path` with default settings.
@@ -160,36 +163,6 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
         guard let dir = realpath(url.deletingLastPathComponent().path, nil) else { return path }
         defer { free(dir) }
         return String(cString: dir) + "/" + url.lastPathComponent
-    }
-
-    /// SQLite keeps the write-ahead log beside the name a file is opened by, so stores that
-    /// open one file through two hard-linked names would each keep a log of their own and
-    /// corrupt it. Every open store holds a shared `flock` on the file; a file with more than
-    /// one link is opened only when no other store holds it, by any name.
-    private static func guardLinks(_ path: String, _ given: String) throws -> Int32 {
-        guard !isPrivate(path), !path.hasPrefix("file:") else { return -1 }
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            let e = errno
-            throw EngramError(.unavailable, "cannot open \(given): \(String(cString: strerror(e)))", nativeCode: "errno \(e)")
-        }
-        var st = stat()
-        if fstat(fd, &st) == 0, st.st_nlink > 1, flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            Glibc.close(fd)
-            throw EngramError(.unavailable, "\(given) has \(st.st_nlink) hard links and another store has it open: SQLite keeps its write-ahead log beside the name, so two names of one file would keep two logs; with more than one link one store at a time may open it (remove the extra links to share it)")
-        }
-        // Shared, without waiting long: an exclusive holder (an Engram from before stores could
-        // share a file, or another program) keeps it as long as it likes.
-        var waited = 0.0
-        while flock(fd, LOCK_SH | LOCK_NB) != 0 {
-            guard errno == EWOULDBLOCK || errno == EINTR, waited < 1 else {
-                Glibc.close(fd)
-                throw EngramError(.unavailable, "\(given) is locked exclusively by another process (an Engram from before stores could share a file, or another program)")
-            }
-            usleep(10_000)
-            waited += 0.01
-        }
-        return fd
     }
 
     /// 'Engr', in the database header's application_id: marks a file as an Engram database.
@@ -299,19 +272,29 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
                     try? c.execute("ROLLBACK")
                     throw error
                 }
-                // Our entries are applied below; when no other store's came between, the
-                // indexes now reflect the journal up to our last one.
-                if vectors.applied == before { vectors.applied = after }
+                let caughtUp = vectors.applied == before
                 do { try result.update?(c, vectors) } catch let e as VectorIndexError {
                     // The database is the source of truth: resynchronise the index, then report.
                     try? resynchronise(c)
                     throw EngramError(.internal, "vector index: \(e.message)")
                 }
+                if caughtUp {
+                    // No other store's entry came between: the indexes reflect the journal up
+                    // to our last one.
+                    vectors.applied = after
+                } else {
+                    // Others' entries came first: apply every entry since the indexes' version
+                    // (ours again among them) as the rows are now, so a store that only writes
+                    // keeps up too.
+                    try catchUpLocked(c, inTransaction: false)
+                }
                 return vectors.applied
             }
             if after / Journal.trimEvery != before / Journal.trimEvery {
                 // Best effort: a failed trim leaves a longer journal, nothing else.
-                try? c.transaction { try Journal.trim(c, client: client, applied: applied) }
+                if (try? c.transaction { try Journal.trim(c, client: client, applied: applied) }) != nil {
+                    registered.withLock { $0 = applied }
+                }
             }
             return result.value
         }
@@ -319,9 +302,9 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
 
     /// Reloads every index and the version it reflects from one snapshot (under the exclusive
     /// vector lock, outside a transaction on `c`).
-    private func resynchronise(_ c: Connection) throws {
-        try c.execute("BEGIN")
-        defer { try? c.execute("COMMIT") }
+    private func resynchronise(_ c: Connection, inTransaction: Bool = false) throws {
+        if !inTransaction { try c.execute("BEGIN") }
+        defer { if !inTransaction { try? c.execute("COMMIT") } }
         for kind in MemoryKind.vectorKinds { try Self.reload(c, vectors, kind, embeddingDimension) }
         vectors.applied = try Journal.latest(c)
         vectors.stale.removeAll()
@@ -335,41 +318,46 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
         let latest = try Journal.latest(c)
         guard latest > vectorLock.read({ vectors.applied }) else { return }
         defer { recordProgress() }
-        try vectorLock.write {
-            guard !vectors.closed else { return }
-            try c.execute("BEGIN")
-            var trimmed = false
-            do {
-                let applied = vectors.applied
-                // Entries this store has not applied were trimmed (it was taken for dead): the
-                // oldest left is past its next one, or none is left though newer were written.
-                if try (Journal.oldest(c) ?? Journal.latest(c) + 1) > applied + 1 {
-                    trimmed = true
-                } else {
-                    try applyEntries(c, after: applied)
-                }
-                try c.execute("COMMIT")
-            } catch {
-                try? c.execute("ROLLBACK")
-                // A half-applied catch-up leaves the indexes unknown: rebuild them from the rows.
-                if error is VectorIndexError { try? resynchronise(c) }
-                throw error
+        try vectorLock.write { try catchUpLocked(c, inTransaction: false) }
+    }
+
+    /// Under the exclusive vector lock: applies the entries newer than the indexes' version in
+    /// one snapshot of `c` (a read transaction of its own unless `inTransaction`), or reloads
+    /// every index when some were trimmed (the store was taken for dead: the oldest entry left
+    /// is past its next one, or none is left though newer ones were written).
+    private func catchUpLocked(_ c: Connection, inTransaction: Bool) throws {
+        guard readers != nil, !vectors.closed else { return }
+        if !inTransaction { try c.execute("BEGIN") }
+        defer { if !inTransaction { try? c.execute("COMMIT") } }
+        do {
+            let applied = vectors.applied
+            if try (Journal.oldest(c) ?? Journal.latest(c) + 1) > applied + 1 {
+                try resynchronise(c, inTransaction: true)
+            } else {
+                try applyEntries(c, after: applied)
             }
-            if trimmed { try resynchronise(c) }
+        } catch let e as VectorIndexError {
+            // A half-applied catch-up leaves the indexes unknown: rebuild them from the rows.
+            try? resynchronise(c, inTransaction: true)
+            throw EngramError(.internal, "vector index: \(e.message)")
         }
     }
 
     /// Records this store's applied version in `engram_clients` once it has moved by
     /// `Journal.trimEvery`, so a store that only searches does not hold the journal back
-    /// (writers record theirs as they trim). Best effort: a busy database just waits for the
-    /// next time. (Lock order: a reader connection, then the writer's lock; never the reverse.)
+    /// (writers record theirs as they trim). Best effort, without waiting: when this store is
+    /// writing, or another process holds the database's write lock, the next read tries again.
+    /// (Lock order: a reader connection, then the writer's lock; never the reverse.)
     private func recordProgress() {
         let applied = vectorLock.read { vectors.applied }
         guard applied - registered.withLock({ $0 }) >= Journal.trimEvery else { return }
-        try? writer.withLock { w in
+        _ = writer.withLockIfAvailable { w -> Void in
             guard let c = w.connection else { return }
-            try c.transaction { try Journal.register(c, client: client, applied: applied) }
-            registered.withLock { $0 = applied }
+            try? c.execute("PRAGMA busy_timeout = 0")
+            defer { try? c.execute("PRAGMA busy_timeout = 5000") }
+            if (try? c.transaction { try Journal.register(c, client: client, applied: applied) }) != nil {
+                registered.withLock { $0 = applied }
+            }
         }
     }
 
@@ -496,18 +484,29 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
             // rows read are exactly those the indexes describe; when another store committed
             // since the catch-up, catch up again (a store that keeps losing the race ranks
             // anyway: its fetch re-checks every condition, and skips rows gone meanwhile).
-            for attempt in 0..<4 {
+            for _ in 0..<3 {
                 try catchUp(c)
                 try refreshStale(c, [q.kind])
                 let ranked: [ScoredRecord]? = try searching {
                     try c.execute("BEGIN")
                     defer { try? c.execute("COMMIT") }
-                    guard try readers == nil || attempt == 3 || Journal.latest(c) == vectors.applied else { return nil }
+                    guard try readers == nil || Journal.latest(c) == vectors.applied else { return nil }
                     return try rank(c, q, vector, t, whereSQL, values)
                 }
                 if let ranked { return ranked }
             }
-            throw EngramError(.internal, "unreachable: the last attempt ranks")
+            // Three times another store committed between the catch-up and the ranking: catch
+            // up and rank in one snapshot under the exclusive lock (no other search runs).
+            return try vectorLock.write {
+                guard !vectors.closed else { throw EngramError(.unavailable, "the store is closed") }
+                try c.execute("BEGIN")
+                defer { try? c.execute("COMMIT") }
+                try catchUpLocked(c, inTransaction: true)
+                if vectors.stale.remove(q.kind) != nil { try Self.reload(c, vectors, q.kind, embeddingDimension) }
+                do { return try rank(c, q, vector, t, whereSQL, values) } catch let e as VectorIndexError {
+                    throw EngramError(.internal, "vector index: \(e.message)")
+                }
+            }
         }
     }
 
@@ -666,8 +665,8 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
                 vectors.postings.removeAll()
                 vectors.closed = true
             }
-            FileLock.unlock(w.lockFD)
-            w.lockFD = -1
+            FileGuard.release(w.file)
+            w.file = nil
         }
     }
 

@@ -53,7 +53,15 @@ struct AB: ParsableCommand {
         do { try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true) } catch {
             throw ValidationError("cannot create --output \(output): \(error.localizedDescription)")
         }
-        if selfTest { return try runSelfTest(policy: policy, out: out) }
+        if selfTest {
+            do { return try runSelfTest(policy: policy, out: out) } catch let e as RunFailure {
+                print("ab: \(e.message)")
+                throw ExitCode(Gate.Outcome.missingMeasurement.rawValue)
+            } catch let e as CocoaError {
+                print("ab: cannot write the self-test's report: \(e)")
+                throw ExitCode(Gate.Outcome.outputFailed.rawValue)
+            }
+        }
         let started = Date()
         let results: [ABCompare.Result]
         do {

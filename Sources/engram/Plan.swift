@@ -52,6 +52,9 @@ struct Plan: ParsableCommand {
             throw ValidationError("--data-dir \(dataDir) is not a directory")
         }
         guard validateFraction > 0, validateFraction < 1 else { throw ValidationError("--validate-fraction must be in (0, 1)") }
+        if validateProjections, Double(records) * validateFraction < 1_000 {
+            throw ValidationError("--validate calibrates up to --records × --validate-fraction, which must be at least 1,000")
+        }
         for b in backends where (try? BackendCatalog.entry(Self.split(b).name))?.bench == nil { throw ValidationError("unknown or unbenchmarked backend '\(b)'") }
     }
 
@@ -97,7 +100,7 @@ struct Plan: ParsableCommand {
             let cap = validateProjections ? Int(Double(records) * validateFraction) : records
             let points = try planner.calibrate(cap: cap) { p in
                 print(String(format: "  n=%-9d %5.1f s  search p95 %.3g ms  memory %.3g MB  disk %.3g MB", p.n, p.seconds,
-                             (p.values[PlanMetric.searchP95Us.rawValue] ?? .nan) / 1e3, (p.values[PlanMetric.heapBytes.rawValue] ?? p.values[PlanMetric.rssBytes.rawValue] ?? .nan) / 1e6,
+                             (p.values[PlanMetric.searchP95Us.rawValue] ?? .nan) / 1e3, (p.values[PlanMetric.heapLiveBytes.rawValue] ?? p.values[PlanMetric.rssBytes.rawValue] ?? p.values[PlanMetric.diskBytes.rawValue] ?? .nan) / 1e6,
                              (p.values[PlanMetric.diskBytes.rawValue] ?? .nan) / 1e6))
             }
             var projections = Planner.project(points, to: records)

@@ -83,16 +83,7 @@ import Testing
         let path = temporaryDatabasePath()
         let a = try SQLiteStore(path: path, embeddingDimension: 4)
         let b = try SQLiteStore(path: path, embeddingDimension: 4)
-        func journalRows() throws -> Int64 {
-            var db: OpaquePointer?
-            defer { sqlite3_close(db) }
-            guard sqlite3_open(path, &db) == SQLITE_OK else { throw EngramError(.internal, "open") }
-            var stmt: OpaquePointer?
-            sqlite3_prepare_v2(db, "SELECT count(*) FROM engram_changes", -1, &stmt, nil)
-            defer { sqlite3_finalize(stmt) }
-            sqlite3_step(stmt)
-            return sqlite3_column_int64(stmt, 0)
-        }
+        func journalRows() throws -> Int64 { try count(path, "SELECT count(*) FROM engram_changes") }
         // B has applied nothing: A's 1,100 saves stay journaled.
         for i in 0..<1_100 { try a.save(outcome("o\(i)", at: Int64(i), embedding: [1, Float(i % 7), 0, 1])) }
         #expect(try journalRows() >= 1_100)
