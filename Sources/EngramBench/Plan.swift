@@ -46,18 +46,18 @@ public enum PlanMetric: String, CaseIterable, Sendable, Codable {
     case ruPerGet = "request_units_per_get"
     case ruPerSavedRecord = "request_units_per_saved_record"
 
-    /// Bytes grow by a fixed amount per record, and a search costs a fixed amount plus one per
-    /// vector it scans: linear. Other times are fitted as a·n^b, which covers a constant path
-    /// (b ≈ 0), a log-like one (small b) and a scan (b ≈ 1).
-    public var form: PlanModel.Form { isBytes || isSearch ? .linear : .power }
-    var isSearch: Bool { [.searchP50Us, .searchP95Us, .filteredP50Us].contains(self) }
+    /// Bytes grow by a fixed amount per record; a search costs a fixed amount plus one per
+    /// vector it scans, and an open one per vector it reads: linear. Other times are fitted as
+    /// a·n^b, which covers a constant path (b ≈ 0), a log-like one (small b) and more.
+    public var form: PlanModel.Form { isBytes || isScan ? .linear : .power }
+    var isScan: Bool { [.searchP50Us, .searchP95Us, .filteredP50Us, .openMs].contains(self) }
     public var isBytes: Bool { [.diskBytes, .heapBytes, .heapLiveBytes, .rssBytes, .indexBytes].contains(self) }
 
     public var reason: String {
         switch self {
         case .diskBytes, .heapBytes, .rssBytes, .indexBytes: "each record adds its row, its vector and its index entries: a + b·n"
         case .heapLiveBytes: "the heap without SQLite's bounded page caches and without the room the index arrays' doubling leaves (both make allocated bytes bend or step with n): a + b·n"
-        case .openMs: "the SQLite store reads every vector into its indexes at open: a·n^b, b near 1"
+        case .openMs: "the SQLite store reads every vector into its indexes at open: a + b·n"
         case .searchP50Us, .searchP95Us, .filteredP50Us: "an exact search costs a fixed amount plus one per vector of the project (or of the filter's matches) it scans: a + b·n, whose least squares weigh the largest sizes, where the scan has left the CPU caches (an index's slower growth gives a small b, so the projection errs high)"
         case .saveRecordsPerSecond: "a batch save's cost per record hardly depends on n: a·n^b, b near 0"
         case .deleteP50Us: "a delete is O(d) in the index plus a B-tree step: a·n^b, b near 0"
@@ -323,7 +323,7 @@ public struct PlanVerdict: Sendable, Codable {
         if let rate = target.searchRate, let p50 = p(.searchP50Us) {
             // Searches use one core each: the cores' capacity at the projected median latency.
             let capacity = Double(machine.cores) * 1e6 / p50.value
-            limits.append(Limit(resource: "search rate", holds: capacity >= rate, records: p50.fit.solve(Double(machine.cores) * 1e6 / rate),
+            limits.append(Limit(resource: "search rate", holds: Double(machine.cores) * 1e6 / p50.high >= rate, records: p50.fit.solve(Double(machine.cores) * 1e6 / rate),
                                 detail: String(format: "%.4g searches/s possible on %d cores at p50 %.3g ms, %.4g wanted", capacity, machine.cores, p50.value / 1e3, rate)))
         }
         if let rate = target.writeRate, let saves = p(.saveRecordsPerSecond) {
@@ -331,13 +331,16 @@ public struct PlanVerdict: Sendable, Codable {
             limits.append(Limit(resource: "write rate", holds: saves.low >= rate, records: nil,
                                 detail: String(format: "%.4g records/s in batches (interval from %.4g), %.4g wanted", saves.value, saves.low, rate)))
         }
-        let first = limits.filter { $0.records != nil }.min { $0.records! < $1.records! }
+        // The first to run out: among the limits that fail at the target, the one the point fit
+        // says runs out soonest (or fails already); else the soonest of the rest.
+        let failing = limits.filter { !$0.holds }
+        let first = (failing.isEmpty ? limits : failing).min { ($0.records ?? .infinity) < ($1.records ?? .infinity) }
         let fits = limits.allSatisfy(\.holds)
         for pr in projections where pr.extrapolation > 100 {
             warnings.append(String(format: "%@ is projected %.0f× beyond the largest calibrated size: give a larger --budget", pr.metric.rawValue, pr.extrapolation))
         }
         let growthRoom = n * Double(target.dimension * 4 + 8)
-        if embedded, let memory, memory.value <= usable, memory.value + growthRoom > usable {
+        if embedded, let memory, memory.high <= usable, memory.high + growthRoom > usable {
             warnings.append(String(format: "the index arrays grow by doubling: while they do, up to %.2f GiB more (one more copy of the vectors) may be allocated, beyond the usable RAM", growthRoom / 1_073_741_824))
         }
         if let memory, memory.high > usable {
@@ -351,7 +354,7 @@ public struct PlanVerdict: Sendable, Codable {
             let rus = (target.searchRate ?? 0) * search.value + (target.writeRate ?? 0) * (p(.ruPerSavedRecord)?.value ?? 0)
             cost["cosmos_throughput"] = max(400, rus) / 100 * price * 730
         }
-        return PlanVerdict(fits: fits, limits: limits, firstLimit: first.map { String(format: "%@ at %.3g records", $0.resource, $0.records!) },
+        return PlanVerdict(fits: fits, limits: limits, firstLimit: first.map { l in l.records.map { $0 > 0 ? String(format: "%@ at about %.3g records", l.resource, $0) : "\(l.resource), already at the smallest size" } ?? "\(l.resource) (at the target)" },
                            memoryMetric: memoryName, sloHolds: sloHolds, monthlyCost: cost, warnings: warnings)
     }
 }

@@ -33,10 +33,10 @@ public struct PlanReport: Sendable, Codable {
         }
     }
 
-    /// Where a limit runs out by the point fit; for one that fails at any size, says so.
+    /// Where a limit runs out by the point fit, when the fit says.
     static func runsOut(_ l: PlanVerdict.Limit) -> String {
-        if let n = l.records { return String(format: "runs out at about %.3g records (point estimate)", n) }
-        return l.holds ? "the model does not run out at any size" : "fails at every size the model covers"
+        guard let n = l.records else { return "no size where it runs out is solved from the fit" }
+        return n > 0 ? String(format: "runs out at about %.3g records (point estimate)", n) : "exceeded already at the smallest size (point estimate)"
     }
 
     var rows: [[String]] {

@@ -40,6 +40,10 @@ final class ReaderPool: Sendable {
     private final class Idle: @unchecked Sendable {
         var connections: [Connection] = []
         var closed = false
+        /// Connections handed out and not yet back.
+        var out = 0
+        /// Run once the pool is closed and every connection is back (and closed).
+        var onDrained: (@Sendable () -> Void)?
     }
     private let idle = Mutex(Idle())
     let path: String
@@ -48,21 +52,37 @@ final class ReaderPool: Sendable {
 
     /// Runs `body` with a reader connection (opened when none is idle).
     func with<T>(_ body: (Connection) throws -> T) throws -> T {
-        let c = try idle.withLock { s -> Connection? in
+        let reused = try idle.withLock { s -> Connection? in
             guard !s.closed else { throw EngramError(.unavailable, "the store is closed") }
+            s.out += 1
             return s.connections.popLast()
-        } ?? open()
-        defer {
-            // A statement left mid-way would pin an old snapshot for the next user.
-            c.resetAll()
-            let keep = idle.withLock { s in
-                guard !s.closed else { return false }
-                s.connections.append(c)
-                return true
-            }
-            if !keep { c.close() }
         }
+        let c: Connection
+        do { c = try reused ?? open() } catch {
+            handBack(nil)
+            throw error
+        }
+        defer { handBack(c) }
         return try body(c)
+    }
+
+    /// Returns a connection (nil: one that failed to open) to the pool, or closes it when the
+    /// pool is closed; the last one back after a close runs `onDrained`.
+    private func handBack(_ c: Connection?) {
+        // A statement left mid-way would pin an old snapshot for the next user.
+        c?.resetAll()
+        let (keep, drained) = idle.withLock { s -> (Bool, (@Sendable () -> Void)?) in
+            s.out -= 1
+            if !s.closed, let c {
+                s.connections.append(c)
+                return (true, nil)
+            }
+            let done = s.out == 0 ? s.onDrained : nil
+            if done != nil { s.onDrained = nil }
+            return (false, done)
+        }
+        if !keep { c?.close() }
+        drained?()
     }
 
     private func open() throws -> Connection {
@@ -82,14 +102,17 @@ final class ReaderPool: Sendable {
         try idle.withLock { s in for c in s.connections { try body(c) } }
     }
 
-    /// Closes the idle connections; ones in use are closed when they are handed back.
-    func close() {
-        let all = idle.withLock { s in
+    /// Closes the idle connections; ones in use are closed when they are handed back. Then,
+    /// once none is left open, runs `drained` (at once when none is out).
+    func close(then drained: @escaping @Sendable () -> Void = {}) {
+        let (all, now) = idle.withLock { s -> ([Connection], Bool) in
             s.closed = true
             defer { s.connections.removeAll() }
-            return s.connections
+            if s.out > 0 { s.onDrained = drained }
+            return (s.connections, s.out == 0)
         }
         for c in all { c.close() }
+        if now { drained() }
     }
 }
 
@@ -108,7 +131,7 @@ enum FileGuard {
         var inode: UInt64
     }
     private final class Open: @unchecked Sendable {
-        var files: [FileID: (fd: Int32, stores: Int)] = [:]
+        var files: [FileID: (fds: [Int32], stores: Int)] = [:]
     }
     private static let open = Mutex(Open())
 
@@ -119,7 +142,7 @@ enum FileGuard {
                 let id = FileID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
                 if let held = o.files[id] {
                     guard st.st_nlink <= 1 else { throw linked(given, st.st_nlink) }
-                    o.files[id] = (held.fd, held.stores + 1)
+                    o.files[id] = (held.fds, held.stores + 1)
                     return id
                 }
             }
@@ -128,11 +151,23 @@ enum FileGuard {
                 let e = errno
                 throw EngramError(.unavailable, "cannot open \(given): \(String(cString: strerror(e)))", nativeCode: "errno \(e)")
             }
-            // No store of this process has the file, so closing `fd` on failure drops no lock.
             guard fstat(fd, &st) == 0 else {
                 Glibc.close(fd)
                 throw EngramError(.unavailable, "cannot stat \(given)")
             }
+            // The file the descriptor opened may be held after all (created or renamed into
+            // place since the stat): then keep this descriptor with the others — closing it
+            // would drop the locks of the stores that hold the file.
+            let opened = FileID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+            if let held = o.files[opened] {
+                guard st.st_nlink <= 1 else {
+                    o.files[opened] = (held.fds + [fd], held.stores)
+                    throw linked(given, st.st_nlink)
+                }
+                o.files[opened] = (held.fds + [fd], held.stores + 1)
+                return opened
+            }
+            // No store of this process has the file, so closing `fd` on failure drops no lock.
             if st.st_nlink > 1, flock(fd, LOCK_EX | LOCK_NB) != 0 {
                 Glibc.close(fd)
                 throw linked(given, st.st_nlink)
@@ -148,9 +183,8 @@ enum FileGuard {
                 usleep(10_000)
                 waited += 0.01
             }
-            let id = FileID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
-            o.files[id] = (fd, 1)
-            return id
+            o.files[opened] = ([fd], 1)
+            return opened
         }
     }
 
@@ -160,9 +194,9 @@ enum FileGuard {
         open.withLock { o in
             guard let held = o.files[id] else { return }
             if held.stores > 1 {
-                o.files[id] = (held.fd, held.stores - 1)
+                o.files[id] = (held.fds, held.stores - 1)
             } else {
-                Glibc.close(held.fd)
+                for fd in held.fds { Glibc.close(fd) }
                 o.files[id] = nil
             }
         }

@@ -285,8 +285,9 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
                 } else {
                     // Others' entries came first: apply every entry since the indexes' version
                     // (ours again among them) as the rows are now, so a store that only writes
-                    // keeps up too.
-                    try catchUpLocked(c, inTransaction: false)
+                    // keeps up too. The write is committed: a failure here leaves `applied`
+                    // where it was, for the next search to catch up, and is not the caller's.
+                    try? catchUpLocked(c, inTransaction: false)
                 }
                 return vectors.applied
             }
@@ -657,16 +658,18 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
     public func close() throws {
         writer.withLock { w in
             if let c = w.connection { try? c.transaction { try Journal.unregister(c, client: client) } }
+            let file = w.file
+            w.file = nil
             vectorLock.write {
-                readers?.close()
                 w.connection?.close()
                 w.connection = nil
                 vectors.indexes.removeAll()
                 vectors.postings.removeAll()
                 vectors.closed = true
+                // The file's lock descriptor outlives every connection of this store: readers
+                // still in use close when handed back, and the last one releases it.
+                if let readers { readers.close { FileGuard.release(file) } } else { FileGuard.release(file) }
             }
-            FileGuard.release(w.file)
-            w.file = nil
         }
     }
 

@@ -54,12 +54,13 @@ struct AB: ParsableCommand {
             throw ValidationError("cannot create --output \(output): \(error.localizedDescription)")
         }
         if selfTest {
-            do { return try runSelfTest(policy: policy, out: out) } catch let e as RunFailure {
-                print("ab: \(e.message)")
-                throw ExitCode(Gate.Outcome.missingMeasurement.rawValue)
-            } catch let e as CocoaError {
-                print("ab: cannot write the self-test's report: \(e)")
+            do { return try runSelfTest(policy: policy, out: out) } catch let e as ReportFailure {
+                print("ab: cannot write the self-test's report: \(e.message)")
                 throw ExitCode(Gate.Outcome.outputFailed.rawValue)
+            } catch {
+                // A trial that could not run or measure: no verdict on the comparison.
+                print("ab: \((error as? RunFailure)?.message ?? "\(error)")")
+                throw ExitCode(Gate.Outcome.missingMeasurement.rawValue)
             }
         }
         let started = Date()
@@ -86,6 +87,7 @@ struct AB: ParsableCommand {
     }
 
     struct RunFailure: Error { let message: String }
+    struct ReportFailure: Error { let message: String }
 
     /// Runs both builds alternately until no path is ambiguous or `maxRounds` is reached.
     func compare(baseline: String, candidate: String, candidateArgs: [String], policy: ABCompare.Policy, out: URL, log: Bool) throws -> [ABCompare.Result] {
@@ -180,8 +182,10 @@ struct AB: ParsableCommand {
         }.joined(separator: ", ") + ". Another path also flagged in \(wrongPath) slowed trials.\n\n"
         md += String(format: "Mean time per comparison: %.0f s (%.1f min for the whole self-test).\n", perTrial, Date().timeIntervalSince(started) / 60)
         print(md)
-        try JSONEncoder.pretty.encode(done).write(to: out.appendingPathComponent("selftest.json"))
-        try Data(md.utf8).write(to: out.appendingPathComponent("selftest.md"))
+        do {
+            try JSONEncoder.pretty.encode(done).write(to: out.appendingPathComponent("selftest.json"))
+            try Data(md.utf8).write(to: out.appendingPathComponent("selftest.md"))
+        } catch { throw ReportFailure(message: "\(error)") }
         try? FileManager.default.removeItem(at: out.appendingPathComponent("trial"))
     }
 
