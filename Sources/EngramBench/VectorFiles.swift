@@ -2,6 +2,7 @@ import CHDF5
 import COpenSSL
 import EngramCore
 import Foundation
+import Synchronization
 
 /// Row-major vectors read from a file: `rows` × `dimension`.
 struct VectorMatrix: Sendable {
@@ -79,19 +80,21 @@ struct VectorFileSet: Sendable {
         var train: VectorMatrix, queries: VectorMatrix?, neighbors: [[Int]]?, queriesNote: String, groundTruth = "brute_force"
         var parameters: [String: String] = [:]
         if format == .hdf5 {
-            let h = try HDF5File(path: vectors)
-            defer { h.close() }
-            train = try h.matrix("train")
-            queries = try h.has("test") ? h.matrix("test") : nil
-            let distance = h.stringAttribute("distance")
+            let read = try HDF5File.serialized { () throws -> (VectorMatrix, VectorMatrix?, [[Int]]?, String?, Bool) in
+                let h = try HDF5File(path: vectors)
+                defer { h.close() }
+                let train = try h.matrix("train"), queries = try h.has("test") ? h.matrix("test") : nil
+                let distance = h.stringAttribute("distance"), listed = try h.has("neighbors") && queries != nil
+                let neighbors = listed && (distance == "angular" || distance == "cosine") ? try h.indices("neighbors") : nil
+                return (train, queries, neighbors, distance, listed)
+            }
+            let distance: String?, listed: Bool
+            (train, queries, neighbors, distance, listed) = read
             parameters["distance"] = distance ?? "unknown"
-            if try h.has("neighbors"), queries != nil {
-                if distance == "angular" || distance == "cosine" {
-                    neighbors = try h.indices("neighbors")
-                    groundTruth = "file:neighbors"
-                } else {
-                    groundTruth = "brute_force (the file's neighbors rank by \(distance ?? "an unnamed distance"), Engram by cosine)"
-                }
+            if neighbors != nil {
+                groundTruth = "file:neighbors"
+            } else if listed {
+                groundTruth = "brute_force (the file's neighbors rank by \(distance ?? "an unnamed distance"), Engram by cosine)"
             }
         } else {
             guard format.holdsVectors else { throw invalid(vectors, nil, "a .\(format.rawValue) file holds neighbour indices, not vectors") }
@@ -302,6 +305,14 @@ struct NPY {
 
 /// An ann-benchmarks HDF5 file, read through libhdf5.
 final class HDF5File {
+    /// Debian's libhdf5 is built without thread safety: every use of the library, in any
+    /// thread of the process, goes through this lock (`serialized`).
+    private static let library = Mutex(())
+
+    static func serialized<T>(_ body: () throws -> T) throws -> T {
+        try library.withLock { _ in try body() }
+    }
+
     let path: String
     private let id: hid_t
 

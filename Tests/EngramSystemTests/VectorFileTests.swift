@@ -122,7 +122,10 @@ import Testing
     /// An ann-benchmarks file: train/test/neighbors and a `distance` attribute. Its neighbours
     /// are ground truth for angular (cosine) data only.
     @Test func hdf5DatasetsAsAnnBenchmarksWritesThem() throws {
-        func make(_ name: String, distance: String) -> String {
+        func make(_ name: String, distance: String) throws -> String {
+            try HDF5File.serialized { try write(name, distance: distance) }
+        }
+        func write(_ name: String, distance: String) throws -> String {
             let path = dir.appendingPathComponent(name).path
             let file = engram_h5_open(path, 1)
             #expect(file >= 0)
@@ -135,11 +138,11 @@ import Testing
             engram_h5_close(file)
             return path
         }
-        let angular = try VectorFileSet.load(vectors: make("a.hdf5", distance: "angular"))
+        let angular = try VectorFileSet.load(vectors: try make("a.hdf5", distance: "angular"))
         #expect(angular.train.rows == 40 && angular.queries.rows == 4 && angular.train.row(39) == Self.rows(40, 6)[39])
         #expect(angular.neighbors?[1] == Array(10..<20) && angular.fingerprint.groundTruth == "file:neighbors")
         #expect(angular.fingerprint.parameters["distance"] == "angular")
-        let euclidean = try VectorFileSet.load(vectors: make("e.h5", distance: "euclidean"))
+        let euclidean = try VectorFileSet.load(vectors: try make("e.h5", distance: "euclidean"))
         #expect(euclidean.neighbors == nil && euclidean.fingerprint.groundTruth.contains("euclidean"))
     }
 
