@@ -124,6 +124,9 @@ func adminSQL(_ sql: String) throws -> [String] {
     /// Only a schema Engram created is dropped: never `public` (whose pgvector every other
     /// schema's embeddings depend on), a catalog, or a schema made by someone else.
     @Test func dropSchemaTouchesOnlyEngramsSchemas() throws {
+        // A store first: it creates pgvector in a fresh cluster (the check below is that no
+        // refused drop took it away, whichever test ran first).
+        let store = try PostgresStore(url: serverURL, schema: freshSchema(), embeddingDimension: 4)
         let foreign = freshSchema()
         _ = try adminSQL("CREATE SCHEMA \(foreign); CREATE TABLE \(foreign).keep (x int)")
         for schema in ["public", "pg_catalog", "information_schema", foreign] {
@@ -132,7 +135,6 @@ func adminSQL(_ sql: String) throws -> [String] {
         #expect(try adminSQL("SELECT count(*) FROM pg_extension WHERE extname = 'vector'") == ["1"])
         #expect(try adminSQL("SELECT count(*) FROM \(foreign).keep") == ["0"])
         _ = try adminSQL("DROP SCHEMA \(foreign) CASCADE")
-        let store = try PostgresStore(url: serverURL, schema: freshSchema(), embeddingDimension: 4)
         // Something outside that depends on Engram's tables stops the drop (CASCADE would take it).
         let view = freshSchema()
         _ = try adminSQL("CREATE SCHEMA \(view); CREATE VIEW \(view).report AS SELECT id FROM \(store.configuration.schema).outcomes")
