@@ -109,10 +109,10 @@ let package = Package(
             dependencies: ["EngramCosmos", "Conformance", "EngramCore"],
             swiftSettings: strictSettings
         ),
-        // Whole-system tests: the command line's own logic (torture checker, fuzzer), faults of the environment.
+        // Whole-system tests: torture through real child processes, the gate, faults of the environment.
         .testTarget(
             name: "EngramSystemTests",
-            dependencies: ["engram", "EngramCatalog", "EngramBench", "EngramCore", "EngramReference", "EngramSQLite", "EngramFiles", "CHDF5"],
+            dependencies: ["Conformance", "EngramCatalog", "EngramBench", "EngramCore", "EngramReference", "EngramSQLite", "EngramFiles", "CHDF5"],
             swiftSettings: strictSettings
         ),
     ],

@@ -45,6 +45,15 @@ public struct Fuzzer: Sendable {
     /// Runs `ops` on a fresh backend store and a fresh reference store; the first
     /// divergence, or nil. A store that cannot be made is a divergence too.
     public func divergence(_ ops: [FuzzOp]) -> String? {
+        var ignored = FuzzCoverage()
+        return divergence(ops, coverage: &ignored)
+    }
+
+    /// `divergence`, counting in `coverage` the operations run and the errors the contract
+    /// gave (the reference store's answers) — once per history each.
+    func divergence(_ ops: [FuzzOp], coverage: inout FuzzCoverage) -> String? {
+        var operations = Set<String>(), errors = Set<String>()
+        defer { coverage.add(operations: operations, errors: errors) }
         let store: any MemoryStore
         do { store = try fixture.makeEmpty() } catch { return "could not make an empty store: \(error)" }
         defer { try? store.close() }
@@ -52,6 +61,8 @@ public struct Fuzzer: Sendable {
         var clocked = Set<RecordKey>()
         for (i, op) in ops.enumerated() {
             let expected = op.run(on: reference, clocked: &clocked)
+            operations.insert(op.name)
+            if case .error(let code, let field) = expected { errors.insert("\(code.rawValue)" + (field.map { "[\($0)]" } ?? "")) }
             var ignored = clocked
             let actual = op.run(on: store, clocked: &ignored)
             if let why = FuzzOutcome.difference(actual, expected, clocked: clocked) {
@@ -63,23 +74,30 @@ public struct Fuzzer: Sendable {
 
     /// Runs histories `0..<count`; returns the shrunk divergences (at most `stopAfter`).
     public func run(histories count: Int, stopAfter: Int = 1, progress: (Int) -> Void = { _ in }) -> [Divergence] {
+        runWithCoverage(histories: count, stopAfter: stopAfter, progress: progress).divergences
+    }
+
+    /// Runs histories `0..<count`: the shrunk divergences (at most `stopAfter`) and what the
+    /// histories exercised.
+    public func runWithCoverage(histories count: Int, stopAfter: Int = 1, progress: (Int) -> Void = { _ in }) -> (divergences: [Divergence], coverage: FuzzCoverage) {
+        var coverage = FuzzCoverage()
         let dimension: Int
         do {
             let probe = try fixture.makeEmpty()
             dimension = probe.embeddingDimension
             try? probe.close()
         } catch {
-            return [Divergence(index: 0, kept: [], operations: [], reason: "could not make an empty store: \(error)")]
+            return ([Divergence(index: 0, kept: [], operations: [], reason: "could not make an empty store: \(error)")], coverage)
         }
         var found: [Divergence] = []
         for index in 0..<count {
             progress(index)
             let ops = history(index, dimension: dimension)
-            guard divergence(ops) != nil else { continue }
+            guard divergence(ops, coverage: &coverage) != nil else { continue }
             found.append(shrink(index: index, ops))
             if found.count >= stopAfter { break }
         }
-        return found
+        return (found, coverage)
     }
 
     /// Delta debugging (ddmin) over the operations of a diverging history.
@@ -131,6 +149,33 @@ public struct Fuzzer: Sendable {
     }
 }
 
+/// How many histories exercised each operation and met each error of the contract: a fuzz
+/// run that never ran an operation did not test it, and says so.
+public struct FuzzCoverage: Sendable {
+    public private(set) var histories = 0
+    /// Histories that ran each operation (`FuzzOp.names`), by name.
+    public private(set) var operations: [String: Int] = [:]
+    /// Histories in which the contract answered with each error code (and field).
+    public private(set) var errors: [String: Int] = [:]
+
+    mutating func add(operations ops: Set<String>, errors errs: Set<String>) {
+        histories += 1
+        for o in ops { operations[o, default: 0] += 1 }
+        for e in errs { errors[e, default: 0] += 1 }
+    }
+
+    /// Operations no history ran.
+    public var neverRun: [String] { FuzzOp.names.filter { operations[$0] == nil } }
+
+    public var table: String {
+        var out = "operation                     histories\n"
+        for name in FuzzOp.names { out += name.padding(toLength: 30, withPad: " ", startingAt: 0) + String(operations[name] ?? 0) + "\n" }
+        out += "error                         histories\n"
+        for (e, n) in errors.sorted(by: { $0.key < $1.key }) { out += e.padding(toLength: 30, withPad: " ", startingAt: 0) + String(n) + "\n" }
+        return out
+    }
+}
+
 /// One operation of a fuzz history.
 public enum FuzzOp: Sendable, CustomStringConvertible {
     case save([MemoryRecord])
@@ -146,6 +191,29 @@ public enum FuzzOp: Sendable, CustomStringConvertible {
     case pruneOutcomes(String, Timestamp, String?)
     case pruneHeuristics(String, Double, String?)
     case stats(String, String?)
+
+    /// Every operation's name in coverage reports.
+    public static let names = ["save", "save-batch", "get", "query", "query-by-vector", "query-preferences", "update-heuristic", "increment",
+                               "concurrent-increments", "update-heuristic-confidence", "update-knowledge-confidence", "delete",
+                               "prune-outcomes", "prune-heuristics", "stats"]
+
+    public var name: String {
+        switch self {
+        case .save(let rs): rs.count == 1 ? "save" : "save-batch"
+        case .get: "get"
+        case .query(let q): q.vector == nil ? "query" : "query-by-vector"
+        case .preferences: "query-preferences"
+        case .patch: "update-heuristic"
+        case .increment: "increment"
+        case .concurrentIncrements: "concurrent-increments"
+        case .heuristicConfidence: "update-heuristic-confidence"
+        case .knowledgeConfidence: "update-knowledge-confidence"
+        case .delete: "delete"
+        case .pruneOutcomes: "prune-outcomes"
+        case .pruneHeuristics: "prune-heuristics"
+        case .stats: "stats"
+        }
+    }
 
     static func random(_ rng: inout SeededGenerator, _ make: Make) -> FuzzOp {
         func pick<T>(_ xs: [T]) -> T { xs[Int(rng.next() % UInt64(xs.count))] }

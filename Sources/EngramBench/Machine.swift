@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// Facts about the machine and the run, for the manifest.
@@ -68,5 +69,74 @@ public enum Machine {
         p.waitUntilExit()
         guard p.terminationStatus == 0 else { return nil }
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// How busy the machine was while something ran: the load average at its start and end, and
+/// the CPU time that other processes took (from /proc), so a reader can tell a noisy run from
+/// a slow build.
+public struct MachineLoad: Codable, Sendable, CustomStringConvertible {
+    public var loadAverageStart: Double
+    public var loadAverageEnd: Double
+    /// CPU seconds every other process took during the interval (all CPU time the kernel
+    /// counted as busy, less this process's and its waited-for children's).
+    public var otherCPUSeconds: Double
+    public var wallSeconds: Double
+    public var cores: Int
+
+    /// The share of the machine's CPU capacity that other processes took.
+    public var otherCPUShare: Double { wallSeconds > 0 ? otherCPUSeconds / (wallSeconds * Double(max(1, cores))) : 0 }
+    /// Busy: other processes took at least a quarter of the CPU (a quiet machine: a few percent).
+    public var busy: Bool { otherCPUShare >= Self.busyShare }
+    public static let busyShare = 0.25
+
+    public var description: String {
+        String(format: "load average %.2f → %.2f, other processes took %.0f%% of %d cores (%.1f CPU-s in %.1f s)%@",
+               loadAverageStart, loadAverageEnd, otherCPUShare * 100, cores, otherCPUSeconds, wallSeconds, busy ? ": busy" : "")
+    }
+
+    /// Starts measuring; `finish` returns the load since.
+    public struct Sampler: Sendable {
+        let load: Double
+        let busyTicks: Double
+        let ownTicks: Double
+        let started: UInt64
+
+        public init() {
+            load = MachineLoad.loadAverage()
+            busyTicks = MachineLoad.machineBusyTicks()
+            ownTicks = MachineLoad.ownTicks()
+            started = DispatchTime.now().uptimeNanoseconds
+        }
+
+        public func finish() -> MachineLoad {
+            let hz = Double(sysconf(Int32(_SC_CLK_TCK)))
+            let others = max(0, (MachineLoad.machineBusyTicks() - busyTicks) - (MachineLoad.ownTicks() - ownTicks)) / hz
+            return MachineLoad(loadAverageStart: load, loadAverageEnd: MachineLoad.loadAverage(), otherCPUSeconds: others,
+                               wallSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9,
+                               cores: ProcessInfo.processInfo.activeProcessorCount)
+        }
+    }
+
+    static func loadAverage() -> Double {
+        (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)).flatMap { $0.split(separator: " ").first.flatMap { Double($0) } } ?? 0
+    }
+
+    /// Busy ticks of the whole machine: user, nice, system, irq, softirq, steal (`/proc/stat`).
+    static func machineBusyTicks() -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+              let line = stat.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") }) else { return 0 }
+        let f = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        guard f.count >= 8 else { return 0 }
+        return f[0] + f[1] + f[2] + f[5] + f[6] + f[7]
+    }
+
+    /// This process's ticks and its waited-for children's (`/proc/self/stat`, fields 14–17).
+    static func ownTicks() -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return 0 }
+        let f = stat[stat.index(after: close)...].split(separator: " ")
+        // After the name: state is field 3, so utime (14) is at offset 11.
+        guard f.count > 14 else { return 0 }
+        return f[11...14].compactMap { Double($0) }.reduce(0, +)
     }
 }

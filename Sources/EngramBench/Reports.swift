@@ -98,6 +98,8 @@ public struct Manifest: Codable, Sendable {
     public var measurementCount: Int
     /// Where the embeddings came from (absent in runs before it was recorded).
     public var vectors: VectorFingerprint?
+    /// How busy the machine was during the run (absent in runs before it was recorded).
+    public var load: MachineLoad?
 }
 
 public struct BenchError: Error, CustomStringConvertible {

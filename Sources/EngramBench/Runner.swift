@@ -48,6 +48,7 @@ public final class BenchRunner {
     public func run() throws -> BenchRun {
         let started = Date()
         let startNs = now()
+        let sampler = MachineLoad.Sampler()
         defer { backend.finish() }
         let steps = plannedScenarios.flatMap { BenchmarkScenario.of($0).steps(self) }
         progress = Progress(totalWeight: steps.reduce(0) { $0 + $1.weight })
@@ -62,7 +63,7 @@ public final class BenchRunner {
             gitCommit: Machine.gitCommit(), host: Machine.hostname(), backend: backend.name, options: options,
             versions: backend.versions.merging(Machine.toolVersions()) { a, _ in a }, machine: Machine.describe(),
             plans: plans, summary: [:], durationSeconds: Double(now() - startNs) / 1e9, measurementCount: rows.count,
-            vectors: workload.fingerprint)
+            vectors: workload.fingerprint, load: sampler.finish())
         var run = BenchRun(manifest: manifest, measurements: rows)
         run.manifest.summary = Summary.ratios(run, engramVariant: backend.engramVariant).filter { $0.value.isFinite }
         return run

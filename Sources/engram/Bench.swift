@@ -177,13 +177,14 @@ func loadJSON<T: Decodable>(_ path: String, _ type: T.Type) throws -> T {
     }
 }
 
-/// `engram gate`: a run against the committed baseline and thresholds. Exit codes: 0 pass,
-/// 1 regression, 2 missing measurement, 3 improvement (with --fail-on-improvement), 4 a report
-/// could not be written, 64 usage.
+/// `engram gate`: a run against the committed baseline and thresholds; a missed check is
+/// re-measured before it fails (`Gate.decide`). Exit codes: 0 pass, 1 regression, 2 missing
+/// measurement, 3 improvement (with --fail-on-improvement), 4 a report could not be written,
+/// 5 inconclusive, 64 usage.
 struct GateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gate", abstract: "Check a benchmark run against the committed baseline and thresholds.",
-        discussion: "Exit codes: 0 pass, 1 a check failed or regressed, 2 a required check (or every check) was not measured, 3 a ratio beat the baseline beyond the tolerance (only with --fail-on-improvement), 4 the verdict stands but a report could not be written, 64 usage error (an unreadable run, baseline or thresholds file, a baseline of another backend).")
+        discussion: "Exit codes: 0 pass, 1 a check failed or regressed (on the interval of its re-measurements), 2 a required check (or every check) was not measured, 3 a ratio beat the baseline beyond the tolerance (only with --fail-on-improvement), 4 the verdict stands but a report could not be written, 5 inconclusive (no check failed, but one's interval straddled its line after every re-measurement, or it missed a target while the machine was busy), 64 usage error (an unreadable run, baseline or thresholds file, a baseline of another backend).")
 
     @Option(name: .customLong("run"), help: "Manifest of the run to check.") var runManifest = "results/bench-sqlite-manifest.json"
     @Option(help: "Manifest of the committed baseline run.") var baseline = "benchmarks/baseline/bench-sqlite-manifest.json"
@@ -192,6 +193,8 @@ struct GateCommand: ParsableCommand {
     @Option(help: "Also write a markdown summary here (default: appended to $GITHUB_STEP_SUMMARY when set).") var markdown: String?
     @Option(help: "Also write JUnit XML here.") var junit: String?
     @Flag(help: "Exit 3 when a ratio beats the baseline beyond the tolerance (the baseline is stale).") var failOnImprovement = false
+    @Option(help: "Re-measurement passes at most for a check that misses (each runs the checks' scenarios again with the run's options; 0 judges the run's figure alone).")
+    var remeasure = 4
 
     func run() throws {
         let current = try loadJSON(runManifest, Manifest.self)
@@ -200,7 +203,17 @@ struct GateCommand: ParsableCommand {
         if let base, base.backend != current.backend {
             throw ValidationError("the baseline \(baseline) is of backend \(base.backend), the run of \(current.backend)")
         }
-        let rows = Gate.evaluate(run: current, baseline: base, thresholds: rules)
+        guard remeasure >= 0 else { throw ValidationError("--remeasure must be 0 or more") }
+        if let load = current.load { print("gate: machine during the run: \(load)") }
+        var policy = Gate.Remeasure()
+        policy.maxPasses = remeasure
+        let (rows, loads) = try Gate.decide(Gate.evaluate(run: current, baseline: base, thresholds: rules), run: current, baseline: base,
+                                            thresholds: rules, policy: policy) { scenarios in
+            print("gate: re-measuring \(scenarios.map(\.rawValue).sorted().joined(separator: ", ")) with the run's options")
+            let again = try Self.measure(current, scenarios: scenarios)
+            if let load = again.load { print("gate: machine during the re-measurement: \(load)") }
+            return (again.summary, again.load)
+        }
         let outcome = Gate.outcome(rows, failOnImprovement: failOnImprovement)
         let warnings = Gate.machineWarnings(run: current, baseline: base)
         print(Gate.table(rows), terminator: "")
@@ -211,8 +224,21 @@ struct GateCommand: ParsableCommand {
         print("gate: \(measured.count - failed.count - misses) passed, \(misses) known misses of a target, \(failed.count) failed, \(rows.count - measured.count) not measured in this run")
         if base == nil { print("gate: --no-baseline: thresholds only") }
         print("gate: \(outcome) (exit \(outcome.rawValue))")
-        let summary = Gate.markdown(rows, outcome: outcome, warnings: warnings, run: current)
+        for r in rows where r.verdict == .inconclusive { print("gate: INCONCLUSIVE \(r.key): \(r.why ?? "")") }
+        let summary = Gate.markdown(rows, outcome: outcome, warnings: warnings, run: current, loads: loads)
         try finish(tool: "gate", rows: rows, outcome: outcome, summary: summary, markdown: markdown, junit: junit, failOnImprovement: failOnImprovement)
+    }
+}
+
+extension GateCommand {
+    /// Runs `scenarios` again on the run's backend with the run's options (in this process).
+    static func measure(_ run: Manifest, scenarios: Set<BenchScenario>) throws -> Manifest {
+        var options = run.options
+        options.scenarios = BenchScenario.allCases.filter { scenarios.contains($0) }
+        let entry = try BackendCatalog.entry(run.backend)
+        guard let backend = entry.bench else { throw ValidationError("\(run.backend) registers no benchmark variants") }
+        let scratch = ScratchDirectory(prefix: "engram-gate")
+        return try BenchRunner(backend: backend, options: options, scratch: scratch.url).run().manifest
     }
 }
 

@@ -87,12 +87,17 @@ struct Conform: ParsableCommand {
         let fuzzer = Fuzzer(fixture: entry.fixture(scratch.url, dimension), seed: seed, length: ops)
         let redact = environmentRedactor()
         let start = Date()
-        let found = fuzzer.run(histories: fuzz) { i in
+        let (found, coverage) = fuzzer.runWithCoverage(histories: fuzz) { i in
             if i > 0, i % 100 == 0 { print("  \(i) histories, no divergence") }
         }
         let seconds = Date().timeIntervalSince(start)
         guard let d = found.first else {
+            print("coverage (histories that ran each operation, and met each error):\n" + coverage.table, terminator: "")
             print("fuzz of '\(entry.name)': \(fuzz) histories × \(ops) operations, seed \(seed): no divergence from the reference store (\(String(format: "%.1f", seconds)) s)")
+            if !coverage.neverRun.isEmpty {
+                print("fuzz: FAILED: tested too little: no history ran \(coverage.neverRun.joined(separator: ", ")) (more histories or --ops)")
+                throw ExitCode(3)
+            }
             return
         }
         let outDir = URL(fileURLWithPath: output)

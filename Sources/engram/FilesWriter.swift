@@ -5,9 +5,10 @@ import Foundation
 
 /// `engram files-writer` (hidden): the file store's crash-test child.
 ///
-/// Without `--op` it saves records one call at a time and prints each id after its save
-/// returned; the random-kill test SIGKILLs it at random moments and checks that every printed
-/// id survived. With `--op` it runs one operation (`setup`, `save`, `batch`, `delete`,
+/// Without `--op` it prints `ready` once its store is open, then saves records one call at a
+/// time, printing `saving <ids>` before and `saved <ids>` after each save (and `deleting` /
+/// `deleted` around its deletes); the kill test SIGKILLs it inside a call chosen by the calls
+/// it acknowledged and checks that every acknowledged id survived. With `--op` it runs one operation (`setup`, `save`, `batch`, `delete`,
 /// `prune`, `compact`) and prints `done`; with `--crash-at k` it dies by SIGKILL at the
 /// store's k-th write step, so the deterministic test can cut an operation at every step.
 struct FilesWriter: ParsableCommand {
@@ -47,18 +48,22 @@ struct FilesWriter: ParsableCommand {
             return
         }
         let store = try FileStore(directory: URL(fileURLWithPath: directory), embeddingDimension: 8)
+        func say(_ line: String) {
+            print(line)
+            fflush(nil)  // all output streams: the line must be out before the next call
+        }
+        say("ready")
         var i = start
         while i < start + count {
             let batch = i % 5 == 0 ? (i..<i + 3).map { outcome($0) } : [outcome(i)]  // single saves and small batches
+            let ids = batch.map(\.id).joined(separator: " ")
+            say("saving " + ids)  // in flight: may or may not survive a kill
             _ = try store.save(batch)
-            print("saved " + batch.map(\.id).joined(separator: " "))
-            fflush(nil)  // all output streams: the line must be out before the next call
+            say("saved " + ids)
             if i % 7 == 0 {
-                print("deleting o\(i - 1)")  // in flight: may or may not survive a kill
-                fflush(nil)
+                say("deleting o\(i - 1)")
                 _ = try store.delete(RecordKey(.outcome, scope: "p", id: "o\(i - 1)"))
-                print("deleted o\(i - 1)")
-                fflush(nil)
+                say("deleted o\(i - 1)")
             }
             i += batch.count
         }

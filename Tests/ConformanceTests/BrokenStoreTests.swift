@@ -135,6 +135,19 @@ final class SkipsValidation: ForwardingStore, @unchecked Sendable {
 /// The differential fuzzer finds each broken store's divergence from the reference store
 /// and shrinks the history to a handful of operations; the reference store itself never diverges.
 @Suite struct FuzzerFindsBrokenStores {
+    /// Coverage is counted per history: 50 histories of 100 operations run every operation
+    /// and meet the contract's validation errors; a one-operation run names what it left out.
+    @Test func coverageCountsEveryOperationAndError() {
+        let fixture = StoreFixture(name: "reference") { ReferenceStore() }
+        let (found, coverage) = Fuzzer(fixture: fixture, seed: 3, length: 100).runWithCoverage(histories: 50)
+        #expect(found.isEmpty && coverage.histories == 50)
+        #expect(coverage.neverRun.isEmpty, "\(coverage.neverRun)")
+        #expect(coverage.errors.keys.contains { $0.hasPrefix("invalid") }, "\(coverage.errors)")
+        #expect(coverage.operations.values.allSatisfy { $0 <= 50 })
+        let short = Fuzzer(fixture: fixture, seed: 3, length: 1).runWithCoverage(histories: 1).coverage
+        #expect(short.neverRun.count == FuzzOp.names.count - 1 && short.table.contains("stats"))
+    }
+
     func fuzz(_ make: @escaping @Sendable () -> any MemoryStore) -> [Fuzzer.Divergence] {
         Fuzzer(fixture: StoreFixture(name: "broken") { make() }, seed: 3, length: 100).run(histories: 200)
     }

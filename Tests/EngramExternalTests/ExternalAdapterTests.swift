@@ -40,7 +40,8 @@ func fixture(_ misbehave: String? = nil, timeout: Double = 30) -> StoreFixture {
         c.log = { lines.add($0) }
         c.timeout = 5
         #expect(throws: EngramError.self) { try ExternalStore(c) }
-        Thread.sleep(forTimeInterval: 0.2)
+        // The log is fed by a reader thread: wait for the line (bounded only against a hang).
+        for _ in 0..<3_000 where !lines.all.contains("hello from the adapter") { usleep(10_000) }
         #expect(lines.all.contains("hello from the adapter"))
     }
 }
@@ -72,11 +73,10 @@ final class LogLines: Sendable {
         #expect(r[0].status == .failed && r[0].reason.contains("has id"), "\(r.map(\.reason))")
     }
 
+    /// The reason names the timeout: the call was cut by it (a hang would hang the test).
     @Test func hangIsCutByTheTimeout() {
-        let start = Date()
         let r = run("hang", only: ["query.top-k"], timeout: 1)
         #expect(r[0].status == .failed && r[0].reason.contains("did not answer within"), "\(r.map(\.reason))")
-        #expect(Date().timeIntervalSince(start) < 10)
     }
 
     @Test func exitMidScenario() {
@@ -101,19 +101,16 @@ final class LogLines: Sendable {
     /// An adapter that closes its stdin: the next write fails as `unavailable` (no SIGPIPE
     /// kills the test process), and the next scenario gets a new adapter.
     @Test func closedStdinIsAnErrorNotASignal() {
-        let start = ContinuousClock.now
-        let r = run("close-stdin", only: ["roundtrip.heuristic", "delete.missing"], timeout: 5)
+        let r = run("close-stdin", only: ["roundtrip.heuristic", "delete.missing"], timeout: 300)
         #expect(r.count == 2 && r.allSatisfy { $0.status == .failed }, "\(r.map(\.reason))")
+        // Noticed by the closed pipe, not by the (long) timeout.
         #expect(r[0].reason.contains("closed its input") || r[0].reason.contains("exited"), "\(r[0].reason)")
-        #expect(ContinuousClock.now - start < .seconds(30))
     }
 
     /// An adapter that stops reading: a large request cannot block the writer past the timeout.
     @Test func anAdapterThatStopsReadingIsCutByTheTimeout() {
-        let start = ContinuousClock.now
         let r = run("stop-reading", only: ["batch.ids-in-order"], timeout: 2)
         #expect(r[0].status == .failed && r[0].reason.contains("did not read its request within"), "\(r.map(\.reason))")
-        #expect(ContinuousClock.now - start < .seconds(20))
     }
 
     /// A 100 MB response line is read whole (reading is linear: the quadratic reader took
@@ -137,18 +134,16 @@ final class LogLines: Sendable {
     @Test func aForkedChildHoldingThePipeIsEndedWithItsAdapter() throws {
         let lines = LogLines()
         var c = ExternalStore.Configuration(command: adapterCommand("fork-and-exit"))
-        c.timeout = 5
+        c.timeout = 300  // the exit must be noticed at once: the error says "exited", not the timeout's words
         c.log = { lines.add($0) }
-        let start = ContinuousClock.now
         let store = try ExternalStore(c)
         #expect { try store.query(MemoryQuery(kind: .heuristic, projectId: "p", topK: 3)) } throws: { error in
-            (error as? EngramError)?.code == .unavailable && "\(error)".contains("exited")
+            (error as? EngramError)?.code == .unavailable && "\(error)".contains("exited") && !"\(error)".contains("within")
         }
-        #expect(ContinuousClock.now - start < .seconds(4), "the adapter's exit is noticed at once, not after the timeout")
         let child = try #require(lines.all.first { $0.hasPrefix("forked child ") }.flatMap { Int32($0.dropFirst(13)) })
         try store.close()
         var gone = false
-        for _ in 0..<100 where !gone {
+        for _ in 0..<1_500 where !gone {  // bounded only against a hang
             gone = kill(child, 0) != 0 && errno == ESRCH
             if !gone { usleep(20_000) }
         }

@@ -188,29 +188,38 @@ func temporaryDirectory() -> URL {
         #expect { try FileStore(directory: dir, embeddingDimension: 8) } throws: { ($0 as? EngramError)?.field == "embedding_dimension" }
     }
 
-    /// A writer process killed with SIGKILL at 50 random moments: every save it reported
-    /// done is there after reopening, and the store always opens.
+    /// A writer process killed with SIGKILL 50 times, each kill placed by the work it did
+    /// (never by the clock): after 1–12 acknowledged saves, frozen inside the next save, the
+    /// next delete, or right after an acknowledgement, and killed there. Every save it reported
+    /// done is there after reopening, every delete it reported done is gone, and the store
+    /// always opens. The kills must have landed inside both kinds of call.
     @Test func killNineFiftyTimesLosesNothingThatReturned() throws {
         let engram = engramExecutable()
         try #require(FileManager.default.isExecutableFile(atPath: engram.path), "build the engram product first (swift build --build-tests does)")
         let dir = temporaryDirectory()
-        var rng = SeededGenerator(seed: 50)  // kill delays replayable (the writer's pace still varies)
+        var rng = SeededGenerator(seed: 50)
         var acknowledged = Set<String>()
         var deleted = Set<String>()
+        var killedInside = ["saving": 0, "deleting": 0]
         for round in 0..<50 {
-            let p = Process()
-            p.executableURL = engram
-            p.arguments = ["files-writer", "--directory", dir.path, "--start", String(round * 100_000)]
-            let out = Pipe()
-            p.standardOutput = out
-            try p.run()
-            usleep(UInt32.random(in: 20_000...120_000, using: &rng))
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let child = try ChildProcess(executable: engram, arguments: ["files-writer", "--directory", dir.path, "--start", String(round * 100_000)])
+            try #require(child.nextLine() == "ready", "round \(round): the writer did not open the store: \(child.errorText)")
+            let aim = ["saving", "deleting", "saved"][round % 3]
+            let after = 1 + Int(rng.next() % 12)
+            var saved = 0
+            while let line = child.nextLine() {
+                if line.hasPrefix("saved ") { saved += 1 }
+                guard saved >= after, line.hasPrefix(aim) else { continue }
+                child.freeze()
+                _ = child.availableLines()
+                let last = child.lines.last ?? ""
+                if aim == "saved" || last.hasPrefix("saving ") || last.hasPrefix("deleting ") { break }
+                child.resume()  // the call finished before the freeze: aim at the next one
+            }
+            #expect(child.isRunning, "round \(round): the writer stopped by itself: \(child.errorText)")
+            child.kill()
             var inFlight = Set<String>()
-            // Only whole lines: what follows the last line break was cut by the kill.
-            for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
+            for line in child.lines {
                 let words = line.split(separator: " ").map(String.init)
                 switch words.first {
                 case "saved": acknowledged.formUnion(words.dropFirst())
@@ -221,6 +230,7 @@ func temporaryDirectory() -> URL {
                 default: break
                 }
             }
+            if let verb = child.lines.last?.split(separator: " ").first.map(String.init), killedInside[verb] != nil { killedInside[verb]! += 1 }
             let store = try FileStore(directory: dir, embeddingDimension: 8)
             for id in acknowledged.subtracting(deleted).subtracting(inFlight) {
                 #expect(try store.get(RecordKey(.outcome, scope: "p", id: id)) != nil, "round \(round): \(id) was acknowledged but is gone")
@@ -232,7 +242,7 @@ func temporaryDirectory() -> URL {
             for id in inFlight where try store.get(RecordKey(.outcome, scope: "p", id: id)) == nil { deleted.insert(id) }
             try store.close()
         }
-        #expect(acknowledged.count > 100, "the writer made too little progress to test anything: \(acknowledged.count)")
+        #expect(killedInside["saving"]! >= 1 && killedInside["deleting"]! >= 1, "kills inside a save and inside a delete: \(killedInside)")
     }
 
     /// Runs `engram files-writer --op OP` on `dir`, dying at write step `crashAt` (0 = never).
@@ -326,14 +336,5 @@ func temporaryDirectory() -> URL {
         }
     }
 
-    func engramExecutable() -> URL {
-        let candidates = [
-            Bundle.main.executableURL?.deletingLastPathComponent().appendingPathComponent("engram"),
-            Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("engram"),
-            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-                .appendingPathComponent(".build/debug/engram"),
-        ]
-        return candidates.compactMap { $0 }.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates.last!!
-    }
+    func engramExecutable() -> URL { ChildProcess.builtProduct("engram") }
 }
-

@@ -161,13 +161,11 @@ import Testing
     }
 
     /// Work over the live set is bounded before the run: a million heuristics decayed 99,999
-    /// times is refused by the dry run in well under a second, not played for hours.
+    /// times is refused by the dry run (it counts the work; it plays nothing).
     @Test func aRunbookThatWouldTouchTooManyRecordsIsRefused() throws {
         let book = try JSONDecoder().decode(Runbook.self, from: Data(#"{"name": "w", "steps": [{"op": "insert_heuristics", "count": 1000000}, {"repeat": 99999, "steps": [{"op": "decay_confidence", "factor": 0.99}]}]}"#.utf8))
         try book.validate()
-        let started = Date()
         #expect(throws: EngramError.self) { _ = try RunbookPlayer.vectorsNeeded(book, scale: 1) }
-        #expect(Date().timeIntervalSince(started) < 60)
     }
 
     @Test func theBuiltInRunbooksAreValid() throws {

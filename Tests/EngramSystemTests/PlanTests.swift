@@ -52,9 +52,12 @@ import Testing
         let points = try planner.calibrate(cap: 300)
         #expect(points.map(\.n) == [33, 100, 300])
         let point = try planner.measure(n: 1_000)
-        for m in [PlanMetric.diskBytes, .rssBytes, .indexBytes, .openMs, .searchP50Us, .searchP95Us, .filteredP50Us, .saveRecordsPerSecond, .deleteP50Us, .pruneUsPerRow] {
+        for m in [PlanMetric.diskBytes, .indexBytes, .openMs, .searchP50Us, .searchP95Us, .filteredP50Us, .saveRecordsPerSecond, .deleteP50Us, .pruneUsPerRow] {
             #expect((point.values[m.rawValue] ?? -1) > 0, "\(m)")
         }
+        // The RSS growth is measured, but its sign is not this test's: other tests in this
+        // process allocate and free at the same time (it failed once under load at 0).
+        #expect(point.values[PlanMetric.rssBytes.rawValue] != nil)
         let projections = Planner.project(points + [point], to: 3_000)
         let report = PlanReport(backend: "sqlite", target: target, machine: .this(dataDirectory: scratch.url.path), jemalloc: Jemalloc.available, points: points + [point],
                                 projections: projections, verdict: PlanVerdict.judge(projections, target: target, machine: .this(dataDirectory: scratch.url.path), embedded: planner.embedded))

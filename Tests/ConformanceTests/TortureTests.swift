@@ -2,7 +2,7 @@ import EngramCore
 import EngramReference
 import Foundation
 import Testing
-@testable import engram
+import Conformance
 
 /// The torture checker must be able to fail: each kind of lost or resurrected write, and
 /// a half-applied call in flight, is reported; a store that matches is not.
@@ -11,7 +11,7 @@ import Testing
     func scenario(_ ops: [TortureOp], stored: [TortureOp]) throws -> (TortureModel, ReferenceStore) {
         var model = TortureModel()
         _ = model.apply(ops.map { "begin \($0.line)\nack\n" }.joined())
-        let store = ReferenceStore(embeddingDimension: Torture.dimension)
+        let store = ReferenceStore(embeddingDimension: TortureOp.dimension)
         for op in stored { try op.perform(on: store) }
         return (model, store)
     }
