@@ -52,8 +52,8 @@ public struct Fuzzer: Sendable {
     /// `divergence`, counting in `coverage` the operations run and the errors the contract
     /// gave (the reference store's answers) — once per history each.
     func divergence(_ ops: [FuzzOp], coverage: inout FuzzCoverage) -> String? {
-        var operations = Set<String>(), errors = Set<String>()
-        defer { coverage.add(operations: operations, errors: errors) }
+        var operations = Set<String>(), succeeded = Set<String>(), errors = Set<String>()
+        defer { coverage.add(operations: operations, succeeded: succeeded, errors: errors) }
         let store: any MemoryStore
         do { store = try fixture.makeEmpty() } catch { return "could not make an empty store: \(error)" }
         defer { try? store.close() }
@@ -62,7 +62,11 @@ public struct Fuzzer: Sendable {
         for (i, op) in ops.enumerated() {
             let expected = op.run(on: reference, clocked: &clocked)
             operations.insert(op.name)
-            if case .error(let code, let field) = expected { errors.insert("\(code.rawValue)" + (field.map { "[\($0)]" } ?? "")) }
+            if case .error(let code, let field) = expected {
+                errors.insert("\(code.rawValue)" + (field.map { "[\($0)]" } ?? ""))
+            } else {
+                succeeded.insert(op.name)
+            }
             var ignored = clocked
             let actual = op.run(on: store, clocked: &ignored)
             if let why = FuzzOutcome.difference(actual, expected, clocked: clocked) {
@@ -155,21 +159,28 @@ public struct FuzzCoverage: Sendable {
     public private(set) var histories = 0
     /// Histories that ran each operation (`FuzzOp.names`), by name.
     public private(set) var operations: [String: Int] = [:]
+    /// Histories in which each operation succeeded at least once (the contract did not refuse it).
+    public private(set) var succeeded: [String: Int] = [:]
     /// Histories in which the contract answered with each error code (and field).
     public private(set) var errors: [String: Int] = [:]
 
-    mutating func add(operations ops: Set<String>, errors errs: Set<String>) {
+    mutating func add(operations ops: Set<String>, succeeded ok: Set<String>, errors errs: Set<String>) {
         histories += 1
         for o in ops { operations[o, default: 0] += 1 }
+        for o in ok { succeeded[o, default: 0] += 1 }
         for e in errs { errors[e, default: 0] += 1 }
     }
 
-    /// Operations no history ran.
+    /// Operations no history ran, or none ran without an error.
     public var neverRun: [String] { FuzzOp.names.filter { operations[$0] == nil } }
+    public var neverSucceeded: [String] { FuzzOp.names.filter { succeeded[$0] == nil } }
 
     public var table: String {
-        var out = "operation                     histories\n"
-        for name in FuzzOp.names { out += name.padding(toLength: 30, withPad: " ", startingAt: 0) + String(operations[name] ?? 0) + "\n" }
+        var out = "operation                     histories  succeeded in\n"
+        for name in FuzzOp.names {
+            let ran = String(operations[name] ?? 0)
+            out += name.padding(toLength: 30, withPad: " ", startingAt: 0) + ran.padding(toLength: 11, withPad: " ", startingAt: 0) + String(succeeded[name] ?? 0) + "\n"
+        }
         out += "error                         histories\n"
         for (e, n) in errors.sorted(by: { $0.key < $1.key }) { out += e.padding(toLength: 30, withPad: " ", startingAt: 0) + String(n) + "\n" }
         return out

@@ -1,7 +1,14 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
+
+/// Sends `signal` to `pid` (the libc call, which `ChildProcess.kill()` would shadow).
+private func send(_ signal: Int32, to pid: Int32) {
+    _ = kill(pid, signal)
+}
 
 /// A child process whose standard output is read line by line as it is written, and which
 /// can be frozen (SIGSTOP), looked at, resumed or killed (SIGKILL) at a point chosen by what
@@ -10,7 +17,8 @@ import Glibc
 /// Kill tests use it so that a slow machine changes how long a run takes, not what it tests:
 /// the parent waits for the child's `ready`, counts its acknowledged calls, and kills it
 /// inside the call it chose after freezing the child and checking that the call is still in
-/// flight. Standard error goes to a scratch file (a full pipe would block the child).
+/// flight. Standard error goes to a scratch file (a full pipe would block the child). Freezing
+/// reads the child's state from `/proc` (Linux).
 public final class ChildProcess {
     private let process = Process()
     private let stdout: Int32
@@ -32,7 +40,10 @@ public final class ChildProcess {
         defer { try? errors.close() }
         process.standardError = errors
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        do { try process.run() } catch {
+            try? FileManager.default.removeItem(at: errorFile)
+            throw error
+        }
         stdout = pipe.fileHandleForReading.fileDescriptor
         // The parent keeps only the read end; the write end must close here so EOF arrives.
         try? pipe.fileHandleForWriting.close()
@@ -41,7 +52,11 @@ public final class ChildProcess {
     private var pipeReader: FileHandle?
 
     deinit {
-        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        if process.isRunning {
+            send(SIGKILL, to: process.processIdentifier)
+            send(SIGCONT, to: process.processIdentifier)
+            process.waitUntilExit()
+        }
         try? FileManager.default.removeItem(at: errorFile)
     }
 
@@ -72,11 +87,16 @@ public final class ChildProcess {
     }
 
     /// The next whole line if one arrives within `milliseconds`; nil otherwise or at the end.
-    /// Used only to bound a wait (a child meeting a crashed server), never to judge a result.
-    public func nextLine(within milliseconds: Int32) -> String? {
-        if let line = takeLine() { return line }
-        guard !atEnd, fill(wait: milliseconds) else { return nil }
-        return takeLine()
+    /// Used only to bound a wait against a hang, never to judge a result.
+    public func nextLine(within milliseconds: Int) -> String? {
+        let deadline = ContinuousClock.now + .milliseconds(milliseconds)
+        while true {
+            if let line = takeLine() { return line }
+            let left = deadline - ContinuousClock.now
+            guard !atEnd, left > .zero else { return nil }
+            let ms = Int32(clamping: left.components.seconds * 1_000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
+            guard fill(wait: ms) else { return nil }
+        }
     }
 
     /// The whole lines already written and not yet read, without waiting.
@@ -87,25 +107,32 @@ public final class ChildProcess {
         return out
     }
 
-    /// Freezes the child and returns once the kernel reports it stopped, so everything it
-    /// wrote before is in the pipe and it writes nothing more until `resume`.
-    public func freeze() {
-        Glibc.kill(pid, SIGSTOP)
-        var polls = 0
-        while process.isRunning, !isStopped, polls < 200_000 {  // bounded only against a hang
-            usleep(50)
-            polls += 1
+    /// Freezes the child and returns true once the kernel reports it stopped, so everything
+    /// it wrote before is in the pipe and it writes nothing more until `resume`; false when
+    /// it had exited (or never stopped: the wait is bounded against a hang).
+    public func freeze() -> Bool {
+        guard process.isRunning else { return false }
+        send(SIGSTOP, to: pid)
+        for _ in 0..<200_000 {
+            switch state {
+            case "T", "t": return true
+            case "Z", "X", nil: return false
+            default: usleep(50)
+            }
         }
+        return false
     }
 
-    public func resume() { Glibc.kill(pid, SIGCONT) }
+    public func resume() { send(SIGCONT, to: pid) }
 
     /// Kills the child with SIGKILL, waits for it, and returns the whole lines it wrote that
     /// were not read yet (text after the last line break was cut by the kill: not a line).
     @discardableResult
     public func kill() -> [String] {
-        Glibc.kill(pid, SIGKILL)
-        Glibc.kill(pid, SIGCONT)
+        if process.isRunning {
+            send(SIGKILL, to: pid)
+            send(SIGCONT, to: pid)
+        }
         process.waitUntilExit()
         return rest()
     }
@@ -128,11 +155,11 @@ public final class ChildProcess {
         return String(decoding: data.prefix(2_000), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    private var isStopped: Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return true }
-        let state = stat[stat.index(close, offsetBy: 2)...].first
-        return state == "T" || state == "t" || state == "Z" || state == "X"
+    /// The child's state letter in `/proc/<pid>/stat` (nil once it is gone).
+    private var state: Character? {
+        guard process.isRunning, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")"), stat.distance(from: close, to: stat.endIndex) > 2 else { return nil }
+        return stat[stat.index(close, offsetBy: 2)]
     }
 
     private func rest() -> [String] {

@@ -83,12 +83,12 @@ public struct Torture {
         public var roundsWithAcknowledged: Int
         public var killsInFlight: [TortureOp.Kind: Int]
         public var killsBetween: Int
-        /// Kinds no round aimed at (a run of fewer rounds than `Aim.all`).
+        /// Kinds no round aimed at (a run of fewer rounds than `Aim.all`): a shortfall too.
         public var notAimed: [TortureOp.Kind]
         /// Why the run tested too little; empty when it reached the minimum.
         public var shortfalls: [String]
 
-        /// Every kind aimed at is killed in flight at least once, and at least 90% of the
+        /// Every kind is aimed at and killed in flight at least once, and at least 90% of the
         /// rounds acknowledged a call before their kill.
         public static let minimumShareWithAcknowledged = 0.9
 
@@ -100,6 +100,9 @@ public struct Torture {
             let aimed = Set(rounds.compactMap { if case .inside(let k) = $0.aim { k } else { nil } })
             notAimed = TortureOp.Kind.allCases.filter { !aimed.contains($0) }
             shortfalls = []
+            if !notAimed.isEmpty {
+                shortfalls.append("\(rounds.count) rounds aim at no call of kind \(notAimed.map(\.rawValue).joined(separator: ", ")) (at least \(Aim.all.count) rounds aim at every kind)")
+            }
             let missing = TortureOp.Kind.allCases.filter { aimed.contains($0) && killsInFlight[$0] == 0 }
             if !missing.isEmpty { shortfalls.append("no kill landed inside a call of kind \(missing.map(\.rawValue).joined(separator: ", "))") }
             let share = rounds.isEmpty ? 0 : Double(roundsWithAcknowledged) / Double(rounds.count)
@@ -150,7 +153,6 @@ public struct Torture {
     /// Runs every round; `progress` sees each as it ends.
     public func run(progress: (Round) -> Void = { _ in }) throws -> Report {
         var model = TortureModel()
-        var rng = SeededGenerator(seed: options.seed)
         var durations: [TortureOp.Kind: [Double]] = [:]
         var rounds: [Round] = []
         let watcher = options.observer ? try target.open() : nil
@@ -160,6 +162,8 @@ public struct Torture {
         }
         for index in 0..<options.rounds {
             let aim = Aim.all[index % Aim.all.count]
+            // One generator per round: its kill point is replayable from the seed and round.
+            var rng = SeededGenerator(seed: options.seed &* 0x9E37_79B9 &+ UInt64(index))
             let killAfter = 1 + Int(rng.next() % UInt64(max(1, options.maxCallsBeforeKill)))
             let crash = options.serverCrashEvery > 0 && index % options.serverCrashEvery == options.serverCrashEvery - 1 ? target.serverCrash : nil
             let (lines, misses, failure) = try runChild(round: index, aim: aim, killAfter: killAfter, serverCrash: crash, rng: &rng, durations: &durations)
@@ -170,7 +174,7 @@ public struct Torture {
             let (checked, fresh) = model.check(store, pending: watcher == nil ? pending : nil)
             violations += fresh
             try store.close()
-            if let failure, crash == nil { violations.insert(failure, at: 0) }
+            if let failure { violations.insert(failure, at: 0) }
             let round = Round(index: index, aim: aim, killAfter: killAfter, serverCrash: crash != nil, acknowledged: acked,
                               inFlight: pending?.kind, misses: misses, checked: checked, violations: violations)
             rounds.append(round)
@@ -182,18 +186,21 @@ public struct Torture {
     /// One child: waits for `ready`, lets `killAfter` calls be acknowledged, then kills it
     /// inside the next call of the aimed kind (or right after an acknowledgement). Returns
     /// its whole output lines, the aimed calls that finished before a freeze, and why the
-    /// child stopped by itself if it did.
+    /// round failed if the child stopped by itself or hung.
     private func runChild(round: Int, aim: Aim, killAfter: Int, serverCrash: (@Sendable () throws -> Void)?,
                           rng: inout SeededGenerator, durations: inout [TortureOp.Kind: [Double]]) throws -> ([String], Int, String?) {
         let (executable, arguments) = target.child(options.seed, round)
         let child = try ChildProcess(executable: executable, arguments: arguments, environment: target.environment)
-        func output() -> [String] { Array(child.lines.drop { $0 == "ready" }) }
-        func stoppedByItself() -> ([String], Int, String?) {
-            _ = child.waitForExit()
-            return (output(), misses, "the workload stopped by itself (status \(child.terminationStatus)): \(child.errorText)")
-        }
         var acked = 0, misses = 0
-        guard child.nextLine() == "ready" else { return stoppedByItself() }
+        func output() -> [String] { Array(child.lines.drop { $0 == "ready" }) }
+        func failed(_ why: String) -> ([String], Int, String?) {
+            let wasRunning = child.isRunning
+            child.kill()
+            return (output(), misses, wasRunning ? why : "the workload stopped by itself (status \(child.terminationStatus)): \(child.errorText)")
+        }
+        let hung = "the workload printed nothing for \(Self.progressTimeout / 1_000) s: a call hung"
+        guard let first = child.nextLine(within: Self.progressTimeout) else { return failed(hung) }
+        guard first == "ready" else { return failed("the workload printed \(first.prefix(80).debugDescription) instead of ready") }
         var current: (kind: TortureOp.Kind, started: ContinuousClock.Instant)?
         func note(_ line: String) {
             if line.hasPrefix("begin "), let op = TortureOp(line: String(line.dropFirst(6))) {
@@ -206,27 +213,28 @@ public struct Torture {
             }
         }
         while true {
-            guard let line = child.nextLine() else { return stoppedByItself() }
+            guard let line = child.nextLine(within: Self.progressTimeout) else { return failed(hung) }
             note(line)
             guard acked >= killAfter else { continue }
             switch aim {
             case .afterAcknowledgement:
                 guard line == "ack" else { continue }
-                child.freeze()
+                guard child.freeze() else { return failed(hung) }
                 for l in child.availableLines() { note(l) }
             case .inside(let kind):
-                guard line.hasPrefix("begin "), current?.kind == kind else { continue }
+                // After `maxMisses` calls of the kind finished before a freeze, the kill lands
+                // wherever the child is (and coverage says if the kind was never caught).
+                guard misses >= Self.maxMisses || (line.hasPrefix("begin ") && current?.kind == kind) else { continue }
                 let aimed = child.lines.count  // its `begin` is the last line read
                 // A random moment inside the call: a fraction of this kind's median duration so
                 // far, smaller after each miss, so a fast call is caught by freezing at once.
                 let seen = (durations[kind] ?? [1_000]).sorted()
-                let typical = seen[seen.count / 2]
                 let fraction = Double(rng.next() % 1_000) / 1_000 / Double(1 << min(misses, 20))
-                let wait = typical * fraction
+                let wait = seen[seen.count / 2] * fraction
                 if wait >= 1 { usleep(UInt32(min(wait, 2_000_000))) }
-                child.freeze()
+                guard child.freeze() else { return failed(hung) }
                 for l in child.availableLines() { note(l) }
-                if child.lines.count != aimed {  // it printed on: the aimed call finished
+                if child.lines.count != aimed, misses < Self.maxMisses {  // it printed on: the aimed call finished
                     misses += 1
                     child.resume()
                     continue
@@ -237,12 +245,19 @@ public struct Torture {
                 // ends by itself, or is killed after a bounded wait).
                 try serverCrash()
                 child.resume()
-                while child.nextLine(within: 5_000) != nil {}
+                var lines = 0
+                while lines < 1_000, child.nextLine(within: 5_000) != nil { lines += 1 }
             }
             child.kill()
             return (output(), misses, nil)
         }
     }
+
+    /// How long a child may print nothing before its round fails as hung (a bound against a
+    /// hang, never a measure of work), in milliseconds.
+    static let progressTimeout = 120_000
+    /// Aimed calls that may finish before a freeze before the round kills wherever it is.
+    static let maxMisses = 1_000
 }
 
 /// The workload `Torture` kills, run by the child process (`engram torture-child`, or a

@@ -48,7 +48,7 @@ public enum Gate {
         public enum Verdict: String, Sendable {
             case pass = "PASS", fail = "FAIL", regression = "REGRESSION", improved = "IMPROVED", knownMiss = "KNOWN MISS", notMeasured = "NOT MEASURED"
             case inconclusive = "INCONCLUSIVE"
-            var failing: Bool { self == .fail || self == .regression }
+            public var failing: Bool { self == .fail || self == .regression }
         }
         public var key: String
         public var value: Double?
@@ -197,8 +197,8 @@ public enum Gate {
     /// baseline beyond its band fails all the same). Straddling after the last pass: INCONCLUSIVE.
     public static func decide(
         _ rows: [Row], run: Manifest, baseline: Manifest?, thresholds: Thresholds, policy: Remeasure,
-        measure: (Set<BenchScenario>) throws -> (summary: [String: Double], load: MachineLoad?)
-    ) rethrows -> (rows: [Row], loads: [MachineLoad]) {
+        measure: (Set<BenchScenario>) -> (summary: [String: Double], load: MachineLoad?)
+    ) -> (rows: [Row], loads: [MachineLoad]) {
         var rows = rows
         var open = Set(rows.indices.filter { rows[$0].verdict.failing })
         guard !open.isEmpty, policy.maxPasses > 0 else { return (rows, []) }
@@ -209,9 +209,9 @@ public enum Gate {
         while !open.isEmpty, pass < policy.maxPasses {
             pass += 1
             let scenarios = Set(open.compactMap { scenario(of: rows[$0].key) })
-            let (summary, load) = try measure(scenarios)
+            let (summary, load) = measure(scenarios)
             if let load { loads.append(load) }
-            for i in open { if let v = summary[rows[i].key] { runs[i, default: []].append(v) } }
+            for i in open { if let v = summary[rows[i].key], v.isFinite { runs[i, default: []].append(v) } }
             guard pass >= policy.minPasses || pass == policy.maxPasses else { continue }
             let busy = loads.contains { $0.busy } || (run.load?.busy ?? false)
             for i in open.sorted() {
@@ -264,7 +264,8 @@ public enum Gate {
         key.split(separator: ".", maxSplits: 1).first.flatMap { BenchScenario(rawValue: String($0)) }
     }
 
-    /// The median of `figures` and the percentile bootstrap interval of it (seeded).
+    /// The median of `figures` and the percentile bootstrap interval of it (seeded). With five
+    /// figures or fewer it is their range (no narrower interval has 95% coverage there).
     static func medianInterval(_ figures: [Double], policy: Remeasure) -> (Double, Double, Double) {
         var g = SeededGenerator(seed: policy.seed)
         var draws: [Double] = []

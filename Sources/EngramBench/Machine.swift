@@ -5,7 +5,7 @@ import Foundation
 public enum Machine {
     public static func hostname() -> String { ProcessInfo.processInfo.hostName }
 
-    static func gitCommit() -> String { run("git", ["rev-parse", "--short=12", "HEAD"]) ?? "unknown" }
+    public static func gitCommit() -> String { run("git", ["rev-parse", "--short=12", "HEAD"]) ?? "unknown" }
 
     static func toolVersions() -> [String: String] {
         var v: [String: String] = [:]
@@ -79,7 +79,8 @@ public struct MachineLoad: Codable, Sendable, CustomStringConvertible {
     public var loadAverageStart: Double
     public var loadAverageEnd: Double
     /// CPU seconds every other process took during the interval (all CPU time the kernel
-    /// counted as busy, less this process's and its waited-for children's).
+    /// counted as busy, less this process's and its waited-for children's). A server the
+    /// backend runs on (PostgreSQL) is another process too.
     public var otherCPUSeconds: Double
     public var wallSeconds: Double
     public var cores: Int
@@ -114,8 +115,16 @@ public struct MachineLoad: Codable, Sendable, CustomStringConvertible {
             let others = max(0, (MachineLoad.machineBusyTicks() - busyTicks) - (MachineLoad.ownTicks() - ownTicks)) / hz
             return MachineLoad(loadAverageStart: load, loadAverageEnd: MachineLoad.loadAverage(), otherCPUSeconds: others,
                                wallSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9,
-                               cores: ProcessInfo.processInfo.activeProcessorCount)
+                               cores: MachineLoad.cpuCount())
         }
+    }
+
+    /// CPUs the kernel counts in `/proc/stat` (the busy ticks are summed over all of them,
+    /// which a container's CPU limit does not shrink).
+    static func cpuCount() -> Int {
+        guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8) else { return ProcessInfo.processInfo.activeProcessorCount }
+        let n = stat.split(separator: "\n").filter { $0.hasPrefix("cpu") && !$0.hasPrefix("cpu ") }.count
+        return n > 0 ? n : ProcessInfo.processInfo.activeProcessorCount
     }
 
     static func loadAverage() -> Double {

@@ -229,8 +229,9 @@ func finish(tool: String, rows: [Gate.Row], outcome: Gate.Outcome, summary: Stri
         report(path, summary, append: true)
     }
     if let junit { report(junit, Gate.junit(rows, failOnImprovement: failOnImprovement)) }
+    // A failed report outranks only a pass and an inconclusive verdict (the report would say why).
+    if reportFailed, outcome == .pass || outcome == .inconclusive { throw ExitCode(Gate.Outcome.outputFailed.rawValue) }
     if outcome != .pass { throw ExitCode(outcome.rawValue) }
-    if reportFailed { throw ExitCode(Gate.Outcome.outputFailed.rawValue) }
 }
 
 /// Writes a report into the file named (a device, a symlink's target), or appends to it.

@@ -207,21 +207,34 @@ struct GateCommand: ParsableCommand {
         if let load = current.load { print("gate: machine during the run: \(load)") }
         var policy = Gate.Remeasure()
         policy.maxPasses = remeasure
-        let (rows, loads) = try Gate.decide(Gate.evaluate(run: current, baseline: base, thresholds: rules), run: current, baseline: base,
-                                            thresholds: rules, policy: policy) { scenarios in
+        // Re-measuring runs this binary on this machine: only for a run of this build here.
+        let here = (commit: Machine.gitCommit(), host: Machine.hostname())
+        if remeasure > 0, current.gitCommit != here.commit || current.host != here.host {
+            print("gate: the run was measured by commit \(current.gitCommit) on \(current.host), this is \(here.commit) on \(here.host): no re-measurement, each check is judged on the run's figure")
+            policy.maxPasses = 0
+        }
+        let (rows, loads) = Gate.decide(Gate.evaluate(run: current, baseline: base, thresholds: rules), run: current, baseline: base,
+                                        thresholds: rules, policy: policy) { scenarios in
             print("gate: re-measuring \(scenarios.map(\.rawValue).sorted().joined(separator: ", ")) with the run's options")
-            let again = try Self.measure(current, scenarios: scenarios)
-            if let load = again.load { print("gate: machine during the re-measurement: \(load)") }
-            return (again.summary, again.load)
+            do {
+                let again = try Self.measure(current, scenarios: scenarios)
+                if let load = again.load { print("gate: machine during the re-measurement: \(load)") }
+                return (again.summary, again.load)
+            } catch {
+                // A check left without figures is INCONCLUSIVE, with this printed as the cause.
+                print("gate: the re-measurement failed: \(error)")
+                return ([:], nil)
+            }
         }
         let outcome = Gate.outcome(rows, failOnImprovement: failOnImprovement)
         let warnings = Gate.machineWarnings(run: current, baseline: base)
         print(Gate.table(rows), terminator: "")
         for w in warnings { print("gate: warning: \(w)") }
-        let failed = rows.filter { $0.verdict == .fail || $0.verdict == .regression }
-        let measured = rows.filter { $0.verdict != .notMeasured }
+        let failed = rows.filter { $0.verdict.failing }.count
+        let measured = rows.filter { $0.verdict != .notMeasured }.count
         let misses = rows.filter { $0.verdict == .knownMiss }.count
-        print("gate: \(measured.count - failed.count - misses) passed, \(misses) known misses of a target, \(failed.count) failed, \(rows.count - measured.count) not measured in this run")
+        let inconclusive = rows.filter { $0.verdict == .inconclusive }.count
+        print("gate: \(measured - failed - misses - inconclusive) passed, \(misses) known misses of a target, \(inconclusive) inconclusive, \(failed) failed, \(rows.count - measured) not measured in this run")
         if base == nil { print("gate: --no-baseline: thresholds only") }
         print("gate: \(outcome) (exit \(outcome.rawValue))")
         for r in rows where r.verdict == .inconclusive { print("gate: INCONCLUSIVE \(r.key): \(r.why ?? "")") }

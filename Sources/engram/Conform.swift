@@ -94,8 +94,9 @@ struct Conform: ParsableCommand {
         guard let d = found.first else {
             print("coverage (histories that ran each operation, and met each error):\n" + coverage.table, terminator: "")
             print("fuzz of '\(entry.name)': \(fuzz) histories × \(ops) operations, seed \(seed): no divergence from the reference store (\(String(format: "%.1f", seconds)) s)")
-            if !coverage.neverRun.isEmpty {
-                print("fuzz: FAILED: tested too little: no history ran \(coverage.neverRun.joined(separator: ", ")) (more histories or --ops)")
+            let untested = Set(coverage.neverRun + coverage.neverSucceeded)
+            if !untested.isEmpty {
+                print("fuzz: FAILED: tested too little: no history ran \(FuzzOp.names.filter(untested.contains).joined(separator: ", ")) without an error (more histories or --ops)")
                 throw ExitCode(3)
             }
             return

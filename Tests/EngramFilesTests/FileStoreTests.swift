@@ -210,7 +210,7 @@ func temporaryDirectory() -> URL {
             while let line = child.nextLine() {
                 if line.hasPrefix("saved ") { saved += 1 }
                 guard saved >= after, line.hasPrefix(aim) else { continue }
-                child.freeze()
+                guard child.freeze() else { break }  // it exited: the expectation below reports it
                 _ = child.availableLines()
                 let last = child.lines.last ?? ""
                 if aim == "saved" || last.hasPrefix("saving ") || last.hasPrefix("deleting ") { break }

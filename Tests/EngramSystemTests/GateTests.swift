@@ -214,6 +214,12 @@ import Testing
         #expect(Gate.junit([row]).contains("<skipped message=\"INCONCLUSIVE"))
     }
 
+    /// A re-measurement that fails (or measures nothing) leaves the check undecided, not passed.
+    @Test func aRemeasurementWithoutFiguresIsInconclusive() throws {
+        let (row, asked) = try decide(15, again: [])
+        #expect(row.verdict == .inconclusive && asked.count == 4 && row.why?.contains("too few") == true, "\(row)")
+    }
+
     @Test func withoutRemeasurementOneFigureDecides() throws {
         let (row, asked) = try decide(15, again: [25, 25], passes: 0)
         #expect(row.verdict == .fail && asked.isEmpty && row.runs.isEmpty)

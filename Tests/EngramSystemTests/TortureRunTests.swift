@@ -42,5 +42,6 @@ import Testing
         #expect(report.coverage.shortfalls.contains { $0.contains("0 of 3 rounds") }, "\(report.coverage.shortfalls)")
         #expect(report.coverage.shortfalls.contains { $0.contains("no kill landed inside") })
         #expect(report.coverage.notAimed.count == TortureOp.Kind.allCases.count - 3, "three rounds aim at three kinds")
+        #expect(report.coverage.shortfalls.contains { $0.contains("aim at no call of kind") })
     }
 }
