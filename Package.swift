@@ -69,10 +69,16 @@ let package = Package(
             dependencies: ["EngramCore", "EngramReference", "EngramSQLite", "EngramVectorIndex", "EngramPostgres", "EngramExternal", "EngramFiles", "EngramCosmos", "Conformance", "EngramBench"],
             swiftSettings: strictSettings
         ),
+        // The review's findings as verdicts per backend: scenarios, a benchmark slice and probes.
+        .target(
+            name: "EngramFindings",
+            dependencies: ["EngramCatalog", "EngramCore", "EngramExternal", "Conformance", "EngramBench"],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "engram",
             dependencies: [
-                "EngramCatalog", "EngramCore", "EngramReference", "EngramSQLite", "EngramPostgres", "EngramFiles", "EngramExternal", "Conformance", "EngramBench",
+                "EngramCatalog", "EngramFindings", "EngramCore", "EngramReference", "EngramSQLite", "EngramPostgres", "EngramFiles", "EngramExternal", "Conformance", "EngramBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -112,7 +118,7 @@ let package = Package(
         // Whole-system tests: torture through real child processes, the gate, faults of the environment.
         .testTarget(
             name: "EngramSystemTests",
-            dependencies: ["Conformance", "EngramCatalog", "EngramBench", "EngramCore", "EngramReference", "EngramSQLite", "EngramFiles", "CHDF5"],
+            dependencies: ["Conformance", "EngramCatalog", "EngramBench", "EngramFindings", "EngramCore", "EngramReference", "EngramSQLite", "EngramFiles", "CHDF5"],
             swiftSettings: strictSettings
         ),
     ],

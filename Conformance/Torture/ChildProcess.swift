@@ -145,6 +145,11 @@ public final class ChildProcess {
     }
 
     public var isRunning: Bool { process.isRunning }
+    /// Whether the child closed its output (it exited, or will): no line will come.
+    public var outputEnded: Bool {
+        if !atEnd { _ = availableLines().count }
+        return atEnd
+    }
     /// Exit status, or the signal that ended it (after `kill` or `waitForExit`).
     public var terminationStatus: Int32 { process.terminationStatus }
     public var diedBySignal: Bool { process.terminationReason == .uncaughtSignal }

@@ -193,10 +193,12 @@ public struct Torture {
         let child = try ChildProcess(executable: executable, arguments: arguments, environment: target.environment)
         var acked = 0, misses = 0
         func output() -> [String] { Array(child.lines.drop { $0 == "ready" }) }
+        /// A round that ended before its kill: the child closed its output (it stopped by
+        /// itself: a spurious error, a refused open) or printed nothing for too long (`why`).
         func failed(_ why: String) -> ([String], Int, String?) {
-            let wasRunning = child.isRunning
-            child.kill()
-            return (output(), misses, wasRunning ? why : "the workload stopped by itself (status \(child.terminationStatus)): \(child.errorText)")
+            let ended = child.outputEnded || !child.isRunning
+            child.kill()  // a child that already exited is only waited for; its status stays its own
+            return (output(), misses, ended ? "the workload stopped by itself (status \(child.terminationStatus)): \(child.errorText)" : why)
         }
         let hung = "the workload printed nothing for \(Self.progressTimeout / 1_000) s: a call hung"
         guard let first = child.nextLine(within: Self.progressTimeout) else { return failed(hung) }

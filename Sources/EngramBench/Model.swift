@@ -1,7 +1,7 @@
 import EngramCore
 import Foundation
 
-/// The benchmark scenarios of BENCHMARKS.md.
+/// The benchmark scenarios of docs/benchmarks.md.
 public enum BenchScenario: String, CaseIterable, Sendable, Codable {
     case delete, prune, batch, search, filter, recall, tenants, runbook, concurrency, get, hotpaths, scale
 
@@ -95,7 +95,7 @@ public struct BenchBackend: Sendable {
     }
 }
 
-/// The run's configuration. Sizes default to BENCHMARKS.md's; `quick` shrinks them for CI.
+/// The run's configuration. Sizes default to docs/benchmarks.md's; `quick` shrinks them for CI.
 public struct BenchOptions: Sendable, Codable {
     public var scenarios: [BenchScenario] = BenchScenario.allCases
     /// Records saved, then read back one `get` each, in the `get` scenario.

@@ -7,7 +7,7 @@ public enum BenchReports {
     /// The header before runbooks added `step`; such files still read (step 0).
     static let earlierCSVHeader = "run_id,started_at,git_commit,host,backend,scenario,variant,n,dim,batch_size,repetition,metric,value,unit"
 
-    /// The tidy CSV: one measurement per row, columns as in BENCHMARKS.md.
+    /// The tidy CSV: one measurement per row, columns as in docs/benchmarks.md.
     public static func csv(_ run: BenchRun) -> String {
         var out = csvHeader + "\n"
         for m in run.measurements {

@@ -76,6 +76,19 @@ public final class BenchRunner {
 
     // MARK: what scenarios use
 
+    /// Times `body`. With an injected slowdown s for `path` (test only: the self-tests of
+    /// `engram ab` and `engram gate`) on Engram's own variant of `scenario`, it then spins
+    /// until (1 + s) × its time has passed, so the path does the same work and costs s more.
+    func time(_ path: HotPath, _ scenario: BenchScenario, _ variant: BenchVariant, _ body: () throws -> Void) rethrows -> Double {
+        let start = now()
+        try body()
+        if let s = options.injectSlowdown?[path], s > 0, backend.engramVariant(scenario) == variant.name {
+            let until = start + UInt64(Double(now() - start) * (1 + s))
+            while now() < until {}
+        }
+        return Double(now() - start)
+    }
+
     /// The rows measured so far (the `scale` scenario fits over them).
     var measurements: [Measurement] { rows }
 
@@ -122,7 +135,7 @@ public final class BenchRunner {
         var results: [[String]] = []
         for j in 0..<(queries ?? options.searchQueries) {
             var hits: [ScoredRecord] = []
-            latencies.append(try time { hits = try store.query(query(j)) })
+            latencies.append(try EngramBench.time { hits = try store.query(query(j)) })
             if j < keep { results.append(hits.map(\.record.id)) }
         }
         emitLatencies(scenario, variant, n: n, rep: 1, step: step, .query, latencies)

@@ -19,7 +19,7 @@ public struct Capability: RawRepresentable, Hashable, Sendable, Comparable, Cust
     public static let requestCharge = Capability(rawValue: "request_charge")
 }
 
-/// The memory-store contract (CONTRACT.md): every Engram backend implements it and the
+/// The memory-store contract (docs/contract.md): every Engram backend implements it and the
 /// conformance suite checks exactly it.
 ///
 /// Calls are synchronous and may block on I/O; stores are safe to call from many

@@ -3,7 +3,7 @@ import EngramBench
 import EngramCatalog
 import Foundation
 
-/// `engram bench`: measures the scenarios of BENCHMARKS.md side by side and writes reports.
+/// `engram bench`: measures the scenarios of docs/benchmarks.md side by side and writes reports.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run benchmark scenarios; write CSV, JSON and SVG to --output.",
@@ -187,16 +187,22 @@ struct GateCommand: ParsableCommand {
         discussion: "Exit codes: 0 pass, 1 a check failed or regressed (on the interval of its re-measurements), 2 a required check (or every check) was not measured, 3 a ratio beat the baseline beyond the tolerance (only with --fail-on-improvement), 4 the verdict stands but a report could not be written, 5 inconclusive (no check failed, but one's interval straddled its line after every re-measurement, or it missed a target while the machine was busy), 64 usage error (an unreadable run, baseline or thresholds file, a baseline of another backend).")
 
     @Option(name: .customLong("run"), help: "Manifest of the run to check.") var runManifest = "results/bench-sqlite-manifest.json"
-    @Option(help: "Manifest of the committed baseline run.") var baseline = "benchmarks/baseline/bench-sqlite-manifest.json"
+    @Option(help: "Manifest of the committed baseline run.") var baseline = "Benchmarks/baseline/bench-sqlite-manifest.json"
     @Flag(name: .customLong("no-baseline"), help: "Apply the thresholds only, without a baseline.") var noBaseline = false
-    @Option(help: "Committed thresholds file.") var thresholds = "benchmarks/thresholds.json"
+    @Option(help: "Committed thresholds file.") var thresholds = "Benchmarks/thresholds.json"
     @Option(help: "Also write a markdown summary here (default: appended to $GITHUB_STEP_SUMMARY when set).") var markdown: String?
     @Option(help: "Also write JUnit XML here.") var junit: String?
     @Flag(help: "Exit 3 when a ratio beats the baseline beyond the tolerance (the baseline is stale).") var failOnImprovement = false
     @Option(help: "Re-measurement passes at most for a check that misses (each runs the checks' scenarios again with the run's options; 0 judges the run's figure alone).")
     var remeasure = 4
+    @Flag(name: .customLong("self-test"), help: "Measure the gate's own false alarms and detections: quick runs of delete, prune and scale on this machine, unchanged and with Engram's delete or prune made slower, each gated against the baseline with re-measurement.")
+    var selfTest = false
+    @Option(help: "Self-test: trials of each kind (unchanged, delete slowed, prune slowed).") var trials = 5
+    @Option(help: "Self-test: the injected slowdown (2 = three times the time).") var slowdown = 2.0
+    @Option(help: "Self-test: directory for selftest.md and selftest.json.") var output = "results/gate-selftest"
 
     func run() throws {
+        if selfTest { return try runSelfTest() }
         let current = try loadJSON(runManifest, Manifest.self)
         let base = noBaseline ? nil : try loadJSON(baseline, Manifest.self)
         let rules = try loadThresholds(thresholds)
@@ -244,12 +250,49 @@ struct GateCommand: ParsableCommand {
 }
 
 extension GateCommand {
+    /// `--self-test`: trials of an unchanged build and of builds whose delete or prune is
+    /// slower by `slowdown` (busy work after the real work, on Engram's variant only), each a
+    /// quick run of delete, prune and scale gated with re-measurement against the baseline.
+    func runSelfTest() throws {
+        guard trials >= 1, slowdown > 0, slowdown <= 10 else { throw ValidationError("--trials must be at least 1 and --slowdown in (0, 10]") }
+        let rules = try loadThresholds(thresholds)
+        let base = try loadJSON(baseline, Manifest.self)
+        var policy = Gate.Remeasure()
+        policy.maxPasses = remeasure
+        let kinds: [HotPath?] = [nil, .delete, .prune]
+        var results: [GateSelfTest.Trial] = []
+        for t in 0..<(trials * kinds.count) {
+            let slowed = kinds[t % kinds.count]
+            var options = BenchOptions.quickPreset
+            options.scenarios = [.delete, .prune, .scale]
+            options.seed = UInt64(1 + t / kinds.count)
+            if let slowed { options.injectSlowdown = [slowed: slowdown] }
+            let trial = try GateSelfTest.trial(slowed: slowed, rules: rules, baseline: base, policy: policy) { scenarios in
+                var o = options
+                o.scenarios = BenchScenario.allCases.filter { (scenarios ?? Set(options.scenarios)).contains($0) }
+                return try Self.measure(backend: base.backend, options: o)
+            }
+            results.append(trial)
+            print("trial \(t + 1): \(trial.line)")
+        }
+        let report = GateSelfTest.Report(trials: results, slowdown: slowdown, load: results.compactMap(\.load))
+        print(report.markdown)
+        let dir = URL(fileURLWithPath: output)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try Data(report.markdown.utf8).write(to: dir.appendingPathComponent("selftest.md"))
+        try JSONEncoder.pretty.encode(results).write(to: dir.appendingPathComponent("selftest.json"))
+    }
+
     /// Runs `scenarios` again on the run's backend with the run's options (in this process).
     static func measure(_ run: Manifest, scenarios: Set<BenchScenario>) throws -> Manifest {
         var options = run.options
         options.scenarios = BenchScenario.allCases.filter { scenarios.contains($0) }
-        let entry = try BackendCatalog.entry(run.backend)
-        guard let backend = entry.bench else { throw ValidationError("\(run.backend) registers no benchmark variants") }
+        return try measure(backend: run.backend, options: options)
+    }
+
+    static func measure(backend name: String, options: BenchOptions) throws -> Manifest {
+        let entry = try BackendCatalog.entry(name)
+        guard let backend = entry.bench else { throw ValidationError("\(name) registers no benchmark variants") }
         let scratch = ScratchDirectory(prefix: "engram-gate")
         return try BenchRunner(backend: backend, options: options, scratch: scratch.url).run().manifest
     }
@@ -272,8 +315,8 @@ struct BaselineCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Write a run as the new baseline; refuses a run whose checks fail.")
 
         @Option(name: .customLong("run"), help: "Manifest of the run (its CSV beside it is copied too).") var runManifest = "results/bench-sqlite-manifest.json"
-        @Option(help: "Baseline manifest to write.") var baseline = "benchmarks/baseline/bench-sqlite-manifest.json"
-        @Option(help: "Thresholds the run must pass.") var thresholds = "benchmarks/thresholds.json"
+        @Option(help: "Baseline manifest to write.") var baseline = "Benchmarks/baseline/bench-sqlite-manifest.json"
+        @Option(help: "Thresholds the run must pass.") var thresholds = "Benchmarks/thresholds.json"
 
         func run() throws {
             let current = try loadJSON(runManifest, Manifest.self)

@@ -6,8 +6,8 @@ import Testing
 /// The gate's verdicts, exit codes and outputs, on the committed baseline and copies of it.
 @Suite struct GateOutcomes {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let baseline = try! JSONDecoder().decode(Manifest.self, from: Data(contentsOf: root.appendingPathComponent("benchmarks/baseline/bench-sqlite-manifest.json")))
-    let rules = try! JSONDecoder().decode(Gate.Thresholds.self, from: Data(contentsOf: root.appendingPathComponent("benchmarks/thresholds.json")))
+    let baseline = try! JSONDecoder().decode(Manifest.self, from: Data(contentsOf: root.appendingPathComponent("Benchmarks/baseline/bench-sqlite-manifest.json")))
+    let rules = try! JSONDecoder().decode(Gate.Thresholds.self, from: Data(contentsOf: root.appendingPathComponent("Benchmarks/thresholds.json")))
 
     func run(_ change: (inout Manifest) -> Void) -> Manifest {
         var m = baseline

@@ -57,7 +57,7 @@ extension BenchmarkScenario {
                 for _ in 0..<ops {
                     let key = next()
                     var ok = false
-                    deletes.append(try time { ok = try store.delete(key) })
+                    deletes.append(try r.time(.delete, .delete, variant) { ok = try store.delete(key) })
                     guard ok else { throw EngramError(.internal, "benchmark delete of \(key) found nothing") }
                 }
                 r.emitLatencies(.delete, variant.name, n: n, rep: rep, .delete, deletes)
@@ -66,7 +66,7 @@ extension BenchmarkScenario {
                     let key = next()
                     let q = MemoryQuery(kind: .outcome, projectId: w.project, topK: 10, vector: w.query(j))
                     var hits = 0
-                    pairs.append(try time {
+                    pairs.append(try r.time(.delete, .delete, variant) {
                         _ = try store.delete(key)
                         hits = try store.query(q).count
                     })

@@ -45,18 +45,7 @@ extension BenchmarkScenario {
 
     private static func runHotPaths(_ r: BenchRunner, n: Int, variant: BenchVariant) throws {
         let w = r.workload, chunk = 500
-        let slow = r.options.injectSlowdown ?? [:]
-        /// Times `body`; with an injected slowdown s for `path`, spins until (1 + s) × its time
-        /// has passed, so the path does the same work and costs s more (the gate's self-test).
-        func timed(_ path: HotPath, _ body: () throws -> Void) rethrows -> Double {
-            let start = now()
-            try body()
-            if let s = slow[path], s > 0 {
-                let until = start + UInt64(Double(now() - start) * (1 + s))
-                while now() < until {}
-            }
-            return Double(now() - start)
-        }
+        func timed(_ path: HotPath, _ body: () throws -> Void) rethrows -> Double { try r.time(path, .hotpaths, variant, body) }
         try r.withStore(variant) { store in
             var rates: [Double] = []
             var begin = 0

@@ -36,7 +36,7 @@ extension BenchmarkScenario {
             for rep in 1...r.options.repetitions {
                 let cut = w.t0.adding(microseconds: Int64(rep * count))
                 var deleted = 0
-                let ns = try time { deleted = try store.deleteOutcomes(projectId: w.project, olderThan: cut, agent: nil) }
+                let ns = try r.time(.prune, .prune, variant) { deleted = try store.deleteOutcomes(projectId: w.project, olderThan: cut, agent: nil) }
                 guard deleted == count else { throw EngramError(.internal, "prune deleted \(deleted) outcomes, expected \(count)") }
                 r.emit(.prune, variant.name, n: n, rep: rep, .pruneMs, ns / 1e6)
             }

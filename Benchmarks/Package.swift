@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 // Allocation- and instruction-level benchmarks of Engram's hot paths (ordo-one/benchmark).
 // A separate package, as in swift-nio, so the main build does not pay for the dependency.
-// Run: cd MicroBenchmarks && swift package --allow-writing-to-package-directory benchmark (see docs/benchmarks.md)
+// Run: cd Benchmarks && swift package --allow-writing-to-package-directory benchmark (see docs/benchmarks.md)
 import Foundation
 import PackageDescription
 
