@@ -22,7 +22,11 @@ git -C "$work/base" checkout -q "$base_sha"
 echo "ab: building the base ${base_sha:0:12} in $work/base"
 (cd "$work/base" && swift build -c release --product engram >/dev/null)
 base_bin="$work/base/.build/release/engram"
-if ! "$base_bin" bench --help | grep -q hotpaths; then
+# The help is read whole before it is searched: `grep -q` would stop reading at the first
+# match, and under pipefail the writer's SIGPIPE made the check fail at random (on a busy
+# machine the A/B step was skipped for a base that has the scenario).
+base_help=$("$base_bin" bench --help)
+if ! grep -q hotpaths <<<"$base_help"; then
   echo "ab: the base ${base_sha:0:12} has no hotpaths scenario; skipped"
   exit 0
 fi
