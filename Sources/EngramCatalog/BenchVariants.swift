@@ -3,9 +3,9 @@ import EngramCore
 import EngramCosmos
 import EngramExternal
 import EngramFiles
-import EngramPostgres
+@_spi(Benchmarks) import EngramPostgres
 import EngramReference
-import EngramSQLite
+@_spi(Benchmarks) import EngramSQLite
 import EngramVectorIndex
 import Foundation
 

@@ -1,7 +1,9 @@
 import Synchronization
 
 /// What a backend implements to become a `MemoryStore`: each operation of the contract,
-/// receiving input the core has already validated.
+/// receiving input the core has already validated. The `validated…` methods are backend SPI
+/// (`@_spi(Engine)`): a user of a store sees only the validating front door, so no call of
+/// the public API can skip validation.
 ///
 /// The core's extension below is the store's front door: it applies `Validation` to every
 /// call, the same rules and field names for every backend, then calls the engine. So a
@@ -12,18 +14,18 @@ public protocol StorageEngine: MemoryStore {
     /// validates by itself may say false, so that a conformance run can send bad input to
     /// that process as it is (`ExternalStore` with `validatesLocally` off).
     var validatesInput: Bool { get }
-    func validatedSave(_ records: [MemoryRecord]) throws -> [String]
-    func validatedGet(_ key: RecordKey) throws -> MemoryRecord?
-    func validatedQuery(_ query: MemoryQuery) throws -> [ScoredRecord]
-    func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference]
-    func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool
-    func validatedIncrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool
-    func validatedUpdateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool
-    func validatedUpdateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool
-    func validatedDelete(_ key: RecordKey) throws -> Bool
-    func validatedDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int
-    func validatedDeleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int
-    func validatedStats(projectId: String, agent: String?) throws -> StoreStats
+    @_spi(Engine) func validatedSave(_ records: [MemoryRecord]) throws -> [String]
+    @_spi(Engine) func validatedGet(_ key: RecordKey) throws -> MemoryRecord?
+    @_spi(Engine) func validatedQuery(_ query: MemoryQuery) throws -> [ScoredRecord]
+    @_spi(Engine) func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference]
+    @_spi(Engine) func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool
+    @_spi(Engine) func validatedIncrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool
+    @_spi(Engine) func validatedUpdateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool
+    @_spi(Engine) func validatedUpdateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool
+    @_spi(Engine) func validatedDelete(_ key: RecordKey) throws -> Bool
+    @_spi(Engine) func validatedDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int
+    @_spi(Engine) func validatedDeleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int
+    @_spi(Engine) func validatedStats(projectId: String, agent: String?) throws -> StoreStats
 }
 
 extension StorageEngine {
@@ -110,19 +112,19 @@ public protocol WholeRecordEngine: StorageEngine {
 }
 
 extension WholeRecordEngine {
-    public func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
+    @_spi(Engine) public func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
         try modify(RecordKey(.heuristic, scope: projectId, id: id)) { try $0.patched(patch) }
     }
 
-    public func validatedIncrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
+    @_spi(Engine) public func validatedIncrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
         try modify(RecordKey(.heuristic, scope: projectId, id: id)) { $0.incrementingOccurrence(success: success) }
     }
 
-    public func validatedUpdateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+    @_spi(Engine) public func validatedUpdateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         try modify(RecordKey(.heuristic, scope: projectId, id: id)) { $0.settingConfidence(confidence) }
     }
 
-    public func validatedUpdateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+    @_spi(Engine) public func validatedUpdateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         try modify(RecordKey(.domainKnowledge, scope: projectId, id: id)) { $0.settingConfidence(confidence) }
     }
 }
@@ -138,15 +140,15 @@ public protocol InMemoryRecordEngine: WholeRecordEngine {
 }
 
 extension InMemoryRecordEngine {
-    public func validatedGet(_ key: RecordKey) throws -> MemoryRecord? {
+    @_spi(Engine) public func validatedGet(_ key: RecordKey) throws -> MemoryRecord? {
         try scan { $0[key] }
     }
 
-    public func validatedQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
+    @_spi(Engine) public func validatedQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
         q.rank(try scan { $0.values.filter { q.matches($0) } })
     }
 
-    public func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference] {
+    @_spi(Engine) public func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference] {
         let prefs = try scan { records in
             records.values.filter { r in
                 guard let p = r.userPreference, p.userId == userId else { return false }
@@ -156,15 +158,15 @@ extension InMemoryRecordEngine {
         return prefs.sorted(by: MemoryKind.defaultOrder).compactMap(\.userPreference)
     }
 
-    public func validatedDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
+    @_spi(Engine) public func validatedDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
         try remove { $0.isPrunedOutcome(projectId: projectId, olderThan: olderThan, agent: agent) }
     }
 
-    public func validatedDeleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
+    @_spi(Engine) public func validatedDeleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
         try remove { $0.isPrunedHeuristic(projectId: projectId, confidenceBelow: confidenceBelow, agent: agent) }
     }
 
-    public func validatedStats(projectId: String, agent: String?) throws -> StoreStats {
+    @_spi(Engine) public func validatedStats(projectId: String, agent: String?) throws -> StoreStats {
         try scan { StoreStats.counting($0.values, projectId: projectId, agent: agent) }
     }
 

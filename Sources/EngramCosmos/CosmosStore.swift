@@ -271,7 +271,7 @@ public final class CosmosStore: ConfiguredStore, WholeRecordEngine, CrossPartiti
 
     // MARK: MemoryStore
 
-    public func validatedSave(_ records: [MemoryRecord]) throws -> [String] {
+    @_spi(Engine) public func validatedSave(_ records: [MemoryRecord]) throws -> [String] {
         if records.count == 1 {
             try upsert(records[0])
             return [records[0].id]
@@ -368,7 +368,7 @@ public final class CosmosStore: ConfiguredStore, WholeRecordEngine, CrossPartiti
         return (try record(key.kind, doc), etag)
     }
 
-    public func validatedGet(_ key: RecordKey) throws -> MemoryRecord? {
+    @_spi(Engine) public func validatedGet(_ key: RecordKey) throws -> MemoryRecord? {
         return try read(key)?.0
     }
 
@@ -387,7 +387,7 @@ public final class CosmosStore: ConfiguredStore, WholeRecordEngine, CrossPartiti
         throw EngramError(.conflict, "\(key) kept changing under 100 attempts to update it")
     }
 
-    public func validatedDelete(_ key: RecordKey) throws -> Bool {
+    @_spi(Engine) public func validatedDelete(_ key: RecordKey) throws -> Bool {
         let (path, link) = docPath(key)
         let r = try send("DELETE", path: path, type: "docs", link: link, partition: key.scope)
         if r.status == 404 { return false }
@@ -406,14 +406,14 @@ public final class CosmosStore: ConfiguredStore, WholeRecordEngine, CrossPartiti
         return count
     }
 
-    public func validatedDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
+    @_spi(Engine) public func validatedDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
         var conds = ["c.project_id = @p", "c.ts_us < @t"]
         var params: [(String, JSONValue)] = [("@p", .string(projectId)), ("@t", .int(olderThan.microsecondsSinceEpoch))]
         if let agent { conds.append("c.agent = @a"); params.append(("@a", .string(agent))) }
         return try deleteMatching(.outcome, projectId, conds, params)
     }
 
-    public func validatedDeleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
+    @_spi(Engine) public func validatedDeleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
         var conds = ["c.project_id = @p", "c.confidence < @b"]
         var params: [(String, JSONValue)] = [("@p", .string(projectId)), ("@b", .double(confidenceBelow))]
         if let agent { conds.append("c.agent = @a"); params.append(("@a", .string(agent))) }
@@ -438,7 +438,7 @@ public final class CosmosStore: ConfiguredStore, WholeRecordEngine, CrossPartiti
         return (conds, params)
     }
 
-    public func validatedQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
+    @_spi(Engine) public func validatedQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
         var (conds, params) = filters(q)
         guard let vector = q.vector else {
             let order = "c.\(Self.orderProperty(q.kind)) DESC"
@@ -470,7 +470,7 @@ public final class CosmosStore: ConfiguredStore, WholeRecordEngine, CrossPartiti
         }
     }
 
-    public func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference] {
+    @_spi(Engine) public func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference] {
         var conds = ["c.user_id = @u"]
         var params: [(String, JSONValue)] = [("@u", .string(userId))]
         if let category { conds.append("c.category = @c"); params.append(("@c", .string(category))) }
@@ -484,7 +484,7 @@ public final class CosmosStore: ConfiguredStore, WholeRecordEngine, CrossPartiti
         return Int(n)
     }
 
-    public func validatedStats(projectId: String, agent: String?) throws -> StoreStats {
+    @_spi(Engine) public func validatedStats(projectId: String, agent: String?) throws -> StoreStats {
         var conds = ["c.project_id = @p"]
         var params: [(String, JSONValue)] = [("@p", .string(projectId))]
         if let agent { conds.append("c.agent = @a"); params.append(("@a", .string(agent))) }

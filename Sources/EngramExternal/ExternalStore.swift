@@ -1,4 +1,4 @@
-import EngramCore
+@_spi(Engine) import EngramCore
 import Foundation
 import Synchronization
 
@@ -189,7 +189,7 @@ public final class ExternalStore: StorageEngine, @unchecked Sendable {
     // MARK: MemoryStore (the core validates each call before it gets here, as well as the
     // adapter: a request that breaks the contract is never sent)
 
-    public func validatedSave(_ records: [MemoryRecord]) throws -> [String] {
+    @_spi(Engine) public func validatedSave(_ records: [MemoryRecord]) throws -> [String] {
         guard !records.isEmpty else { return [] }
         // save_batch holds one kind: a mixed batch goes as one save_batch per kind, in order
         // of first appearance. It is validated whole first (here, whatever `validatesLocally`
@@ -216,13 +216,13 @@ public final class ExternalStore: StorageEngine, @unchecked Sendable {
         return records.map(\.id)
     }
 
-    public func validatedGet(_ key: RecordKey) throws -> MemoryRecord? {
+    @_spi(Engine) public func validatedGet(_ key: RecordKey) throws -> MemoryRecord? {
         let v = try call("get", ["kind": .string(key.kind.rawValue), "scope": .string(key.scope), "id": .string(key.id)])
         if case .null = v { return nil }
         return try decodeRecord(key.kind, v)
     }
 
-    public func validatedQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
+    @_spi(Engine) public func validatedQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
         let result = try call("query", [
             "kind": .string(q.kind.rawValue), "project_id": .string(q.projectId), "top_k": .int(q.topK),
             "agents": q.agents.map { .strings($0.sorted()) }, "task_type": q.taskType.map(Arg.string),
@@ -242,12 +242,12 @@ public final class ExternalStore: StorageEngine, @unchecked Sendable {
         }
     }
 
-    public func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference] {
+    @_spi(Engine) public func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference] {
         guard case .array(let items) = try call("query_preferences", ["user_id": .string(userId), "category": category.map(Arg.string)]) else { throw EngramError(.internal, "protocol: 'query_preferences' did not return a list") }
         return try items.compactMap { try decodeRecord(.userPreference, $0).userPreference }
     }
 
-    public func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
+    @_spi(Engine) public func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
         let fields: KeyValuePairs<String, Arg?> = [
             "condition": patch.condition.map(Arg.string), "strategy": patch.strategy.map(Arg.string),
             "confidence": patch.confidence.map(Arg.number), "occurrence_count": patch.occurrenceCount.map(Arg.int),
@@ -257,15 +257,15 @@ public final class ExternalStore: StorageEngine, @unchecked Sendable {
         return try bool(try call("update_heuristic", ["project_id": .string(projectId), "id": .string(id), "patch": .object(fields)]), "update_heuristic")
     }
 
-    public func validatedIncrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
+    @_spi(Engine) public func validatedIncrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
         return try bool(try call("increment_heuristic_occurrence", ["project_id": .string(projectId), "id": .string(id), "success": .bool(success)]), "increment_heuristic_occurrence")
     }
 
-    public func validatedUpdateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+    @_spi(Engine) public func validatedUpdateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         try confidenceCall("update_heuristic_confidence", projectId, id, confidence)
     }
 
-    public func validatedUpdateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+    @_spi(Engine) public func validatedUpdateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         try confidenceCall("update_knowledge_confidence", projectId, id, confidence)
     }
 
@@ -273,21 +273,21 @@ public final class ExternalStore: StorageEngine, @unchecked Sendable {
         return try bool(try call(op, ["project_id": .string(projectId), "id": .string(id), "confidence": .number(c)]), op)
     }
 
-    public func validatedDelete(_ key: RecordKey) throws -> Bool {
+    @_spi(Engine) public func validatedDelete(_ key: RecordKey) throws -> Bool {
         return try bool(try call("delete", ["kind": .string(key.kind.rawValue), "scope": .string(key.scope), "id": .string(key.id)]), "delete")
     }
 
-    public func validatedDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
+    @_spi(Engine) public func validatedDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
         let args: KeyValuePairs<String, Arg?> = ["project_id": .string(projectId), "older_than": .string(olderThan.rfc3339), "agent": agent.map(Arg.string)]
         return try int(try call("delete_outcomes_older_than", args), "delete_outcomes_older_than")
     }
 
-    public func validatedDeleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
+    @_spi(Engine) public func validatedDeleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
         let args: KeyValuePairs<String, Arg?> = ["project_id": .string(projectId), "below": .number(confidenceBelow), "agent": agent.map(Arg.string)]
         return try int(try call("delete_low_confidence_heuristics", args), "delete_low_confidence_heuristics")
     }
 
-    public func validatedStats(projectId: String, agent: String?) throws -> StoreStats {
+    @_spi(Engine) public func validatedStats(projectId: String, agent: String?) throws -> StoreStats {
         let v = try call("stats", ["project_id": .string(projectId), "agent": agent.map(Arg.string)])
         guard let o = v.objectValue else { throw EngramError(.internal, "protocol: 'stats' did not return an object") }
         var stats = StoreStats()

@@ -339,7 +339,7 @@ public final class FileStore: InMemoryRecordEngine, @unchecked Sendable {
 
     // MARK: MemoryStore
 
-    public func validatedSave(_ records: [MemoryRecord]) throws -> [String] {
+    @_spi(Engine) public func validatedSave(_ records: [MemoryRecord]) throws -> [String] {
         try state.withOpen { s in try commit(&s, records.map(Entry.put)) }
         return records.map(\.id)
     }
@@ -358,7 +358,7 @@ public final class FileStore: InMemoryRecordEngine, @unchecked Sendable {
         }
     }
 
-    public func validatedDelete(_ key: RecordKey) throws -> Bool {
+    @_spi(Engine) public func validatedDelete(_ key: RecordKey) throws -> Bool {
         return try state.withOpen { s in
             guard s.records[key] != nil else { return false }
             try commit(&s, [.delete(key)])

@@ -1,5 +1,5 @@
 import CLibPQ
-import EngramCore
+@_spi(Engine) import EngramCore
 import Foundation
 
 /// Engram on PostgreSQL with pgvector: records in one table per kind, embeddings in a
@@ -28,7 +28,7 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
         /// Vector queries whose filter matches at most this many rows are ranked exactly.
         public var exactSearchLimit = 20_000
         /// Keep the outcome timestamp indexes (turning them off exists only to measure them).
-        public var outcomeTimestampIndex = true
+        @_spi(Benchmarks) public var outcomeTimestampIndex = true
         /// The `application_name` of the store's connections (visible in `pg_stat_activity`).
         public var applicationName = "engram"
         /// Seconds a statement waits for a lock before `unavailable` (55P03); 0 = no bound.
@@ -172,7 +172,7 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
 
     // MARK: writes
 
-    public func validatedSave(_ records: [MemoryRecord]) throws -> [String] {
+    @_spi(Engine) public func validatedSave(_ records: [MemoryRecord]) throws -> [String] {
         guard !records.isEmpty else { return [] }
         if records.count == 1 {
             let t = PGTable.of(records[0].kind)
@@ -236,7 +236,7 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
         return "INSERT INTO \(t.qualified(schema)) (\(t.columnList)) \(source) ON CONFLICT (\(t.scope), id) DO UPDATE SET \(updates)"
     }
 
-    public func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
+    @_spi(Engine) public func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
         let t = PGTable.of(.heuristic)
         return try pool.transaction { c in
             let res = try c.run("SELECT \(t.columnList) FROM \(t.qualified(schema)) WHERE project_id = $1 AND id = $2 FOR UPDATE", [.text(projectId), .text(id)])
@@ -248,18 +248,18 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
         }
     }
 
-    public func validatedIncrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
+    @_spi(Engine) public func validatedIncrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
         return try pool.transaction { c in
             try c.run("UPDATE \(table(.heuristic)) SET occurrence_count = occurrence_count + 1, success_count = success_count + $1, last_validated = $2 WHERE project_id = $3 AND id = $4",
                       [.int8(success ? 1 : 0), .timestamp(.now()), .text(projectId), .text(id)]).affected > 0
         }
     }
 
-    public func validatedUpdateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+    @_spi(Engine) public func validatedUpdateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         try setConfidence(.heuristic, projectId, id, confidence)
     }
 
-    public func validatedUpdateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+    @_spi(Engine) public func validatedUpdateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         try setConfidence(.domainKnowledge, projectId, id, confidence)
     }
 
@@ -270,7 +270,7 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
         }
     }
 
-    public func validatedDelete(_ key: RecordKey) throws -> Bool {
+    @_spi(Engine) public func validatedDelete(_ key: RecordKey) throws -> Bool {
         let t = PGTable.of(key.kind)
         return try pool.transaction { c in
             try c.run("DELETE FROM \(t.qualified(schema)) WHERE \(t.scope) = $1 AND id = $2", [.text(key.scope), .text(key.id)]).affected > 0
@@ -281,13 +281,13 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
         "DELETE FROM \(table(.outcome)) WHERE project_id = $1 AND \"timestamp\" < $2" + (agent == nil ? "" : " AND agent = $3")
     }
 
-    public func validatedDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
+    @_spi(Engine) public func validatedDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
         return try pool.transaction { c in
             try c.run(pruneSQL(agent: agent), [.text(projectId), .timestamp(olderThan)] + (agent.map { [.text($0)] } ?? [])).affected
         }
     }
 
-    public func validatedDeleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
+    @_spi(Engine) public func validatedDeleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
         let sql = "DELETE FROM \(table(.heuristic)) WHERE project_id = $1 AND confidence < $2" + (agent == nil ? "" : " AND agent = $3")
         return try pool.transaction { c in
             try c.run(sql, [.text(projectId), .float8(confidenceBelow)] + (agent.map { [.text($0)] } ?? [])).affected
@@ -296,7 +296,7 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
 
     // MARK: reads
 
-    public func validatedGet(_ key: RecordKey) throws -> MemoryRecord? {
+    @_spi(Engine) public func validatedGet(_ key: RecordKey) throws -> MemoryRecord? {
         let t = PGTable.of(key.kind)
         return try pool.transaction { c in
             let res = try c.run("SELECT \(t.columnList) FROM \(t.qualified(schema)) WHERE \(t.scope) = $1 AND id = $2", [.text(key.scope), .text(key.id)])
@@ -323,7 +323,7 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
         return (sql, values)
     }
 
-    public func validatedQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
+    @_spi(Engine) public func validatedQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
         let t = PGTable.of(q.kind)
         var (filter, values) = filterClause(q)
         guard let vector = q.vector else {
@@ -389,7 +389,7 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
 
     /// The same vector query written by hand, as a user of pgvector would: one statement,
     /// every column, ordered by distance (measurement only: the benchmark's reference).
-    public func rawSQLQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
+    @_spi(Benchmarks) public func rawSQLQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
         guard let vector = q.vector else { throw EngramError(.notSupported, "rawSQLQuery ranks by a vector") }
         let t = PGTable.of(q.kind)
         var (filter, values) = filterClause(q)
@@ -406,7 +406,7 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
         }
     }
 
-    public func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference] {
+    @_spi(Engine) public func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference] {
         let t = PGTable.of(.userPreference)
         let sql = "SELECT \(t.columnList) FROM \(t.qualified(schema)) WHERE user_id = $1" + (category == nil ? "" : " AND category = $2") + " ORDER BY \(t.orderBy)"
         return try pool.transaction { c in
@@ -415,7 +415,7 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
         }
     }
 
-    public func validatedStats(projectId: String, agent: String?) throws -> StoreStats {
+    @_spi(Engine) public func validatedStats(projectId: String, agent: String?) throws -> StoreStats {
         return try pool.transaction { c in
             var stats = StoreStats()
             for kind in MemoryKind.vectorKinds {
@@ -537,7 +537,7 @@ extension PGConnection {
 
 extension PostgresStore {
     /// Bytes on disk of the HNSW indexes (`pg_relation_size`), for capacity planning.
-    public func relationBytes() throws -> Int {
+    @_spi(Benchmarks) public func relationBytes() throws -> Int {
         try pool.transaction { c in
             let res = try c.run("SELECT coalesce(sum(pg_relation_size(indexrelid)), 0)::bigint FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ci.relnamespace WHERE n.nspname = $1 AND ci.relname LIKE '%embedding_hnsw'", [.text(schema)])
             return Int(res.value(0, 0)?.int8 ?? 0)

@@ -14,7 +14,7 @@ public final class ReferenceStore: InMemoryRecordEngine {
         self.embeddingDimension = embeddingDimension
     }
 
-    public func validatedSave(_ records: [MemoryRecord]) throws -> [String] {
+    @_spi(Engine) public func validatedSave(_ records: [MemoryRecord]) throws -> [String] {
         return try state.withOpen { s in
             for r in records { s[r.key] = r }
             return records.map(\.id)
@@ -34,7 +34,7 @@ public final class ReferenceStore: InMemoryRecordEngine {
         }
     }
 
-    public func validatedDelete(_ key: RecordKey) throws -> Bool {
+    @_spi(Engine) public func validatedDelete(_ key: RecordKey) throws -> Bool {
         return try state.withOpen { $0.removeValue(forKey: key) != nil }
     }
 

@@ -1,5 +1,5 @@
 import CSQLite
-import EngramCore
+@_spi(Engine) import EngramCore
 import EngramVectorIndex
 import Foundation
 import Glibc
@@ -44,13 +44,15 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
         public var path: String
         public var embeddingDimension: Int = 384
         public var synchronous: Synchronous = .normal
-        public var vectorMaintenance: VectorMaintenance = .swapRemove
+        /// How deletes maintain the vector index: Engram's swap-remove; the original's rebuilds
+        /// exist only for the benchmark runner (`@_spi(Benchmarks)`).
+        @_spi(Benchmarks) public var vectorMaintenance: VectorMaintenance = .swapRemove
         /// The kernel that ranks vectors; FAISS's own is kept to measure the difference.
-        public var vectorScan: VectorScan = .engram
+        @_spi(Benchmarks) public var vectorScan: VectorScan = .engram
         /// Keep the outcome timestamp indexes. Turning this off exists only to measure what
         /// they buy (review HIGH-003/NEW-001): it drops them and leaves the original's
         /// (project_id, agent) index.
-        public var outcomeTimestampIndex = true
+        @_spi(Benchmarks) public var outcomeTimestampIndex = true
 
         public init(path: String, embeddingDimension: Int = 384) {
             self.path = path
@@ -428,7 +430,7 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
 
     // MARK: MemoryStore
 
-    public func validatedSave(_ records: [MemoryRecord]) throws -> [String] {
+    @_spi(Engine) public func validatedSave(_ records: [MemoryRecord]) throws -> [String] {
         guard !records.isEmpty else { return [] }
         return try writing { c in
             var changes: [IndexKey: [Int64: (vector: [Float]?, agent: String)]] = [:]
@@ -447,7 +449,7 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
         }
     }
 
-    public func validatedGet(_ key: RecordKey) throws -> MemoryRecord? {
+    @_spi(Engine) public func validatedGet(_ key: RecordKey) throws -> MemoryRecord? {
         return try reading { c in
             let t = Table.of(key.kind)
             let s = try c.statement("SELECT \(t.selectList) FROM \(t.name) WHERE \(t.scope) = ? AND id = ?")
@@ -472,7 +474,7 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
         return (sql, values)
     }
 
-    public func validatedQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
+    @_spi(Engine) public func validatedQuery(_ q: MemoryQuery) throws -> [ScoredRecord] {
         let t = Table.of(q.kind)
         let (whereSQL, values) = filterClause(q)
         return try reading { c in
@@ -556,7 +558,7 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
         }
     }
 
-    public func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference] {
+    @_spi(Engine) public func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference] {
         let t = Table.of(.userPreference)
         return try reading { c in
             let sql = "SELECT \(t.selectList) FROM preferences WHERE user_id = ?" + (category == nil ? "" : " AND category = ?") + " ORDER BY \(t.orderBy)"
@@ -565,7 +567,7 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
         }
     }
 
-    public func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
+    @_spi(Engine) public func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
         let t = Table.of(.heuristic)
         return try writing { c in
             let read = try c.statement("SELECT \(t.selectList) FROM heuristics WHERE project_id = ? AND id = ?")
@@ -585,7 +587,7 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
         }
     }
 
-    public func validatedIncrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
+    @_spi(Engine) public func validatedIncrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
         return try writing { c in
             try c.statement("UPDATE heuristics SET occurrence_count = occurrence_count + 1, success_count = success_count + ?, last_validated = ? WHERE project_id = ? AND id = ?")
                 .bind([.int(success ? 1 : 0), .int(Timestamp.now().microsecondsSinceEpoch), .text(projectId), .text(id)]).run()
@@ -593,11 +595,11 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
         }
     }
 
-    public func validatedUpdateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+    @_spi(Engine) public func validatedUpdateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         try setConfidence(.of(.heuristic), projectId: projectId, id: id, confidence: confidence)
     }
 
-    public func validatedUpdateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
+    @_spi(Engine) public func validatedUpdateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
         try setConfidence(.of(.domainKnowledge), projectId: projectId, id: id, confidence: confidence)
     }
 
@@ -609,7 +611,7 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
         }
     }
 
-    public func validatedDelete(_ key: RecordKey) throws -> Bool {
+    @_spi(Engine) public func validatedDelete(_ key: RecordKey) throws -> Bool {
         let t = Table.of(key.kind)
         let sql = "DELETE FROM \(t.name) WHERE \(t.scope) = ? AND id = ? RETURNING seq"
         return try deleteRows(IndexKey(kind: key.kind, project: key.scope), sql, [.text(key.scope), .text(key.id)]) > 0
@@ -628,18 +630,18 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
         "DELETE FROM outcomes WHERE project_id = ? AND timestamp < ?" + (agent == nil ? "" : " AND agent = ?") + " RETURNING seq"
     }
 
-    public func validatedDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
+    @_spi(Engine) public func validatedDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
         let values: [SQLValue] = [.text(projectId), .int(olderThan.microsecondsSinceEpoch)] + (agent.map { [.text($0)] } ?? [])
         return try deleteRows(IndexKey(kind: .outcome, project: projectId), pruneOutcomesSQL(agent: agent), values)
     }
 
-    public func validatedDeleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
+    @_spi(Engine) public func validatedDeleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
         let sql = "DELETE FROM heuristics WHERE project_id = ? AND confidence < ?" + (agent == nil ? "" : " AND agent = ?") + " RETURNING seq"
         let values: [SQLValue] = [.text(projectId), .double(confidenceBelow)] + (agent.map { [.text($0)] } ?? [])
         return try deleteRows(IndexKey(kind: .heuristic, project: projectId), sql, values)
     }
 
-    public func validatedStats(projectId: String, agent: String?) throws -> StoreStats {
+    @_spi(Engine) public func validatedStats(projectId: String, agent: String?) throws -> StoreStats {
         return try reading { c in
             var stats = StoreStats()
             for kind in MemoryKind.vectorKinds {
@@ -677,7 +679,7 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
 
     /// Reloads every vector index from the database: the original project's rebuild,
     /// kept for the benchmark runner's comparisons (Engram itself never needs it).
-    public func rebuildVectorIndexes() throws {
+    @_spi(Benchmarks) public func rebuildVectorIndexes() throws {
         try writing { c in
             ((), { c, s in
                 for kind in MemoryKind.vectorKinds { try Self.reload(c, s, kind, self.embeddingDimension) }

@@ -1,7 +1,7 @@
 import CLibPQ
 import Conformance
 import EngramCore
-import EngramPostgres
+@_spi(Benchmarks) import EngramPostgres
 import Dispatch
 import Foundation
 import Synchronization

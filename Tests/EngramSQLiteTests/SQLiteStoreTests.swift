@@ -1,7 +1,7 @@
 import CSQLite
 import Conformance
 import EngramCore
-import EngramSQLite
+@_spi(Benchmarks) import EngramSQLite
 import Foundation
 import Testing
 

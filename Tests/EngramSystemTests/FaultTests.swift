@@ -148,3 +148,38 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == cut)
     }
 }
+
+/// The public API cannot skip validation: a program that calls a store's `validated…` entry
+/// point does not compile without opting into the backend SPI, while the same program through
+/// the front door does (so the check can pass, and its failure is the SPI's).
+@Suite struct SealedAPI {
+    func typecheck(_ body: String) throws -> (ok: Bool, output: String) {
+        var root = URL(fileURLWithPath: #filePath)
+        while !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) { root.deleteLastPathComponent() }
+        let modules = root.appendingPathComponent(".build/debug/Modules")
+        try #require(FileManager.default.fileExists(atPath: modules.appendingPathComponent("EngramReference.swiftmodule").path), "build the package first")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("engram-api-\(UUID().uuidString).swift")
+        try Data("import EngramCore\nimport EngramReference\n\(body)\n".utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["swiftc", "-typecheck", "-swift-version", "6", "-I", modules.path, file.path]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus == 0, text)
+    }
+
+    @Test func validatedEntryPointsAreNotPublic() throws {
+        let call = "func f(_ s: ReferenceStore, _ e: any StorageEngine, _ q: MemoryQuery) throws {\n"
+        let front = try typecheck(call + "_ = try s.query(q); _ = try e.query(q) }")
+        #expect(front.ok, "the front door must compile: \(front.output)")
+        for bypass in ["_ = try s.validatedQuery(q) }", "_ = try e.validatedQuery(q) }", "_ = try s.validatedSave([]) }"] {
+            let r = try typecheck(call + bypass)
+            #expect(!r.ok && r.output.contains("validated"), "\(bypass) compiled: \(r.output)")
+        }
+    }
+}
