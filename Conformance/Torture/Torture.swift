@@ -69,7 +69,8 @@ public struct Torture {
         public var killAfter: Int
         public var serverCrash: Bool
         public var acknowledged: Int
-        /// The kind of the call in flight when the kill came (nil: between calls).
+        /// The kind of the call in flight when the kill came — the server crash in a crash round —
+        /// (nil: between calls).
         public var inFlight: TortureOp.Kind?
         /// Calls of the aimed kind that finished before the child could be frozen inside one.
         public var misses: Int
@@ -166,7 +167,7 @@ public struct Torture {
             var rng = SeededGenerator(seed: options.seed &* 0x9E37_79B9 &+ UInt64(index))
             let killAfter = 1 + Int(rng.next() % UInt64(max(1, options.maxCallsBeforeKill)))
             let crash = options.serverCrashEvery > 0 && index % options.serverCrashEvery == options.serverCrashEvery - 1 ? target.serverCrash : nil
-            let (lines, misses, failure) = try runChild(round: index, aim: aim, killAfter: killAfter, serverCrash: crash, rng: &rng, durations: &durations)
+            let (lines, misses, failure, crashedInside) = try runChild(round: index, aim: aim, killAfter: killAfter, serverCrash: crash, rng: &rng, durations: &durations)
             let (acked, pending) = model.apply(lines: lines)
             var violations: [String] = []
             if let watcher { violations = model.check(watcher, pending: pending).1.map { "observer: " + $0 } }
@@ -177,7 +178,8 @@ public struct Torture {
             if let failure { violations.insert(failure, at: 0) }
             let round = Round(index: index, aim: aim, killAfter: killAfter, serverCrash: crash != nil, acknowledged: acked,
                               // A writer that stopped by itself was not killed inside its call: no coverage.
-                              inFlight: failure == nil ? pending?.kind : nil, misses: misses, checked: checked, violations: violations)
+                              // With a server crash, the crash is the kill: the call it landed in.
+                              inFlight: failure == nil ? crashedInside ?? pending?.kind : nil, misses: misses, checked: checked, violations: violations)
             rounds.append(round)
             progress(round)
         }
@@ -189,17 +191,17 @@ public struct Torture {
     /// its whole output lines, the aimed calls that finished before a freeze, and why the
     /// round failed if the child stopped by itself or hung.
     private func runChild(round: Int, aim: Aim, killAfter: Int, serverCrash: (@Sendable () throws -> Void)?,
-                          rng: inout SeededGenerator, durations: inout [TortureOp.Kind: [Double]]) throws -> ([String], Int, String?) {
+                          rng: inout SeededGenerator, durations: inout [TortureOp.Kind: [Double]]) throws -> ([String], Int, String?, TortureOp.Kind?) {
         let (executable, arguments) = target.child(options.seed, round)
         let child = try ChildProcess(executable: executable, arguments: arguments, environment: target.environment)
         var acked = 0, misses = 0
         func output() -> [String] { Array(child.lines.drop { $0 == "ready" }) }
         /// A round that ended before its kill: the child closed its output (it stopped by
         /// itself: a spurious error, a refused open) or printed nothing for too long (`why`).
-        func failed(_ why: String) -> ([String], Int, String?) {
+        func failed(_ why: String) -> ([String], Int, String?, TortureOp.Kind?) {
             let ended = child.outputEnded || !child.isRunning
             child.kill()  // a child that already exited is only waited for; its status stays its own
-            return (output(), misses, ended ? "the workload stopped by itself (status \(child.terminationStatus)): \(child.errorText)" : why)
+            return (output(), misses, ended ? "the workload stopped by itself (status \(child.terminationStatus)): \(child.errorText)" : why, nil)
         }
         let hung = "the workload printed nothing for \(Self.progressTimeout / 1_000) s: a call hung"
         guard let first = child.nextLine(within: Self.progressTimeout) else { return failed(hung) }
@@ -244,15 +246,19 @@ public struct Torture {
                 }
             }
             if let serverCrash {
-                // The server goes down under the call in flight; the child meets it (it fails and
-                // ends by itself, or is killed after a bounded wait).
+                // The server goes down under the call in flight — that is this round's kill, and
+                // what coverage counts — and the child meets it: it fails and ends by itself, or
+                // reconnects and prints on; either way it is killed at its next line (or after a
+                // bounded wait).
+                let inside = child.lines.last?.hasPrefix("begin ") == true ? current?.kind : nil
                 try serverCrash()
                 child.resume()
-                var lines = 0
-                while lines < 1_000, child.nextLine(within: 5_000) != nil { lines += 1 }
+                _ = child.nextLine(within: 5_000)
+                child.kill()
+                return (output(), misses, nil, inside)
             }
             child.kill()
-            return (output(), misses, nil)
+            return (output(), misses, nil, nil)
         }
     }
 
