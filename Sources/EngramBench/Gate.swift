@@ -20,7 +20,8 @@ public enum Gate {
     }
 
     public struct Check: Codable, Sendable {
-        public var key: String
+        /// The figure checked (checked when the file is decoded: a known scenario, valid sizes).
+        public var key: SummaryKey
         public var min: Double?
         public var max: Double?
         public var why: String?
@@ -50,7 +51,7 @@ public enum Gate {
             case inconclusive = "INCONCLUSIVE"
             public var failing: Bool { self == .fail || self == .regression }
         }
-        public var key: String
+        public var key: SummaryKey
         public var value: Double?
         public var limit: String
         public var baseline: Double?
@@ -62,7 +63,7 @@ public enum Gate {
         public var runs: [Double] = []
         public var interval: ClosedRange<Double>?
 
-        public init(key: String, value: Double?, limit: String, baseline: Double?, verdict: Verdict, why: String?, required: Bool) {
+        public init(key: SummaryKey, value: Double?, limit: String, baseline: Double?, verdict: Verdict, why: String?, required: Bool) {
             self.key = key
             self.value = value
             self.limit = limit
@@ -93,18 +94,15 @@ public enum Gate {
     }
 
     /// Problems that make a thresholds file unusable (the gate exits `usage` on any): a
-    /// tolerance outside [0, 1), no checks, a key twice, a key with control characters, a
-    /// limit that is not finite, or min above max.
+    /// tolerance outside [0, 1), no checks, a key twice, a limit that is not finite, or min
+    /// above max (a malformed key fails to decode: `SummaryKey(parsing:)`).
     public static func problems(_ t: Thresholds) -> [String] {
         var out: [String] = []
         if !(t.relativeTolerance >= 0 && t.relativeTolerance < 1) { out.append("relativeTolerance must be in [0, 1), not \(t.relativeTolerance)") }
         if t.checks.isEmpty { out.append("checks is empty") }
-        var seen: Set<String> = []
+        var seen: Set<SummaryKey> = []
         for c in t.checks {
             if !seen.insert(c.key).inserted { out.append("\(c.key): listed twice") }
-            if c.key.isEmpty || c.key.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || $0.properties.generalCategory == .unassigned }) {
-                out.append("\(c.key.debugDescription): a key must be non-empty printable text")
-            }
             if c.min == nil, c.max == nil { out.append("\(c.key): neither min nor max") }
             if [c.min, c.max].contains(where: { $0.map { !$0.isFinite } ?? false }) { out.append("\(c.key): a limit is not finite") }
             if let lo = c.min, let hi = c.max, lo > hi { out.append("\(c.key): min \(lo) is above max \(hi)") }
@@ -197,7 +195,7 @@ public enum Gate {
     /// baseline beyond its band fails all the same). Straddling after the last pass: INCONCLUSIVE.
     public static func decide(
         _ rows: [Row], run: Manifest, baseline: Manifest?, thresholds: Thresholds, policy: Remeasure,
-        measure: (Set<BenchScenario>) -> (summary: [String: Double], load: MachineLoad?)
+        measure: (Set<BenchScenario>) -> (summary: [SummaryKey: Double], load: MachineLoad?)
     ) -> (rows: [Row], loads: [MachineLoad]) {
         var rows = rows
         var open = Set(rows.indices.filter { rows[$0].verdict.failing })
@@ -208,7 +206,7 @@ public enum Gate {
         var pass = 0
         while !open.isEmpty, pass < policy.maxPasses {
             pass += 1
-            let scenarios = Set(open.compactMap { scenario(of: rows[$0].key) })
+            let scenarios = Set(open.map { rows[$0].key.scenario })
             let (summary, load) = measure(scenarios)
             if let load { loads.append(load) }
             for i in open { if let v = summary[rows[i].key], v.isFinite { runs[i, default: []].append(v) } }
@@ -259,11 +257,6 @@ public enum Gate {
         return (rows, loads)
     }
 
-    /// The scenario that measures a summary key: its first component (`delete.…`, `scale.…`).
-    public static func scenario(of key: String) -> BenchScenario? {
-        key.split(separator: ".", maxSplits: 1).first.flatMap { BenchScenario(rawValue: String($0)) }
-    }
-
     /// The median of `figures` and the percentile bootstrap interval of it (seeded). With five
     /// figures or fewer it is their range (no narrower interval has 95% coverage there).
     static func medianInterval(_ figures: [Double], policy: Remeasure) -> (Double, Double, Double) {
@@ -312,7 +305,7 @@ public enum Gate {
     public static func table(_ rows: [Row]) -> String {
         var out = pad("check", 58) + pad("value", 12) + pad("baseline", 12) + pad("limit", 34) + "verdict\n"
         for r in rows {
-            out += pad(r.key, 58) + pad(r.value.map(fmt) ?? "-", 12) + pad(r.baseline.map(fmt) ?? "-", 12) + pad(r.limit, 34) + r.verdict.rawValue + "\n"
+            out += pad(r.key.description, 58) + pad(r.value.map(fmt) ?? "-", 12) + pad(r.baseline.map(fmt) ?? "-", 12) + pad(r.limit, 34) + r.verdict.rawValue + "\n"
         }
         return out
     }
@@ -331,7 +324,7 @@ public enum Gate {
         for r in rows {
             var change = "-"
             if let v = r.value, let b = r.baseline, b != 0 { change = String(format: "%+.1f%%", (v / b - 1) * 100) }
-            let cells = [r.key, r.baseline.map(fmt) ?? "-", r.value.map(fmt) ?? "-", change, r.limit.isEmpty ? "-" : r.limit, "\(icon[r.verdict] ?? "") \(r.verdict.rawValue)"]
+            let cells = [r.key.description, r.baseline.map(fmt) ?? "-", r.value.map(fmt) ?? "-", change, r.limit.isEmpty ? "-" : r.limit, "\(icon[r.verdict] ?? "") \(r.verdict.rawValue)"]
             out += "| " + cells.map(markdownCell).joined(separator: " | ") + " |\n"
         }
         let remeasured = rows.filter { !$0.runs.isEmpty }
@@ -339,14 +332,14 @@ public enum Gate {
             out += "\nRe-measured (a miss is judged on the 95% bootstrap interval of the median of every figure):\n"
             for r in remeasured {
                 let interval = r.interval.map { "[\(fmt($0.lowerBound)), \(fmt($0.upperBound))]" } ?? "-"
-                out += "- `\(markdownCell(r.key))`: \(r.runs.map(fmt).joined(separator: ", ")) → median \(r.value.map(fmt) ?? "-"), interval \(interval): \(r.verdict.rawValue)"
+                out += "- `\(markdownCell(r.key.description))`: \(r.runs.map(fmt).joined(separator: ", ")) → median \(r.value.map(fmt) ?? "-"), interval \(interval): \(r.verdict.rawValue)"
                 out += r.verdict == .inconclusive ? ", \(markdownCell(r.why ?? ""))\n" : "\n"
             }
         }
         let misses = rows.filter { $0.verdict == .knownMiss }
         if !misses.isEmpty {
             out += "\nKnown misses (the target stands; the reason is why it is missed today):\n"
-            for r in misses { out += "- `\(markdownCell(r.key))`: \(markdownCell(r.why ?? ""))\n" }
+            for r in misses { out += "- `\(markdownCell(r.key.description))`: \(markdownCell(r.why ?? ""))\n" }
         }
         return out
     }
@@ -369,7 +362,7 @@ public enum Gate {
         var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         out += "<testsuite name=\"engram-gate\" tests=\"\(rows.count)\" failures=\"\(failures)\" skipped=\"\(skipped)\">\n"
         for r in rows {
-            out += "  <testcase classname=\"engram.gate\" name=\"\(XML.escape(r.key))\""
+            out += "  <testcase classname=\"engram.gate\" name=\"\(XML.escape(r.key.description))\""
             let detail = "value \(r.value.map(fmt) ?? "-"), baseline \(r.baseline.map(fmt) ?? "-"), limit \(r.limit)" + (r.why.map { ": \($0)" } ?? "")
             if failing(r) {
                 let what = r.verdict == .notMeasured ? "REQUIRED, NOT MEASURED" : r.verdict.rawValue

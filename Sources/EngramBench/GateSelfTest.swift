@@ -10,20 +10,20 @@ public enum GateSelfTest {
         /// The slowed path (nil: unchanged).
         public var slowed: HotPath?
         public var outcome: String
-        public var failed: [String]
-        public var inconclusive: [String]
+        public var failed: [SummaryKey]
+        public var inconclusive: [SummaryKey]
         public var remeasurements: Int
         public var load: MachineLoad?
 
         /// Caught: the run regressed on a check the slowed path's scenario measures.
         public var caught: Bool {
             guard let slowed else { return false }
-            return failed.contains { Gate.scenario(of: $0).map(GateSelfTest.scenarios(of: slowed).contains) ?? false }
+            return failed.contains { GateSelfTest.scenarios(of: slowed).contains($0.scenario) }
         }
         public var falseAlarm: Bool { slowed == nil && !failed.isEmpty }
 
         public var line: String {
-            "\(slowed.map { "\($0.rawValue) slowed" } ?? "unchanged"): \(outcome), failed [\(failed.joined(separator: ", "))], inconclusive [\(inconclusive.joined(separator: ", "))], \(remeasurements) re-measurements" + (load.map { "; \($0)" } ?? "")
+            "\(slowed.map { "\($0.rawValue) slowed" } ?? "unchanged"): \(outcome), failed [\(failed.map(\.description).joined(separator: ", "))], inconclusive [\(inconclusive.map(\.description).joined(separator: ", "))], \(remeasurements) re-measurements" + (load.map { "; \($0)" } ?? "")
         }
     }
 

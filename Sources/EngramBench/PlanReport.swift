@@ -86,9 +86,7 @@ public struct PlanReport: Sendable, Codable {
     public func write(to dir: URL) throws -> [URL] {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let json = dir.appendingPathComponent("plan-\(backend).json"), md = dir.appendingPathComponent("plan-\(backend).md")
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try e.encode(self).write(to: json)
+        try JSONEncoder.pretty.encode(self).write(to: json)
         try Data(markdown.utf8).write(to: md)
         var files = [json, md]
         let charts = dir.appendingPathComponent("plan-\(backend)")

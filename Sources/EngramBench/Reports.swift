@@ -38,9 +38,7 @@ public enum BenchReports {
     }
 
     public static func manifestJSON(_ run: BenchRun) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return try encoder.encode(run.manifest)
+        try JSONEncoder.pretty.encode(run.manifest)
     }
 
     public static func readManifest(_ data: Data) throws -> Manifest {
@@ -93,7 +91,7 @@ public struct Manifest: Codable, Sendable {
     public var versions: [String: String]
     public var machine: [String: String]
     public var plans: [String: String]
-    public var summary: [String: Double]
+    public var summary: [SummaryKey: Double]
     public var durationSeconds: Double
     public var measurementCount: Int
     /// Where the embeddings came from (absent in runs before it was recorded).
@@ -105,4 +103,45 @@ public struct Manifest: Codable, Sendable {
 public struct BenchError: Error, CustomStringConvertible {
     public var description: String
     public init(_ d: String) { description = d }
+}
+
+/// Where a verdict's reports go: the markdown summary (into a file, else appended to
+/// `$GITHUB_STEP_SUMMARY` when set) and JUnit XML; shared by `engram gate` and `engram ab`.
+public enum VerdictReports {
+    /// Writes the reports asked for; returns one message per report that could not be written.
+    public static func publish(rows: [Gate.Row], summary: String, markdown: String?, junit: String?, failOnImprovement: Bool,
+                               environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
+        var failures: [String] = []
+        func report(_ path: String, _ text: String, append: Bool = false) {
+            do { try write(path, text, append: append) } catch { failures.append("cannot write \(path): \(error)") }
+        }
+        if let markdown {
+            report(markdown, summary)
+        } else if let path = environment["GITHUB_STEP_SUMMARY"], !path.isEmpty {
+            report(path, summary, append: true)
+        }
+        if let junit { report(junit, Gate.junit(rows, failOnImprovement: failOnImprovement)) }
+        return failures
+    }
+
+    /// Writes a report into the file named (a device, a symlink's target), or appends to it.
+    public static func write(_ path: String, _ text: String, append: Bool = false) throws {
+        if append {
+            guard let h = FileHandle(forWritingAtPath: path) else { throw BenchError("cannot open it for writing") }
+            defer { try? h.close() }
+            try h.seekToEnd()
+            try h.write(contentsOf: Data(text.utf8))
+        } else {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        }
+    }
+}
+
+extension JSONEncoder {
+    /// Pretty-printed, sorted keys: the encoder of every JSON report Engram writes.
+    public static var pretty: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return e
+    }
 }

@@ -12,7 +12,7 @@ public struct BenchmarkScenario: Sendable {
     let steps: @Sendable (BenchRunner) -> [Step]
     /// Named comparisons of its rows, each measured within the run; `engram` is the name of
     /// Engram's own variant in this scenario.
-    let summarize: @Sendable (_ rows: [Measurement], _ engram: String) -> [String: Double]
+    let summarize: @Sendable (_ rows: [Measurement], _ engram: String) -> [SummaryKey: Double]
     /// The most record vectors it embeds with these options (a vector file must have as many).
     var vectorsNeeded: @Sendable (BenchOptions) -> Int = { _ in 0 }
 

@@ -195,7 +195,9 @@ public struct FindingsRun {
             "delete_search_p50_us": median(.delete, full.engramVariant(.delete), records, .latency(.pair, .p50)),
             "prune_ms": median(.prune, full.engramVariant(.prune), records, .pruneMs),
         ].compactMapValues { $0 }
-        if let b = run.manifest.summary.first(where: { $0.key.hasPrefix("scale.b.delete.\(full.engramVariant(.delete)).delete_p50_us@") })?.value {
+        // The delete's growth exponent, over whatever sizes the run fitted it.
+        let growth = SummaryKey.exponent(.delete, full.engramVariant(.delete), .latency(.delete, .p50), from: 0, to: 0).name
+        if let b = run.manifest.summary.first(where: { $0.key.scenario == .scale && $0.key.name == growth })?.value {
             figures["delete_growth_b"] = b
         }
         return (figures, run.manifest)

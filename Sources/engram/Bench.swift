@@ -141,7 +141,7 @@ struct Bench: ParsableCommand {
         let manifest = result.manifest
         print("benchmark run \(manifest.runId) on \(backend): \(result.measurements.count) measurements in \(String(format: "%.1f", manifest.durationSeconds)) s")
         for (key, value) in manifest.summary.sorted(by: { $0.key < $1.key }) {
-            print("  \(key.padding(toLength: 62, withPad: " ", startingAt: 0)) \(String(format: "%.4g", value))")
+            print("  \(key.description.padding(toLength: 62, withPad: " ", startingAt: 0)) \(String(format: "%.4g", value))")
         }
         for (key, plan) in manifest.plans.sorted(by: { $0.key < $1.key }) { print("  plan \(key): \(plan)") }
         print("reports:\n" + files.map { "  " + $0.path }.joined(separator: "\n"))

@@ -54,7 +54,7 @@ import Testing
 
     /// A check with only a max is lower-is-better: a rise beyond the tolerance regresses.
     @Test func lowerIsBetterChecksAreComparedWithTheBaselineToo() throws {
-        let key = "get.p50_us.engram"
+        let key = SummaryKey(.get, "p50_us", "engram")
         let rules = Gate.Thresholds(relativeTolerance: 0.6, checks: [Gate.Check(key: key, max: 1_000, why: nil, required: nil)])
         let base = run { $0.summary = [key: 10] }
         let worse = run { $0.summary = [key: 10 * 1.6 * 1.5] }
@@ -81,10 +81,27 @@ import Testing
         var t = rules
         t.relativeTolerance = -0.1
         t.checks.append(t.checks[0])
-        t.checks.append(Gate.Check(key: "x", min: 10, max: 1, why: nil, required: nil))
+        t.checks.append(Gate.Check(key: SummaryKey(.get, "x"), min: 10, max: 1, why: nil, required: nil))
         let problems = Gate.problems(t)
         #expect(problems.count == 3, "\(problems)")
         #expect(Gate.problems(rules).isEmpty)
+    }
+
+    @Test func summaryKeysAreCheckedWhereTheyAreRead() throws {
+        // Every committed key parses back to itself, and the manifest keeps keys as JSON object names.
+        for key in rules.checks.map(\.key) + Array(baseline.summary.keys) {
+            #expect(try SummaryKey(parsing: key.description) == key)
+        }
+        let json = String(decoding: try JSONEncoder.pretty.encode(baseline), as: UTF8.self)
+        #expect(json.contains("\"prune.no_index_vs_index@100000\" :"))
+        #expect(SummaryKey.pruneRatio(n: 100_000).description == "prune.no_index_vs_index@100000")
+        // A thresholds file with a key no scenario measures, or malformed sizes, does not decode; the error names the key.
+        for bad in ["pruned.no_index_vs_index@100000", "prune.no_index_vs_index@10k", "prune.@100", "prune", "prune.a b@1", "prune.x@1-2-3"] {
+            let text = #"{"relativeTolerance": 0.6, "checks": [{"key": "\#(bad)", "min": 1}]}"#
+            #expect {
+                try JSONDecoder().decode(Gate.Thresholds.self, from: Data(text.utf8))
+            } throws: { "\($0)".contains(bad) }
+        }
     }
 
     @Test func markdownAndJUnitCarryEveryCheck() throws {
@@ -151,7 +168,7 @@ import Testing
 /// passes, noise around the line is INCONCLUSIVE, a missed target on a busy machine is not a
 /// failure, and a move beyond the baseline's band fails on any machine.
 @Suite struct GateUnderNoise {
-    let key = "delete.delete.full_rebuild_vs_swap_remove@100000"
+    let key = SummaryKey.deleteRatio(.delete, "full_rebuild", over: "swap_remove", n: 100_000)
     var rules: Gate.Thresholds {
         Gate.Thresholds(relativeTolerance: 0.6, checks: [Gate.Check(key: key, min: 5, why: nil, required: nil, target: 20)])
     }
@@ -229,7 +246,7 @@ import Testing
     /// 0.026 is noise, not a 165% regression.
     @Test func anExponentNearZeroUsesAnAbsoluteBand() throws {
         let rules = GateOutcomes().rules
-        let exponent = "scale.b.delete.swap_remove.delete_p50_us@1000-100000"
+        let exponent = SummaryKey.exponent(.delete, "swap_remove", .latency(.delete, .p50), from: 1_000, to: 100_000)
         let check = try #require(rules.checks.first { $0.key == exponent })
         #expect(check.absoluteTolerance != nil)
         var run = template, base = template

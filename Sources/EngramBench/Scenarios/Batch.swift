@@ -14,12 +14,12 @@ extension BenchmarkScenario {
         },
         summarize: { rows, _ in
             // `batch.[<variant>.]batch_vs_single@size`: records/s of one batch over single saves.
-            var out: [String: Double] = [:]
+            var out: [SummaryKey: Double] = [:]
             for n in Set(rows.map(\.n)) {
                 for v in Set(rows.map(\.variant)) where v == VariantName.batch || v.hasSuffix("." + VariantName.batch) {
                     let prefix = String(v.dropLast(VariantName.batch.count))
                     if let b = median(rows, v, n, .recordsPerSecond), let s = median(rows, prefix + VariantName.single, n, .recordsPerSecond), s > 0 {
-                        out["batch.\(prefix)\(VariantName.batch)_vs_\(VariantName.single)@\(n)"] = b / s
+                        out[SummaryKey(.batch, prefix + "\(VariantName.batch)_vs_\(VariantName.single)", n: n)] = b / s
                     }
                 }
             }

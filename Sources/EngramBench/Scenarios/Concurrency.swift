@@ -23,25 +23,25 @@ extension BenchmarkScenario {
             // `concurrency.qps.<variant>/<load>/clients=<c>@n`, the search QPS over one client's
             // (`concurrency.search_qps_vs_1_client…`), and what a paced writer costs two readers
             // (`concurrency.reader_qps_cost_of_writer.<variant>@n`, a fraction).
-            var out: [String: Double] = [:]
+            var out: [SummaryKey: Double] = [:]
             let qps = Metric.queriesPerSecond
             for row in rows where row.metric == qps.name {
                 let v = row.variant, n = row.n, c = row.step
                 guard let value = median(rows.filter { $0.step == c }, v, n, qps) else { continue }
-                out["concurrency.qps.\(v)/clients=\(c)@\(n)"] = value
+                out[SummaryKey(.concurrency, "qps", "\(v)/clients=\(c)", n: n)] = value
                 if v.hasSuffix("/\(Load.search.rawValue)"), c != 1, let one = median(rows.filter { $0.step == 1 }, v, n, qps), one > 0 {
-                    out["concurrency.search_qps_vs_1_client.\(v)/clients=\(c)@\(n)"] = value / one
+                    out[SummaryKey(.concurrency, "search_qps_vs_1_client", "\(v)/clients=\(c)", n: n)] = value / one
                 }
                 if v.hasSuffix("/\(Load.pacedWriter.rawValue)") {
                     let base = String(v.dropLast(Load.pacedWriter.rawValue.count)) + Load.readersAlone.rawValue
                     if let alone = median(rows.filter { $0.step == c }, base, n, qps), alone > 0 {
-                        out["concurrency.reader_qps_cost_of_writer.\(v.dropLast(Load.pacedWriter.rawValue.count + 1))/readers=\(c)@\(n)"] = 1 - value / alone
+                        out[SummaryKey(.concurrency, "reader_qps_cost_of_writer", "\(v.dropLast(Load.pacedWriter.rawValue.count + 1))/readers=\(c)", n: n)] = 1 - value / alone
                     }
                 }
             }
             for row in rows where row.metric == Metric.visibleInNextSearch.name {
-                out["concurrency.\(row.metric).\(row.variant)@\(row.n)"] = row.value
-                if let p50 = median(rows, row.variant, row.n, .latency(.query, .p50)) { out["concurrency.query_p50_us.\(row.variant)@\(row.n)"] = p50 }
+                out[SummaryKey(.concurrency, row.metric, row.variant, n: row.n)] = row.value
+                if let p50 = median(rows, row.variant, row.n, .latency(.query, .p50)) { out[SummaryKey(.concurrency, Metric.latency(.query, .p50).name, row.variant, n: row.n)] = p50 }
             }
             return out
         },

@@ -17,13 +17,13 @@ extension BenchmarkScenario {
         },
         summarize: { rows, engram in
             // `delete.<op>.<variant>_vs_<engram>@n`: the variant's median p50 over Engram's.
-            var out: [String: Double] = [:]
+            var out: [SummaryKey: Double] = [:]
             for n in Set(rows.map(\.n)) {
                 for op in [Metric.Operation.delete, .pair] {
                     let metric = Metric.latency(op, .p50)
                     guard let base = median(rows, engram, n, metric), base > 0 else { continue }
                     for variant in Set(rows.filter { $0.n == n }.map(\.variant)) where variant != engram {
-                        if let v = median(rows, variant, n, metric) { out["delete.\(op.rawValue).\(variant)_vs_\(engram)@\(n)"] = v / base }
+                        if let v = median(rows, variant, n, metric) { out[.deleteRatio(op, variant, over: engram, n: n)] = v / base }
                     }
                 }
             }
@@ -75,5 +75,12 @@ extension BenchmarkScenario {
                 r.emitLatencies(.delete, variant.name, n: n, rep: rep, .pair, pairs)
             }
         }
+    }
+}
+
+extension SummaryKey {
+    /// `delete.<op>.<variant>_vs_<engram>@n`: the variant's median p50 of `op` over Engram's.
+    public static func deleteRatio(_ op: Metric.Operation, _ variant: String, over engram: String, n: Int) -> SummaryKey {
+        SummaryKey(.delete, op.rawValue, "\(variant)_vs_\(engram)", n: n)
     }
 }

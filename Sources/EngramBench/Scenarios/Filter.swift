@@ -21,14 +21,14 @@ extension BenchmarkScenario {
         },
         summarize: { rows, _ in
             // `filter.qps_vs_unfiltered.<variant>/<filter>/<fraction>@n` and `filter.recall_at_10.…`.
-            var out: [String: Double] = [:]
+            var out: [SummaryKey: Double] = [:]
             for row in rows where row.metric == Metric.queriesPerSecond.name {
                 guard let point = FilterPoint(variant: row.variant), point.filter != FilterPoint.none else { continue }
                 let base = point.variant + "/" + FilterPoint.none
                 if let q = median(rows, row.variant, row.n, .queriesPerSecond), let u = median(rows, base, row.n, .queriesPerSecond), u > 0 {
-                    out["filter.qps_vs_unfiltered.\(row.variant)@\(row.n)"] = q / u
+                    out[SummaryKey(.filter, "qps_vs_unfiltered", row.variant, n: row.n)] = q / u
                 }
-                out["filter.recall_at_10.\(row.variant)@\(row.n)"] = median(rows, row.variant, row.n, .recallAt10)
+                out[SummaryKey(.filter, Metric.recallAt10.name, row.variant, n: row.n)] = median(rows, row.variant, row.n, .recallAt10)
             }
             return out
         },

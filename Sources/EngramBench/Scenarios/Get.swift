@@ -11,9 +11,9 @@ extension BenchmarkScenario {
         },
         summarize: { rows, _ in
             // `get.p50_us.<variant>`: the median point-read latency (an absolute figure).
-            var out: [String: Double] = [:]
+            var out: [SummaryKey: Double] = [:]
             let metric = Metric.latency(.get, .p50)
-            for row in rows where row.metric == metric.name { out["get.p50_us.\(row.variant)"] = median(rows, row.variant, row.n, metric) }
+            for row in rows where row.metric == metric.name { out[SummaryKey(.get, "p50_us", row.variant)] = median(rows, row.variant, row.n, metric) }
             return out
         },
         vectorsNeeded: { $0.getCount })

@@ -16,7 +16,7 @@ public enum HotPath: String, CaseIterable, Sendable, Codable {
         }
     }
 
-    public var summaryKey: String { "\(BenchScenario.hotpaths.rawValue).\(rawValue).\(metric.name)" }
+    public var summaryKey: SummaryKey { SummaryKey(.hotpaths, rawValue, metric.name) }
 
     /// Throughput is higher-is-better; times are lower-is-better.
     public var higherIsBetter: Bool { self == .save }
@@ -34,7 +34,7 @@ extension BenchmarkScenario {
             return [Step(label: "hotpaths n=\(n)", weight: Double(n) * 1.5e-4 * r.dimensionScale) { try runHotPaths(r, n: n, variant: variant) }]
         },
         summarize: { rows, _ in
-            var out: [String: Double] = [:]
+            var out: [SummaryKey: Double] = [:]
             for path in HotPath.allCases {
                 let v = rows.filter { $0.scenario == BenchScenario.hotpaths.rawValue && $0.variant == path.rawValue && $0.metric == path.metric.name }.map(\.value)
                 if !v.isEmpty { out[path.summaryKey] = Stats.median(v) }
@@ -69,15 +69,17 @@ extension BenchmarkScenario {
             r.emitLatencies(.hotpaths, HotPath.get.rawValue, n: n, rep: 1, .get, gets)
 
             for j in 0..<5 { _ = try store.query(MemoryQuery(kind: .outcome, projectId: w.project, topK: 10, vector: w.query(j))) }
+            // Five times the search scenario's queries: a p50 of a few hundred sub-millisecond
+            // queries moves with the scheduler on a busy machine more than a 10% slowdown does.
             var searches: [Double] = []
-            for j in 0..<r.options.searchQueries {
+            for j in 0..<(5 * r.options.searchQueries) {
                 let q = MemoryQuery(kind: .outcome, projectId: w.project, topK: 10, vector: w.query(j))
                 searches.append(try timed(.search) { _ = try store.query(q) })
             }
             r.emitLatencies(.hotpaths, HotPath.search.rawValue, n: n, rep: 1, .query, searches)
 
-            // Twenty prunes of the oldest 0.25% each (outcome timestamps are t0 + a permutation of 0..<n µs).
-            let step = max(1, n / 400), prunesRun = 20
+            // Forty prunes of the oldest 0.25% each (outcome timestamps are t0 + a permutation of 0..<n µs).
+            let step = max(1, n / 400), prunesRun = 40
             var prunes: [Double] = []
             for k in 1...prunesRun {
                 var deleted = 0
@@ -86,7 +88,7 @@ extension BenchmarkScenario {
             }
             r.emit(.hotpaths, HotPath.prune.rawValue, n: n, rep: 1, .pruneMs, Stats.median(prunes) / 1e6)
 
-            // Deletes of outcomes the prunes left (timestamps at or after t0 + 5·step).
+            // Deletes of outcomes the prunes left (timestamps at or after t0 + prunesRun·step).
             let survivors = order.filter { i in
                 guard case .outcome(let o) = w.outcome(i, of: n, embedding: false) else { return false }
                 return o.timestamp >= w.t0.adding(microseconds: Int64(prunesRun * step))

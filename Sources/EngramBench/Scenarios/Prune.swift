@@ -12,10 +12,10 @@ extension BenchmarkScenario {
         },
         summarize: { rows, _ in
             // `prune.no_index_vs_index@n`: median prune time without the index over with it.
-            var out: [String: Double] = [:]
+            var out: [SummaryKey: Double] = [:]
             for n in Set(rows.map(\.n)) {
                 if let without = median(rows, VariantName.noIndex, n, .pruneMs), let with = median(rows, VariantName.index, n, .pruneMs), with > 0 {
-                    out["prune.\(VariantName.noIndex)_vs_\(VariantName.index)@\(n)"] = without / with
+                    out[.pruneRatio(n: n)] = without / with
                 }
             }
             return out
@@ -42,4 +42,9 @@ extension BenchmarkScenario {
             }
         }
     }
+}
+
+extension SummaryKey {
+    /// `prune.no_index_vs_index@n`: the median prune time without the timestamp index over with it.
+    public static func pruneRatio(n: Int) -> SummaryKey { SummaryKey(.prune, "\(VariantName.noIndex)_vs_\(VariantName.index)", n: n) }
 }

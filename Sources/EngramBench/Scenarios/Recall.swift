@@ -21,27 +21,27 @@ extension BenchmarkScenario {
             // `recall.recall_at_10.<point>@n`, `recall.qps_vs_exact.<point>@n` (against the same
             // variant's exact ranking), and per swept variant the smallest setting reaching
             // recall 0.95: `recall.min_<parameter>_for_0.95.<variant>@n` with its `qps_vs_exact_at_0.95`.
-            var out: [String: Double] = [:]
-            var best: [String: (value: Int, ratio: Double?, parameter: String, n: Int)] = [:]
+            var out: [SummaryKey: Double] = [:]
+            var best: [String: (value: Int, ratio: Double?, parameter: String, variant: String, n: Int)] = [:]
             for row in rows where row.metric == Metric.recallAt10.name {
                 let point = SweepPoint(variant: row.variant)
-                out["recall.recall_at_10.\(row.variant)@\(row.n)"] = row.value
-                out["recall.qps.\(row.variant)@\(row.n)"] = median(rows, row.variant, row.n, .queriesPerSecond)
+                out[SummaryKey(.recall, Metric.recallAt10.name, row.variant, n: row.n)] = row.value
+                out[SummaryKey(.recall, "qps", row.variant, n: row.n)] = median(rows, row.variant, row.n, .queriesPerSecond)
                 guard let setting = point.setting else { continue }
                 let exact = point.variant + "/" + SweepPoint.exact
                 var ratio: Double?
                 if let q = median(rows, row.variant, row.n, .queriesPerSecond), let e = median(rows, exact, row.n, .queriesPerSecond), e > 0 {
                     ratio = q / e
-                    out["recall.qps_vs_exact.\(row.variant)@\(row.n)"] = q / e
+                    out[SummaryKey(.recall, "qps_vs_exact", row.variant, n: row.n)] = q / e
                 }
                 let key = "\(point.variant)@\(row.n)"
                 if row.value >= 0.95, best[key].map({ setting.value < $0.value }) ?? true {
-                    best[key] = (setting.value, ratio, setting.parameter, row.n)
+                    best[key] = (setting.value, ratio, setting.parameter, point.variant, row.n)
                 }
             }
-            for (key, b) in best {
-                out["recall.min_\(b.parameter)_for_0.95.\(key)"] = Double(b.value)
-                if let ratio = b.ratio { out["recall.qps_vs_exact_at_0.95.\(key)"] = ratio }
+            for b in best.values {
+                out[SummaryKey(.recall, "min_\(b.parameter)_for_0.95", b.variant, n: b.n)] = Double(b.value)
+                if let ratio = b.ratio { out[SummaryKey(.recall, "qps_vs_exact_at_0.95", b.variant, n: b.n)] = ratio }
             }
             return out
         },

@@ -237,20 +237,20 @@ extension BenchmarkScenario {
         summarize: { rows, _ in
             // Per variant/runbook: `runbook.min_recall_at_10.…`, `runbook.final_recall_at_10.…`,
             // `runbook.search_p50_us.first/last.…` and `runbook.total_ms.…`.
-            var out: [String: Double] = [:]
+            var out: [SummaryKey: Double] = [:]
             for variant in Set(rows.map(\.variant)) {
                 let mine = rows.filter { $0.variant == variant }
                 let recalls = mine.filter { $0.metric == Metric.recallAt10.name }.sorted { $0.step < $1.step }
                 if let last = recalls.last {
-                    out["runbook.min_recall_at_10.\(variant)"] = recalls.map(\.value).min()
-                    out["runbook.final_recall_at_10.\(variant)"] = last.value
+                    out[SummaryKey(.runbook, "min_recall_at_10", variant)] = recalls.map(\.value).min()
+                    out[SummaryKey(.runbook, "final_recall_at_10", variant)] = last.value
                 }
                 let p50 = mine.filter { $0.metric == Metric.latency(.query, .p50).name }.sorted { $0.step < $1.step }
                 if let first = p50.first, let last = p50.last {
-                    out["runbook.search_p50_us.first.\(variant)"] = first.value
-                    out["runbook.search_p50_us.last.\(variant)"] = last.value
+                    out[SummaryKey(.runbook, "search_p50_us", "first", variant)] = first.value
+                    out[SummaryKey(.runbook, "search_p50_us", "last", variant)] = last.value
                 }
-                out["runbook.total_ms.\(variant)"] = mine.filter { $0.metric.hasSuffix("_ms") }.map(\.value).reduce(0, +)
+                out[SummaryKey(.runbook, "total_ms", variant)] = mine.filter { $0.metric.hasSuffix("_ms") }.map(\.value).reduce(0, +)
             }
             return out
         },

@@ -7,7 +7,9 @@ extension BenchmarkScenario {
         steps: { r in [Step(label: "scale fits", weight: 0) { fit(r) }] },
         summarize: { rows, _ in
             // `scale.b.<scenario>.<variant>.<metric>@<min n>-<max n>`.
-            Dictionary(rows.filter { $0.metric == Metric.exponent.name }.map { ("scale.b.\($0.variant)", $0.value) }) { a, _ in a }
+            Dictionary(rows.filter { $0.metric == Metric.exponent.name }.compactMap { row in
+                (try? SummaryKey(parsing: "\(BenchScenario.scale.rawValue).b.\(row.variant)")).map { ($0, row.value) }
+            }) { a, _ in a }
         })
 
     static let fitted: [(BenchScenario, Metric)] = [(.delete, .latency(.delete, .p50)), (.delete, .latency(.pair, .p50)), (.prune, .pruneMs)]
@@ -20,9 +22,17 @@ extension BenchmarkScenario {
                 let points = byN.map { (n: Double($0.key), cost: Stats.median($0.value.map(\.value))) }
                 if let b = Stats.fitExponent(points), let lo = byN.keys.min(), let hi = byN.keys.max() {
                     // The size range is part of the name: a fit over 10k…100k is not one over 10k…1M.
-                    r.emit(.scale, "\(scenario.rawValue).\(variant).\(metric.name)@\(lo)-\(hi)", n: hi, rep: 0, .exponent, b)
+                    r.emit(.scale, String(SummaryKey.exponent(scenario, variant, metric, from: lo, to: hi).description.dropFirst("scale.b.".count)), n: hi, rep: 0, .exponent, b)
                 }
             }
         }
+    }
+}
+
+extension SummaryKey {
+    /// `scale.b.<scenario>.<variant>.<metric>@<lo>-<hi>`: the growth exponent b of cost ∝ n^b
+    /// of `metric` in `scenario`'s `variant`, fitted over the sizes from `lo` to `hi`.
+    public static func exponent(_ scenario: BenchScenario, _ variant: String, _ metric: Metric, from lo: Int, to hi: Int) -> SummaryKey {
+        SummaryKey(.scale, ["b", scenario.rawValue, variant, metric.name], from: lo, to: hi)
     }
 }

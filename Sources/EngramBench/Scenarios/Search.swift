@@ -19,17 +19,17 @@ extension BenchmarkScenario {
         summarize: { rows, _ in
             // `search.<metric>.<variant>/<filter>@n`, and `search.qps_vs_raw_sql.<variant>/<filter>@n`
             // where the backend offers the same query written by hand (`<variant>_raw_sql`).
-            var out: [String: Double] = [:]
+            var out: [SummaryKey: Double] = [:]
             for row in rows {
                 for metric in [Metric.recallAt10, .scanBandwidthFraction, .queriesPerSecond] where row.metric == metric.name {
-                    out["search.\(metric.name).\(row.variant)@\(row.n)"] = median(rows, row.variant, row.n, metric)
+                    out[SummaryKey(.search, metric.name, row.variant, n: row.n)] = median(rows, row.variant, row.n, metric)
                 }
             }
             let rawMarker = VariantName.rawSQLSuffix + "/"
             for row in rows where row.metric == Metric.queriesPerSecond.name && row.variant.contains(rawMarker) {
                 let engram = row.variant.replacingOccurrences(of: rawMarker, with: "/")
                 if let mine = median(rows, engram, row.n, .queriesPerSecond), let raw = median(rows, row.variant, row.n, .queriesPerSecond), raw > 0 {
-                    out["search.\(Metric.queriesPerSecond.name)_vs\(VariantName.rawSQLSuffix).\(engram)@\(row.n)"] = mine / raw
+                    out[SummaryKey(.search, "\(Metric.queriesPerSecond.name)_vs\(VariantName.rawSQLSuffix)", engram, n: row.n)] = mine / raw
                 }
             }
             return out

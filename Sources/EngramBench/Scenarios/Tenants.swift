@@ -22,13 +22,13 @@ extension BenchmarkScenario {
         summarize: { rows, _ in
             // `tenants.qps.<variant>/projects=<P>@n`, `tenants.recall_at_10.…`, and
             // `tenants.qps_vs_one_project.<variant>/projects=<P>@n`.
-            var out: [String: Double] = [:]
+            var out: [SummaryKey: Double] = [:]
             for row in rows where row.metric == Metric.queriesPerSecond.name || row.metric == Metric.recallAt10.name {
-                out["tenants.\(row.metric).\(row.variant)@\(row.n)"] = median(rows, row.variant, row.n, row.metric == Metric.recallAt10.name ? .recallAt10 : .queriesPerSecond)
+                out[SummaryKey(.tenants, row.metric, row.variant, n: row.n)] = median(rows, row.variant, row.n, row.metric == Metric.recallAt10.name ? .recallAt10 : .queriesPerSecond)
                 guard row.metric == Metric.queriesPerSecond.name, let p = TenantPoint(variant: row.variant), p.projects != 1 else { continue }
                 let one = TenantPoint(variant: p.variant, projects: 1).name
                 if let q = median(rows, row.variant, row.n, .queriesPerSecond), let base = median(rows, one, row.n, .queriesPerSecond), base > 0 {
-                    out["tenants.qps_vs_one_project.\(row.variant)@\(row.n)"] = q / base
+                    out[SummaryKey(.tenants, "qps_vs_one_project", row.variant, n: row.n)] = q / base
                 }
             }
             return out
