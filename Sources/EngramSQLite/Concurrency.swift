@@ -3,12 +3,16 @@ import EngramCore
 import Glibc
 import Synchronization
 
-/// A readers–writer lock (pthread, writer-preferring so a stream of searches cannot starve
-/// a save). `@unchecked Sendable`: the pthread lock is the synchronisation.
-final class ReadersWriterLock: @unchecked Sendable {
+/// A readers–writer lock that owns the state it protects (pthread, writer-preferring so a
+/// stream of searches cannot starve a save): the state is reachable only inside `read` (shared,
+/// by value) or `write` (exclusive, `inout`), as `Mutex` owns its value. `@unchecked Sendable`
+/// as `Mutex` is: the pthread lock is the synchronisation, and the state never leaves it.
+final class ReadersWriterLock<State>: @unchecked Sendable {
     private let lock = UnsafeMutablePointer<pthread_rwlock_t>.allocate(capacity: 1)
+    private var state: State
 
-    init() {
+    init(_ state: sending State) {
+        self.state = state
         var attr = pthread_rwlockattr_t()
         pthread_rwlockattr_init(&attr)
         pthread_rwlockattr_setkind_np(&attr, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
@@ -21,23 +25,25 @@ final class ReadersWriterLock: @unchecked Sendable {
         lock.deallocate()
     }
 
-    func read<T>(_ body: () throws -> T) rethrows -> T {
+    /// `body` with the state, beside other readers.
+    func read<T>(_ body: (State) throws -> T) rethrows -> T {
         pthread_rwlock_rdlock(lock)
         defer { pthread_rwlock_unlock(lock) }
-        return try body()
+        return try body(state)
     }
 
-    func write<T>(_ body: () throws -> T) rethrows -> T {
+    /// `body` with the state to change, alone.
+    func write<T>(_ body: (inout State) throws -> T) rethrows -> T {
         pthread_rwlock_wrlock(lock)
         defer { pthread_rwlock_unlock(lock) }
-        return try body()
+        return try body(&state)
     }
 }
 
 /// Read-only connections to one database file, handed to one thread at a time. WAL lets
 /// them read while the writer connection writes; each statement reads the latest commit.
 final class ReaderPool: Sendable {
-    private final class Idle: @unchecked Sendable {
+    private struct Idle {
         var connections: [Connection] = []
         var closed = false
         /// Connections handed out and not yet back.
@@ -113,96 +119,5 @@ final class ReaderPool: Sendable {
         }
         for c in all { c.close() }
         if now { drained() }
-    }
-}
-
-/// One descriptor per database file (device and inode) for the whole process, holding a shared
-/// `flock` while any store of this process has the file open. Closing any descriptor of a file
-/// drops every POSIX lock the process holds on it — SQLite's own among them — so it is closed
-/// only when the last store on the file has closed its connections.
-///
-/// The lock is also how two names of one file are told apart: SQLite keeps the write-ahead
-/// log beside the name a file is opened by, so stores opening one file through two hard-linked
-/// names would each keep a log and corrupt it. A file with more than one link is opened by one
-/// store at a time, in any process.
-enum FileGuard {
-    struct FileID: Hashable, Sendable {
-        var device: UInt64
-        var inode: UInt64
-    }
-    private final class Open: @unchecked Sendable {
-        var files: [FileID: (fds: [Int32], stores: Int)] = [:]
-    }
-    private static let open = Mutex(Open())
-
-    static func acquire(_ path: String, given: String) throws -> FileID {
-        try open.withLock { o in
-            var st = stat()
-            if stat(path, &st) == 0 {
-                let id = FileID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
-                if let held = o.files[id] {
-                    guard st.st_nlink <= 1 else { throw linked(given, st.st_nlink) }
-                    o.files[id] = (held.fds, held.stores + 1)
-                    return id
-                }
-            }
-            let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-            guard fd >= 0 else {
-                let e = errno
-                throw EngramError(.unavailable, "cannot open \(given): \(String(cString: strerror(e)))", nativeCode: "errno \(e)")
-            }
-            guard fstat(fd, &st) == 0 else {
-                Glibc.close(fd)
-                throw EngramError(.unavailable, "cannot stat \(given)")
-            }
-            // The file the descriptor opened may be held after all (created or renamed into
-            // place since the stat): then keep this descriptor with the others — closing it
-            // would drop the locks of the stores that hold the file.
-            let opened = FileID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
-            if let held = o.files[opened] {
-                guard st.st_nlink <= 1 else {
-                    o.files[opened] = (held.fds + [fd], held.stores)
-                    throw linked(given, st.st_nlink)
-                }
-                o.files[opened] = (held.fds + [fd], held.stores + 1)
-                return opened
-            }
-            // No store of this process has the file, so closing `fd` on failure drops no lock.
-            if st.st_nlink > 1, flock(fd, LOCK_EX | LOCK_NB) != 0 {
-                Glibc.close(fd)
-                throw linked(given, st.st_nlink)
-            }
-            // Shared, without waiting long: an exclusive holder (an Engram from before stores
-            // could share a file, or another program) keeps it as long as it likes.
-            var waited = 0.0
-            while flock(fd, LOCK_SH | LOCK_NB) != 0 {
-                guard errno == EWOULDBLOCK || errno == EINTR, waited < 1 else {
-                    Glibc.close(fd)
-                    throw EngramError(.unavailable, "\(given) is locked exclusively by another process (an Engram from before stores could share a file, or another program)")
-                }
-                usleep(10_000)
-                waited += 0.01
-            }
-            o.files[opened] = ([fd], 1)
-            return opened
-        }
-    }
-
-    /// One store fewer on the file; the descriptor closes with the last.
-    static func release(_ id: FileID?) {
-        guard let id else { return }
-        open.withLock { o in
-            guard let held = o.files[id] else { return }
-            if held.stores > 1 {
-                o.files[id] = (held.fds, held.stores - 1)
-            } else {
-                for fd in held.fds { Glibc.close(fd) }
-                o.files[id] = nil
-            }
-        }
-    }
-
-    private static func linked(_ given: String, _ links: nlink_t) -> EngramError {
-        EngramError(.unavailable, "\(given) has \(links) hard links and another store has it open: SQLite keeps its write-ahead log beside the name, so two names of one file would keep two logs; with more than one link one store at a time may open it (remove the extra links to share it)")
     }
 }

@@ -4,9 +4,11 @@ import EngramCore
 /// SQLite's "copy the bytes now" destructor; the macro does not import into Swift.
 let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
-/// One SQLite connection with a cache of prepared statements. Not thread-safe: the
-/// store owns it behind its lock.
-final class Connection {
+/// One SQLite connection with a cache of prepared statements, opened in SQLite's
+/// multi-thread mode (NOMUTEX): it may move from thread to thread, but only one may use it at a
+/// time. `@unchecked Sendable` for that hand-off: a store's writer connection is reached only
+/// inside its `Mutex`, and a reader connection belongs to one `ReaderPool.with` call at a time.
+final class Connection: @unchecked Sendable {
     let db: OpaquePointer
     private var cache: [String: Statement] = [:]
 

@@ -1,6 +1,7 @@
 import CSQLite
 import EngramCore
 import Foundation
+import EngramVectorIndex
 import Glibc
 
 /// The change journal that lets several stores — in other processes, or in this one — share one
@@ -73,5 +74,49 @@ enum Journal {
         try register(c, client: client, applied: applied)
         try c.statement("DELETE FROM engram_clients WHERE applied < ?").bind([.int(try latest(c) - forgetAfter)]).run()
         try c.statement("DELETE FROM engram_changes WHERE version <= (SELECT min(applied) FROM engram_clients)").run()
+    }
+
+    // MARK: Catching up (under the store's exclusive vector lock)
+
+    /// Applies the entries newer than the indexes' version in one snapshot of `c` (a read
+    /// transaction of its own unless `inTransaction`), or reloads every index when some were
+    /// trimmed (the store was taken for dead: the oldest entry left is past its next one, or
+    /// none is left though newer ones were written).
+    static func catchUp(_ c: Connection, _ v: inout VectorState, inTransaction: Bool) throws {
+        guard !v.closed else { return }
+        if !inTransaction { try c.execute("BEGIN") }
+        defer { if !inTransaction { try? c.execute("COMMIT") } }
+        do {
+            if try (oldest(c) ?? latest(c) + 1) > v.applied + 1 {
+                try v.reloadAll(from: c)
+            } else {
+                try apply(c, &v)
+            }
+        } catch let e as VectorIndexError {
+            // A half-applied catch-up leaves the indexes unknown: rebuild them from the rows.
+            try? v.reloadAll(from: c)
+            throw EngramError(.internal, "vector index: \(e.message)")
+        }
+    }
+
+    /// Applies the entries after the indexes' version (in a read transaction on `c`): each
+    /// record out of the index that held it, then back into its row's index when the row
+    /// still has a vector.
+    private static func apply(_ c: Connection, _ v: inout VectorState) throws {
+        let changes = try entries(after: v.applied, c)
+        guard let last = changes.last?.version else { return }
+        var rows: [MemoryKind: Set<Int64>] = [:]
+        for e in changes {
+            try v.forget(e.key, e.seq)
+            rows[e.key.kind, default: []].insert(e.seq)
+        }
+        for (kind, seqs) in rows {
+            let read = try c.statement("SELECT project_id, agent, embedding FROM \(Table.of(kind).name) WHERE seq = ?")
+            for seq in seqs.sorted() {
+                guard let (project, agent, vector) = try read.bind([.int(seq)]).first({ ($0.text(0), $0.optionalText(1) ?? "", $0.floats(2)) }), let vector else { continue }
+                try v.apply(IndexKey(kind: kind, project: project), [seq: (vector, agent)])
+            }
+        }
+        v.applied = last
     }
 }

@@ -69,7 +69,10 @@ struct AB: ParsableCommand {
         let started = Date()
         let c: ABRun.Comparison
         do {
-            c = try runner.compare(baseline: baseline!, candidate: candidate!, candidateArgs: candidateArgs, out: out) { print($0) }
+            c = try runner.compare(baseline: baseline!, candidate: candidate!, candidateArgs: candidateArgs, out: out) {
+                print($0)
+                fflush(nil)
+            }
         } catch {
             // A build that could not run or measure: no verdict on the paths.
             print("ab: \(error)")
@@ -97,6 +100,7 @@ struct AB: ParsableCommand {
             done = try runner.selfTest(exe: me, trials: trials, slowdown: slowdown, out: out) { n, t in
                 print(String(format: "trial %d: %@: flagged [%@] after %d rounds, %.0f s%@", n, t.slowed.map { "\($0.rawValue) +\(Int(slowdown * 100))%" } ?? "unchanged",
                              t.flagged.map(\.rawValue).joined(separator: ", "), t.rounds, t.seconds, t.load?.busy == true ? " (busy)" : ""))
+                fflush(nil)  // a trial's line reaches a log file as it ends
             }
         } catch {
             // A trial that could not run or measure: no verdict on the comparison.
