@@ -156,24 +156,8 @@ let updateScenarios: [Scenario] = [
         try checkEqual(got?.occurrenceCount, 4000, "occurrences")
         try checkEqual(got?.successCount, 2000, "successes")
     },
-    Scenario("update.heuristic-confidence", "updateHeuristicConfidence sets the confidence only") { c in
-        let h = c.make.heuristic("h", confidence: 0.5)
-        try c.store.save(h)
-        try check(try c.store.updateHeuristicConfidence(projectId: "p1", id: "h", confidence: 0.0), "update")
-        var expected = h
-        expected.confidence = 0.0
-        try checkSameRecord(try c.store.get(RecordKey(.heuristic, scope: "p1", id: "h")), .heuristic(expected), "after update")
-        try checkRejects(field: "confidence", "confidence NaN") { _ = try c.store.updateHeuristicConfidence(projectId: "p1", id: "h", confidence: .nan) }
-    },
-    Scenario("update.knowledge-confidence", "updateKnowledgeConfidence sets the confidence only") { c in
-        let d = c.make.knowledge("d", confidence: 0.5)
-        try c.store.save(d)
-        try check(try c.store.updateKnowledgeConfidence(projectId: "p1", id: "d", confidence: 1.0), "update")
-        var expected = d
-        expected.confidence = 1.0
-        try checkSameRecord(try c.store.get(RecordKey(.domainKnowledge, scope: "p1", id: "d")), .domainKnowledge(expected), "after update")
-        try checkRejects(field: "confidence", "confidence -0.1") { _ = try c.store.updateKnowledgeConfidence(projectId: "p1", id: "d", confidence: -0.1) }
-    },
+    confidenceUpdate(.heuristic, to: 0.0, refusing: .nan),
+    confidenceUpdate(.domainKnowledge, to: 1.0, refusing: -0.1),
     Scenario("update.missing", "every update of a missing record (or one in another project) returns false and creates nothing") { c in
         try c.store.save(c.make.heuristic("h", project: "p2"))
         try c.store.save(c.make.knowledge("d", project: "p2"))
@@ -388,4 +372,33 @@ final class FailureLog: Sendable {
     private let items = Mutex<[String]>([])
     func add(_ s: String) { items.withLock { $0.append(s) } }
     var all: [String] { items.withLock { $0 } }
+}
+
+/// `updateHeuristicConfidence` / `updateKnowledgeConfidence` set the confidence only, and
+/// refuse a bad one naming the field.
+func confidenceUpdate(_ kind: MemoryKind, to value: Double, refusing bad: Double) -> Scenario {
+    let heuristic = kind == .heuristic
+    let name = heuristic ? "updateHeuristicConfidence" : "updateKnowledgeConfidence"
+    return Scenario(heuristic ? "update.heuristic-confidence" : "update.knowledge-confidence", "\(name) sets the confidence only") { c in
+        func update(_ x: Double) throws -> Bool {
+            heuristic ? try c.store.updateHeuristicConfidence(projectId: "p1", id: "r", confidence: x)
+                : try c.store.updateKnowledgeConfidence(projectId: "p1", id: "r", confidence: x)
+        }
+        let record: MemoryRecord, expected: MemoryRecord
+        if heuristic {
+            var h = c.make.heuristic("r", confidence: 0.5)
+            record = .heuristic(h)
+            h.confidence = value
+            expected = .heuristic(h)
+        } else {
+            var d = c.make.knowledge("r", confidence: 0.5)
+            record = .domainKnowledge(d)
+            d.confidence = value
+            expected = .domainKnowledge(d)
+        }
+        try c.store.save(record)
+        try check(try update(value), "update")
+        try checkSameRecord(try c.store.get(RecordKey(kind, scope: "p1", id: "r")), expected, "after update")
+        try checkRejects(field: "confidence", "confidence \(bad)") { _ = try update(bad) }
+    }
 }

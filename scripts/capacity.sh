@@ -6,10 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=results/plan
-bin=.build/release/engram
-swift build -c release --product engram >/dev/null
-part=${1:-all}
-run() { [ "$part" = all ] || [ "$part" = "$1" ]; }
+source scripts/parts.sh "$@"
 
 if run validate; then
   $bin plan --backend sqlite --records 1000000 --validate --budget 300 --output "$out/validate-sqlite-1m"

@@ -6,10 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=results/workloads
-bin=.build/release/engram
-swift build -c release --product engram >/dev/null
-part=${1:-all}
-run() { [ "$part" = all ] || [ "$part" = "$1" ]; }
+source scripts/parts.sh "$@"
 
 if run recall; then
   $bin bench --backend postgres --scenario recall --output "$out/recall-clustered"

@@ -87,6 +87,22 @@ const float *code_at(const faiss::IndexFlat &f, idx_t pos) {
     return reinterpret_cast<const float *>(f.codes.data() + pos * f.code_size);
 }
 
+// A removal of n ids: checks the arguments, runs body (returning how many it removed) and
+// reports the count, 0 on any failure.
+template <class F>
+int removal(engram_faiss_index *index, int64_t n, const int64_t *ids, int64_t *removed,
+            char *err, size_t errlen, F &&body) {
+    if (removed) *removed = 0;
+    return guarded(err, errlen, [&] {
+        if (!index) return fail(err, errlen, 1, "index is NULL");
+        if (n < 0 || (n > 0 && !ids)) return fail(err, errlen, 1, "invalid ids");
+        if (n == 0) return 0;
+        const int64_t count = body(*index->map, *index->flat);
+        if (removed) *removed = count;
+        return 0;
+    });
+}
+
 } // namespace
 
 extern "C" {
@@ -168,35 +184,22 @@ int engram_faiss_add(engram_faiss_index *index, int64_t n, const float *vectors,
 int engram_faiss_remove_ids(engram_faiss_index *index, int64_t n,
                             const int64_t *ids, int64_t *removed, char *err,
                             size_t errlen) {
-    if (removed) *removed = 0;
-    return guarded(err, errlen, [&] {
-        if (!index) return fail(err, errlen, 1, "index is NULL");
-        if (n < 0 || (n > 0 && !ids)) return fail(err, errlen, 1, "invalid ids");
-        if (n == 0) return 0;
+    return removal(index, n, ids, removed, err, errlen, [&](faiss::IndexIDMap2 &m, faiss::IndexFlat &) {
         faiss::IDSelectorBatch sel(size_t(n), ids);
-        faiss::IndexIDMap2 &m = *index->map;
-        size_t r;
         try {
-            r = m.remove_ids(sel); // compacts codes + id_map, rebuilds rev_map
+            return int64_t(m.remove_ids(sel)); // compacts codes + id_map, rebuilds rev_map
         } catch (...) {
             // Only the rev_map rebuild allocates; retry it once to stay consistent.
             try { m.construct_rev_map(); } catch (...) {}
             throw;
         }
-        if (removed) *removed = int64_t(r);
-        return 0;
     });
 }
 
 int engram_faiss_remove_swap(engram_faiss_index *index, int64_t n,
                              const int64_t *ids, int64_t *removed, char *err,
                              size_t errlen) {
-    if (removed) *removed = 0;
-    return guarded(err, errlen, [&] {
-        if (!index) return fail(err, errlen, 1, "index is NULL");
-        if (n < 0 || (n > 0 && !ids)) return fail(err, errlen, 1, "invalid ids");
-        faiss::IndexIDMap2 &m = *index->map;
-        faiss::IndexFlat &f = *index->flat;
+    return removal(index, n, ids, removed, err, errlen, [&](faiss::IndexIDMap2 &m, faiss::IndexFlat &f) {
         const size_t cs = f.code_size;
         int64_t count = 0;
         // Nothing below allocates, so the loop cannot fail half-way.
@@ -216,8 +219,7 @@ int engram_faiss_remove_swap(engram_faiss_index *index, int64_t n,
             f.ntotal = m.ntotal = last;
             count++;
         }
-        if (removed) *removed = count;
-        return 0;
+        return count;
     });
 }
 

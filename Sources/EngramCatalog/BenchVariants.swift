@@ -130,7 +130,7 @@ let postgresBench = BenchBackend(
     inProcess: false)
 
 /// A PostgreSQL store whose schema is dropped when it is closed (benchmark scratch stores).
-final class DroppingPostgresStore: MemoryStore, IndexMemoryReporting, QueryPlanIntrospecting, DiskUsageReporting {
+final class DroppingPostgresStore: ForwardingStore, IndexMemoryReporting, QueryPlanIntrospecting, DiskUsageReporting {
     let inner: PostgresStore
     /// Vector queries go through `rawSQLQuery` (the hand-written reference), not the store.
     let rawSQLSearch: Bool
@@ -138,23 +138,11 @@ final class DroppingPostgresStore: MemoryStore, IndexMemoryReporting, QueryPlanI
         self.inner = inner
         self.rawSQLSearch = rawSQLSearch
     }
-    var backendName: String { inner.backendName }
-    var embeddingDimension: Int { inner.embeddingDimension }
-    var capabilities: Set<Capability> { inner.capabilities }
-    func save(_ records: [MemoryRecord]) throws -> [String] { try inner.save(records) }
-    func get(_ key: RecordKey) throws -> MemoryRecord? { try inner.get(key) }
+    var writes: any MemoryStore { inner }
+    var reads: any MemoryStore { inner }
     func query(_ query: MemoryQuery) throws -> [ScoredRecord] {
         rawSQLSearch && query.vector != nil ? try inner.rawSQLQuery(query) : try inner.query(query)
     }
-    func queryPreferences(userId: String, category: String?) throws -> [UserPreference] { try inner.queryPreferences(userId: userId, category: category) }
-    func updateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool { try inner.updateHeuristic(projectId: projectId, id: id, patch: patch) }
-    func incrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool { try inner.incrementHeuristicOccurrence(projectId: projectId, id: id, success: success) }
-    func updateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool { try inner.updateHeuristicConfidence(projectId: projectId, id: id, confidence: confidence) }
-    func updateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool { try inner.updateKnowledgeConfidence(projectId: projectId, id: id, confidence: confidence) }
-    func delete(_ key: RecordKey) throws -> Bool { try inner.delete(key) }
-    func deleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int { try inner.deleteOutcomes(projectId: projectId, olderThan: olderThan, agent: agent) }
-    func deleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int { try inner.deleteHeuristics(projectId: projectId, confidenceBelow: confidenceBelow, agent: agent) }
-    func stats(projectId: String, agent: String?) throws -> StoreStats { try inner.stats(projectId: projectId, agent: agent) }
     func close() throws {
         try? inner.dropSchema()
         try inner.close()

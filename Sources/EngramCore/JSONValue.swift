@@ -146,43 +146,43 @@ struct JSONParser {
         while pos < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[pos]) { pos += 1 }
     }
 
+    /// The members of an object or an array, after its opening bracket: `member` parses one,
+    /// then a comma goes on and `close` ends it (an empty one closes at once).
+    mutating func parseMembers(close: Unicode.Scalar, _ member: (inout JSONParser) throws -> Void) throws {
+        pos += 1
+        skipWhitespace()
+        if pos < bytes.count, bytes[pos] == UInt8(ascii: close) { pos += 1; return }
+        while true {
+            try member(&self)
+            skipWhitespace()
+            guard pos < bytes.count else { throw error("unexpected end") }
+            if bytes[pos] == UInt8(ascii: ",") { pos += 1; continue }
+            if bytes[pos] == UInt8(ascii: close) { pos += 1; return }
+            throw error("expected ',' or '\(close)'")
+        }
+    }
+
     mutating func parseValue(depth: Int) throws -> JSONValue {
         guard depth < 512 else { throw error("nesting too deep") }
         skipWhitespace()
         guard pos < bytes.count else { throw error("unexpected end") }
         switch bytes[pos] {
         case UInt8(ascii: "{"):
-            pos += 1
             var object: [String: JSONValue] = [:]
-            skipWhitespace()
-            if pos < bytes.count, bytes[pos] == UInt8(ascii: "}") { pos += 1; return .object(object) }
-            while true {
-                skipWhitespace()
-                guard pos < bytes.count, bytes[pos] == UInt8(ascii: "\"") else { throw error("expected a key") }
-                let key = try parseString()
-                skipWhitespace()
-                guard pos < bytes.count, bytes[pos] == UInt8(ascii: ":") else { throw error("expected ':'") }
-                pos += 1
-                object[key] = try parseValue(depth: depth + 1)
-                skipWhitespace()
-                guard pos < bytes.count else { throw error("unexpected end") }
-                if bytes[pos] == UInt8(ascii: ",") { pos += 1; continue }
-                if bytes[pos] == UInt8(ascii: "}") { pos += 1; return .object(object) }
-                throw error("expected ',' or '}'")
+            try parseMembers(close: "}") { p in
+                p.skipWhitespace()
+                guard p.pos < p.bytes.count, p.bytes[p.pos] == UInt8(ascii: "\"") else { throw p.error("expected a key") }
+                let key = try p.parseString()
+                p.skipWhitespace()
+                guard p.pos < p.bytes.count, p.bytes[p.pos] == UInt8(ascii: ":") else { throw p.error("expected ':'") }
+                p.pos += 1
+                object[key] = try p.parseValue(depth: depth + 1)
             }
+            return .object(object)
         case UInt8(ascii: "["):
-            pos += 1
             var array: [JSONValue] = []
-            skipWhitespace()
-            if pos < bytes.count, bytes[pos] == UInt8(ascii: "]") { pos += 1; return .array(array) }
-            while true {
-                array.append(try parseValue(depth: depth + 1))
-                skipWhitespace()
-                guard pos < bytes.count else { throw error("unexpected end") }
-                if bytes[pos] == UInt8(ascii: ",") { pos += 1; continue }
-                if bytes[pos] == UInt8(ascii: "]") { pos += 1; return .array(array) }
-                throw error("expected ',' or ']'")
-            }
+            try parseMembers(close: "]") { p in array.append(try p.parseValue(depth: depth + 1)) }
+            return .array(array)
         case UInt8(ascii: "\""):
             return .string(try parseString())
         case UInt8(ascii: "t"): try literal("true"); return .bool(true)

@@ -61,7 +61,7 @@ import Testing
 }
 
 /// Writes through one store, reads through another on the same file.
-final class SplitStore: MemoryStore, VectorIntrospecting, QueryPlanIntrospecting {
+final class SplitStore: ForwardingStore, VectorIntrospecting, QueryPlanIntrospecting {
     let writer: SQLiteStore
     let reader: SQLiteStore
     /// A reader replaced by a reopen, closed with the rest.
@@ -71,25 +71,13 @@ final class SplitStore: MemoryStore, VectorIntrospecting, QueryPlanIntrospecting
         self.reader = reader
         self.previous = previous
     }
+    var writes: any MemoryStore { writer }
+    var reads: any MemoryStore { reader }
     var backendName: String { "sqlite-split" }
-    var embeddingDimension: Int { writer.embeddingDimension }
-    var capabilities: Set<Capability> { writer.capabilities }
     var outcomeTimestampIndexName: String { writer.outcomeTimestampIndexName }
     func explainDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> QueryPlan {
         try writer.explainDeleteOutcomes(projectId: projectId, olderThan: olderThan, agent: agent)
     }
-    func save(_ records: [MemoryRecord]) throws -> [String] { try writer.save(records) }
-    func get(_ key: RecordKey) throws -> MemoryRecord? { try reader.get(key) }
-    func query(_ query: MemoryQuery) throws -> [ScoredRecord] { try reader.query(query) }
-    func queryPreferences(userId: String, category: String?) throws -> [UserPreference] { try reader.queryPreferences(userId: userId, category: category) }
-    func updateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool { try writer.updateHeuristic(projectId: projectId, id: id, patch: patch) }
-    func incrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool { try writer.incrementHeuristicOccurrence(projectId: projectId, id: id, success: success) }
-    func updateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool { try writer.updateHeuristicConfidence(projectId: projectId, id: id, confidence: confidence) }
-    func updateKnowledgeConfidence(projectId: String, id: String, confidence: Double) throws -> Bool { try writer.updateKnowledgeConfidence(projectId: projectId, id: id, confidence: confidence) }
-    func delete(_ key: RecordKey) throws -> Bool { try writer.delete(key) }
-    func deleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int { try writer.deleteOutcomes(projectId: projectId, olderThan: olderThan, agent: agent) }
-    func deleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int { try writer.deleteHeuristics(projectId: projectId, confidenceBelow: confidenceBelow, agent: agent) }
-    func stats(projectId: String, agent: String?) throws -> StoreStats { try reader.stats(projectId: projectId, agent: agent) }
     func vectorsHeld() throws -> [MemoryKind: Int] { try reader.vectorsHeld() }
     func recordsWithEmbedding() throws -> [MemoryKind: Int] { try reader.recordsWithEmbedding() }
     func close() throws {

@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 
 /// Forwards everything to a reference store; subclasses break one rule on purpose.
-class ForwardingStore: MemoryStore, @unchecked Sendable {
+class BrokenStore: MemoryStore, @unchecked Sendable {
     // @unchecked: subclasses keep their extra state behind `extra` (a Mutex).
     let inner = ReferenceStore()
     var backendName: String { "broken" }
@@ -42,7 +42,7 @@ class ForwardingStore: MemoryStore, @unchecked Sendable {
 
 /// Like the original SQLite backend (HIGH-001): deleted records keep their vectors, which
 /// still come back from vector search and take top-k slots.
-final class KeepsDeletedVectors: ForwardingStore, @unchecked Sendable {
+final class KeepsDeletedVectors: BrokenStore, @unchecked Sendable {
     let ghosts = Mutex<[RecordKey: MemoryRecord]>([:])
     override func delete(_ key: RecordKey) throws -> Bool {
         if let r = try inner.get(key) { ghosts.withLock { $0[key] = r } }
@@ -59,7 +59,7 @@ final class KeepsDeletedVectors: ForwardingStore, @unchecked Sendable {
 
 /// Like pgvector's HNSW scan without iterative scans: the nearest 40 of the whole kind
 /// are taken first and filtered afterwards, so a selective filter returns too few.
-final class PostFilters: ForwardingStore, @unchecked Sendable {
+final class PostFilters: BrokenStore, @unchecked Sendable {
     let all = Mutex<[RecordKey: MemoryRecord]>([:])
     override func save(_ records: [MemoryRecord]) throws -> [String] {
         let ids = try inner.save(records)
@@ -77,7 +77,7 @@ final class PostFilters: ForwardingStore, @unchecked Sendable {
 }
 
 /// Reads a stored 0.0 confidence back as 1.0 and a 0 count as 1 (`x or default` in Python).
-final class CoercesZero: ForwardingStore, @unchecked Sendable {
+final class CoercesZero: BrokenStore, @unchecked Sendable {
     override func get(_ key: RecordKey) throws -> MemoryRecord? {
         switch try inner.get(key) {
         case .heuristic(var h)?:
@@ -93,7 +93,7 @@ final class CoercesZero: ForwardingStore, @unchecked Sendable {
 }
 
 /// Accepts any embedding without checking its dimension or values.
-final class SkipsValidation: ForwardingStore, @unchecked Sendable {
+final class SkipsValidation: BrokenStore, @unchecked Sendable {
     override func save(_ records: [MemoryRecord]) throws -> [String] {
         // Drops bad records silently instead of rejecting the call.
         let good = records.filter { (try? Validation.record($0, dimension: embeddingDimension)) != nil }

@@ -63,14 +63,13 @@ final class LogLines: Sendable {
         #expect(r.count == 1 && r[0].status == .failed && r[0].reason.contains("exited before answering 'hello'"), "\(r.map(\.reason))")
     }
 
-    @Test func garbageOutput() {
-        let r = run("garbage", only: ["roundtrip.heuristic"])
-        #expect(r[0].status == .failed && r[0].reason.contains("not JSON"), "\(r.map(\.reason))")
-    }
-
-    @Test func wrongId() {
-        let r = run("wrong-id", only: ["roundtrip.heuristic"])
-        #expect(r[0].status == .failed && r[0].reason.contains("has id"), "\(r.map(\.reason))")
+    /// An adapter that answers wrongly fails the scenario with a reason that says how: output
+    /// that is not JSON, another record's id, a deleted record coming back, a result too many.
+    @Test(arguments: [("garbage", "roundtrip.heuristic", "not JSON"), ("wrong-id", "roundtrip.heuristic", "has id"),
+                      ("ghost", "delete.vector-slot-reclaimed", "top 10 after deleting"), ("extra", "query.top-k", "count for topK")])
+    func aWrongAnswerFailsWithItsReason(mode: String, scenario: String, reason: String) {
+        let r = run(mode, only: [scenario])
+        #expect(r[0].status == .failed && r[0].reason.contains(reason), "\(r.map(\.reason))")
     }
 
     /// The reason names the timeout: the call was cut by it (a hang would hang the test).
@@ -86,16 +85,6 @@ final class LogLines: Sendable {
         #expect(r["query.order.outcome"]?.status == .failed, "a new adapter again dies at its first query")
         let after = run("exit-mid", only: ["query.order.heuristic", "delete.missing"])  // suite order: the crash first
         #expect(after.map(\.status) == [.failed, .passed], "the scenario after the crash gets a new adapter: \(after.map(\.reason))")
-    }
-
-    @Test func deletedRecordComingBack() {
-        let r = run("ghost", only: ["delete.vector-slot-reclaimed"])
-        #expect(r[0].status == .failed && r[0].reason.contains("top 10 after deleting"), "\(r.map(\.reason))")
-    }
-
-    @Test func extraResult() {
-        let r = run("extra", only: ["query.top-k"])
-        #expect(r[0].status == .failed && r[0].reason.contains("count for topK"), "\(r.map(\.reason))")
     }
 
     /// An adapter that closes its stdin: the next write fails as `unavailable` (no SIGPIPE

@@ -80,42 +80,48 @@ import Testing
     /// taken for dead (its entries trimmed before it applied them) reloads instead of missing
     /// them.
     @Test func theJournalIsTrimmedBehindTheSlowestStore() throws {
+        try withTwoStores { path, a, b in
+            func journalRows() throws -> Int64 { try count(path, "SELECT count(*) FROM engram_changes") }
+            // B has applied nothing: A's 1,100 saves stay journaled.
+            for i in 0..<1_100 { try a.save(outcome("o\(i)", at: Int64(i), embedding: [1, Float(i % 7), 0, 1])) }
+            #expect(try journalRows() >= 1_100)
+            // B catches up in a search, then its own writes record how far it got: trimmed.
+            #expect(try search(b, [1, 0, 0, 1], k: 1).count == 1)
+            for i in 0..<600 { try b.save(outcome("b\(i)", at: Int64(i), embedding: [0, 1, Float(i % 5), 0])) }
+            #expect(try journalRows() < 1_100)
+            #expect(try a.vectorsHeld()[.outcome] == 1_700 && b.vectorsHeld()[.outcome] == 1_700)
+            // A taken for dead (its row gone from engram_clients): B's trims pass it by, and A's
+            // next read reloads rather than missing B's changes.
+            try sql(path, "DELETE FROM engram_clients WHERE applied = (SELECT min(applied) FROM engram_clients)")
+            for i in 0..<1_100 { try b.save(outcome("c\(i)", at: Int64(i), embedding: [0, 0, 1, Float(i % 3)])) }
+            #expect(try b.delete(RecordKey(.outcome, scope: "p", id: "o0")))
+            #expect(try a.vectorsHeld()[.outcome] == 2_799)
+            #expect(try search(a, [0, 0, 1, 0], k: 1) == search(b, [0, 0, 1, 0], k: 1))
+        }
+    }
+
+    /// Two stores on one new database file, closed after `body`.
+    func withTwoStores(_ body: (String, SQLiteStore, SQLiteStore) throws -> Void) throws {
         let path = temporaryDatabasePath()
         let a = try SQLiteStore(path: path, embeddingDimension: 4)
         let b = try SQLiteStore(path: path, embeddingDimension: 4)
-        func journalRows() throws -> Int64 { try count(path, "SELECT count(*) FROM engram_changes") }
-        // B has applied nothing: A's 1,100 saves stay journaled.
-        for i in 0..<1_100 { try a.save(outcome("o\(i)", at: Int64(i), embedding: [1, Float(i % 7), 0, 1])) }
-        #expect(try journalRows() >= 1_100)
-        // B catches up in a search, then its own writes record how far it got: trimmed.
-        #expect(try search(b, [1, 0, 0, 1], k: 1).count == 1)
-        for i in 0..<600 { try b.save(outcome("b\(i)", at: Int64(i), embedding: [0, 1, Float(i % 5), 0])) }
-        #expect(try journalRows() < 1_100)
-        #expect(try a.vectorsHeld()[.outcome] == 1_700 && b.vectorsHeld()[.outcome] == 1_700)
-        // A taken for dead (its row gone from engram_clients): B's trims pass it by, and A's
-        // next read reloads rather than missing B's changes.
-        try sql(path, "DELETE FROM engram_clients WHERE applied = (SELECT min(applied) FROM engram_clients)")
-        for i in 0..<1_100 { try b.save(outcome("c\(i)", at: Int64(i), embedding: [0, 0, 1, Float(i % 3)])) }
-        #expect(try b.delete(RecordKey(.outcome, scope: "p", id: "o0")))
-        #expect(try a.vectorsHeld()[.outcome] == 2_799)
-        #expect(try search(a, [0, 0, 1, 0], k: 1) == search(b, [0, 0, 1, 0], k: 1))
-        try a.close()
-        try b.close()
+        defer {
+            try? a.close()
+            try? b.close()
+        }
+        try body(path, a, b)
     }
 
     /// A store whose entries were all trimmed (the journal is empty) reloads rather than
     /// missing them.
     @Test func aStoreTakenForDeadReloadsWhenTheJournalIsTrimmedEmpty() throws {
-        let path = temporaryDatabasePath()
-        let a = try SQLiteStore(path: path, embeddingDimension: 4)
-        let b = try SQLiteStore(path: path, embeddingDimension: 4)
-        try sql(path, "DELETE FROM engram_clients WHERE applied = 0 AND rowid = (SELECT min(rowid) FROM engram_clients)")
-        for i in 0..<512 { try b.save(outcome("o\(i)", at: Int64(i), embedding: [1, Float(i % 7), 0, 1])) }
-        #expect(try count(path, "SELECT count(*) FROM engram_changes") == 0)
-        #expect(try a.vectorsHeld()[.outcome] == 512)
-        #expect(try search(a, [1, 0, 0, 1], k: 3) == search(b, [1, 0, 0, 1], k: 3))
-        try a.close()
-        try b.close()
+        try withTwoStores { path, a, b in
+            try sql(path, "DELETE FROM engram_clients WHERE applied = 0 AND rowid = (SELECT min(rowid) FROM engram_clients)")
+            for i in 0..<512 { try b.save(outcome("o\(i)", at: Int64(i), embedding: [1, Float(i % 7), 0, 1])) }
+            #expect(try count(path, "SELECT count(*) FROM engram_changes") == 0)
+            #expect(try a.vectorsHeld()[.outcome] == 512)
+            #expect(try search(a, [1, 0, 0, 1], k: 3) == search(b, [1, 0, 0, 1], k: 3))
+        }
     }
 
     /// A row id another process freed and reused for another project's record (here: a row
