@@ -163,6 +163,26 @@ public struct BenchOptions: Sendable, Codable {
         return o
     }
 
+    /// The smallest `hotpaths` store: the prunes take 40 steps of a quarter percent each.
+    public static let minimumHotPathSize = 100
+
+    /// Why these options cannot run, naming the option (nil: they can). Checked by the runner
+    /// before anything is measured, and by the command line before it starts the runner.
+    public var problem: String? {
+        let sizes: [(String, Int?)] = [("filter-size", filterSize), ("recall-size", recallSize), ("tenant-size", tenantSize), ("concurrency-size", concurrencySize),
+                                       ("dimension", dimension), ("repetitions", repetitions), ("delete-ops", deleteOps), ("queries", searchQueries)]
+        if let (name, _) = sizes.first(where: { ($0.1 ?? 1) < 1 }) { return "--\(name) must be at least 1" }
+        if !(tenantCounts ?? [1]).allSatisfy({ $0 >= 1 }) { return "--tenant-counts must be at least 1" }
+        if !(concurrencyClients ?? [1]).allSatisfy({ (1...256).contains($0) }) { return "--clients must be between 1 and 256" }
+        if let hotPathSize, hotPathSize < Self.minimumHotPathSize { return "--hotpath-size must be at least \(Self.minimumHotPathSize)" }
+        if let runbookScale, !(runbookScale > 0 && runbookScale <= 100) { return "--runbook-scale must be in (0, 100]" }
+        if (queryFile != nil || neighborFile != nil) && vectors != .file { return "--queries-file and --neighbors-file go with --vectors FILE" }
+        if let (path, s) = injectSlowdown?.first(where: { !($0.value >= 0 && $0.value <= 10) }) { return "--inject-slowdown \(path.rawValue)=\(s): the fraction must be in [0, 10]" }
+        if !(deleteSizes + pruneSizes + batchSizes + searchSizes).allSatisfy({ $0 >= 1 }) { return "--delete-sizes, --prune-sizes, --batch-sizes and --search-sizes must be positive" }
+        if !pruneSizes.allSatisfy({ $0 >= pruneCount * (repetitions + 1) }) { return "--prune-sizes must be at least \(pruneCount) × (repetitions + 1)" }
+        return nil
+    }
+
     /// Deletes per repetition for a variant at size n: fewer when each one reloads the index.
     func deleteOps(for variant: BenchVariant, n: Int) -> Int {
         variant.deleteBudget.map { max(5, min(deleteOps, $0 / max(n, 1))) } ?? deleteOps

@@ -20,6 +20,7 @@ public final class BenchRunner {
     /// Reads the vector files the options name (a typed error naming the file and row when one
     /// is malformed); a file's vectors set the run's dimension.
     public init(backend: BenchBackend, options: BenchOptions, scratch: URL) throws {
+        if let problem = options.problem { throw BenchError(problem) }
         self.backend = backend
         self.options = options
         self.workload = try Workload(options: options)

@@ -36,7 +36,7 @@ struct AB: ParsableCommand {
             throw ValidationError("--rounds must be at least 3, --max-rounds between it and 50, --busy-max-rounds at most 50")
         }
         guard minEffect > 0, minEffect < 1 else { throw ValidationError("--min-effect must be in (0, 1)") }
-        guard hotPathSize >= 100 else { throw ValidationError("--hotpath-size must be at least 100") }
+        guard hotPathSize >= BenchOptions.minimumHotPathSize else { throw ValidationError("--hotpath-size must be at least \(BenchOptions.minimumHotPathSize)") }
         guard trials >= 1, trials <= 1_000 else { throw ValidationError("--trials must be in 1...1000") }
         guard slowdown > 0, slowdown <= 10 else { throw ValidationError("--slowdown must be in (0, 10]") }
         if !selfTest {

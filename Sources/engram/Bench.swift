@@ -53,7 +53,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Queries per search measurement.") var queries: Int?
     @Option(help: "Directory for reports.") var output = "results"
 
-    func run() throws {
+    /// The options as given, over the preset (`--quick`) or the defaults.
+    func options() throws -> BenchOptions {
         var o = quick ? BenchOptions.quickPreset : BenchOptions()
         if !scenarios.isEmpty {
             o.scenarios = try scenarios.map { name in
@@ -63,11 +64,6 @@ struct Bench: ParsableCommand {
                 return s
             }
         }
-        if !deleteSizes.isEmpty { o.deleteSizes = deleteSizes }
-        if !pruneSizes.isEmpty { o.pruneSizes = pruneSizes }
-        if !batchSizes.isEmpty { o.batchSizes = batchSizes }
-        if !searchSizes.isEmpty { o.searchSizes = searchSizes }
-        if let dimension { o.dimension = dimension }
         if let vectors {
             if let source = VectorSource(rawValue: vectors), source != .file {
                 o.vectors = source
@@ -76,58 +72,45 @@ struct Bench: ParsableCommand {
                 o.vectorFile = vectors
             }
         }
-        if queriesFile != nil || neighborsFile != nil, o.vectors != .file {
-            throw ValidationError("--queries-file and --neighbors-file go with --vectors FILE")
-        }
         o.queryFile = queriesFile
         o.neighborFile = neighborsFile
-        if let filterSize { o.filterSize = filterSize }
-        if let recallSize { o.recallSize = recallSize }
-        if let tenantSize { o.tenantSize = tenantSize }
-        if !tenantCounts.isEmpty { o.tenantCounts = tenantCounts }
+        func set<T>(_ path: WritableKeyPath<BenchOptions, T>, _ value: T?) { if let value { o[keyPath: path] = value } }
+        func set(_ path: WritableKeyPath<BenchOptions, [Int]>, _ value: [Int]) { if !value.isEmpty { o[keyPath: path] = value } }
+        func set(_ path: WritableKeyPath<BenchOptions, [Int]?>, _ value: [Int]) { if !value.isEmpty { o[keyPath: path] = value } }
+        set(\.deleteSizes, deleteSizes)
+        set(\.pruneSizes, pruneSizes)
+        set(\.batchSizes, batchSizes)
+        set(\.searchSizes, searchSizes)
+        set(\.tenantCounts, tenantCounts)
+        set(\.concurrencyClients, clients)
+        set(\.dimension, dimension)
+        set(\.filterSize, filterSize)
+        set(\.recallSize, recallSize)
+        set(\.tenantSize, tenantSize)
+        set(\.concurrencySize, concurrencySize)
+        set(\.hotPathSize, hotPathSize)
+        set(\.runbookScale, runbookScale)
+        set(\.repetitions, repetitions)
+        set(\.seed, seed)
+        set(\.deleteOps, deleteOps)
+        set(\.searchQueries, queries)
         if !runbooks.isEmpty { o.runbooks = runbooks }
-        if let runbookScale {
-            guard runbookScale > 0, runbookScale <= 100 else { throw ValidationError("--runbook-scale must be in (0, 100]") }
-            o.runbookScale = runbookScale
-        }
-        for name in o.runbooks ?? [] { _ = try Runbook.load(name, scale: o.runbookScale ?? 1) }
-        guard [o.filterSize, o.recallSize, o.tenantSize, o.concurrencySize].allSatisfy({ ($0 ?? 1) >= 1 }), (o.tenantCounts ?? [1]).allSatisfy({ $0 >= 1 }) else {
-            throw ValidationError("filter, recall and tenant sizes and tenant counts must be at least 1")
-        }
-        if let concurrencySize {
-            guard concurrencySize >= 1 else { throw ValidationError("--concurrency-size must be at least 1") }
-            o.concurrencySize = concurrencySize
-        }
-        if !clients.isEmpty {
-            guard clients.allSatisfy({ (1...256).contains($0) }) else { throw ValidationError("--clients must be between 1 and 256") }
-            o.concurrencyClients = clients
-        }
-        if let hotPathSize {
-            guard hotPathSize >= 100 else { throw ValidationError("--hotpath-size must be at least 100") }
-            o.hotPathSize = hotPathSize
-        }
         if !injectSlowdown.isEmpty {
-            var slow: [HotPath: Double] = [:]
-            for item in injectSlowdown {
+            o.injectSlowdown = try Dictionary(injectSlowdown.map { item in
                 let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
-                guard parts.count == 2, let path = HotPath(rawValue: parts[0]), let s = Double(parts[1]), s >= 0, s <= 10 else {
-                    throw ValidationError("--inject-slowdown takes PATH=FRACTION with PATH one of \(HotPath.allCases.map(\.rawValue).joined(separator: ", ")) and FRACTION in [0, 10], not '\(item)'")
+                guard parts.count == 2, let path = HotPath(rawValue: parts[0]), let s = Double(parts[1]) else {
+                    throw ValidationError("--inject-slowdown takes PATH=FRACTION with PATH one of \(HotPath.allCases.map(\.rawValue).joined(separator: ", ")), not '\(item)'")
                 }
-                slow[path] = s
-            }
-            o.injectSlowdown = slow
+                return (path, s)
+            }) { _, last in last }
         }
-        if let repetitions { o.repetitions = repetitions }
-        if let seed { o.seed = seed }
-        if let deleteOps { o.deleteOps = deleteOps }
-        if let queries { o.searchQueries = queries }
-        guard o.dimension >= 1, o.repetitions >= 1, o.deleteOps >= 1, o.searchQueries >= 1 else {
-            throw ValidationError("dimension, repetitions, delete-ops and queries must be at least 1")
-        }
-        let allSizes = o.deleteSizes + o.pruneSizes + o.batchSizes + o.searchSizes
-        guard allSizes.allSatisfy({ $0 >= 1 }), o.pruneSizes.allSatisfy({ $0 >= o.pruneCount * (o.repetitions + 1) }) else {
-            throw ValidationError("sizes must be positive, and prune sizes at least \(o.pruneCount) × (repetitions + 1)")
-        }
+        if let problem = o.problem { throw ValidationError(problem) }
+        for name in o.runbooks ?? [] { _ = try Runbook.load(name, scale: o.runbookScale ?? 1) }
+        return o
+    }
+
+    func run() throws {
+        let o = try options()
         let entry = try target.entry()
         let backend = entry.name
         let scratch = ScratchDirectory(prefix: "engram-bench")
