@@ -98,6 +98,38 @@ public struct Manifest: Codable, Sendable {
     public var vectors: VectorFingerprint?
     /// How busy the machine was during the run (absent in runs before it was recorded).
     public var load: MachineLoad?
+
+    private enum CodingKeys: String, CodingKey {
+        case runId, startedAt, gitCommit, host, backend, options, versions, machine, plans, summary, durationSeconds, measurementCount, vectors, load
+    }
+}
+
+extension Manifest {
+    /// Decoded as written, except that each summary key is parsed (`SummaryKey(parsing:)`): a
+    /// key that does not parse fails the whole manifest, naming the key and why.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        runId = try c.decode(String.self, forKey: .runId)
+        startedAt = try c.decode(String.self, forKey: .startedAt)
+        gitCommit = try c.decode(String.self, forKey: .gitCommit)
+        host = try c.decode(String.self, forKey: .host)
+        backend = try c.decode(String.self, forKey: .backend)
+        options = try c.decode(BenchOptions.self, forKey: .options)
+        versions = try c.decode([String: String].self, forKey: .versions)
+        machine = try c.decode([String: String].self, forKey: .machine)
+        plans = try c.decode([String: String].self, forKey: .plans)
+        var summary: [SummaryKey: Double] = [:]
+        for (text, value) in try c.decode([String: Double].self, forKey: .summary) {
+            do { summary[try SummaryKey(parsing: text)] = value } catch {
+                throw DecodingError.dataCorruptedError(forKey: .summary, in: c, debugDescription: "\(error)")
+            }
+        }
+        self.summary = summary
+        durationSeconds = try c.decode(Double.self, forKey: .durationSeconds)
+        measurementCount = try c.decode(Int.self, forKey: .measurementCount)
+        vectors = try c.decodeIfPresent(VectorFingerprint.self, forKey: .vectors)
+        load = try c.decodeIfPresent(MachineLoad.self, forKey: .load)
+    }
 }
 
 public struct BenchError: Error, CustomStringConvertible {

@@ -67,6 +67,8 @@ public final class BenchRunner {
             vectors: workload.fingerprint, load: sampler.finish())
         var run = BenchRun(manifest: manifest, measurements: rows)
         run.manifest.summary = Summary.ratios(run, engramVariant: backend.engramVariant).filter { $0.value.isFinite }
+        // A key written must read back: a scenario that built a malformed one fails the run here.
+        for key in run.manifest.summary.keys where try SummaryKey(parsing: key.description) != key { throw BenchError("summary key \(key) does not read back") }
         return run
     }
 

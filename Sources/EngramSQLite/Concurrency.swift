@@ -53,8 +53,15 @@ final class ReaderPool: Sendable {
     }
     private let idle = Mutex(Idle())
     let path: String
+    /// The writer's file: a connection opened on another (the path was moved or replaced) is refused.
+    let file: FileGuard.FileID?
+    let given: String
 
-    init(path: String) { self.path = path }
+    init(path: String, file: FileGuard.FileID?, given: String) {
+        self.path = path
+        self.file = file
+        self.given = given
+    }
 
     /// Runs `body` with a reader connection (opened when none is idle).
     func with<T>(_ body: (Connection) throws -> T) throws -> T {
@@ -94,6 +101,7 @@ final class ReaderPool: Sendable {
     private func open() throws -> Connection {
         let c = try Connection(path: path, readOnly: true)
         do {
+            if let file, !FileGuard.names(path, file) { throw FileGuard.moved(given, rescued: false) }
             try c.execute("PRAGMA busy_timeout = 5000")
             try c.execute("PRAGMA cache_size = -\(SQLiteStore.readerCacheKiB)")
         } catch {

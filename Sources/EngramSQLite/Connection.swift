@@ -1,5 +1,6 @@
 import CSQLite
 import EngramCore
+import Glibc
 
 /// SQLite's "copy the bytes now" destructor; the macro does not import into Swift.
 let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
@@ -18,8 +19,9 @@ final class Connection: @unchecked Sendable {
         let rc = sqlite3_open_v2(path, &handle, flags, nil)
         guard rc == SQLITE_OK, let handle else {
             let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            let systemErrno = handle.map { sqlite3_system_errno($0) } ?? 0
             if let handle { sqlite3_close_v2(handle) }
-            throw Connection.error(rc, message, context: "opening \(path)")
+            throw Connection.error(rc, message, context: "opening \(path)", systemErrno: systemErrno)
         }
         db = handle
         sqlite3_extended_result_codes(db, 1)
@@ -43,7 +45,7 @@ final class Connection: @unchecked Sendable {
         if rc != SQLITE_OK {
             let message = errmsg.map { String(cString: $0) } ?? String(cString: sqlite3_errmsg(db))
             sqlite3_free(errmsg)
-            throw Connection.error(rc, message, context: sql)
+            throw Connection.error(rc, message, context: sql, systemErrno: sqlite3_system_errno(db))
         }
     }
 
@@ -56,7 +58,7 @@ final class Connection: @unchecked Sendable {
         var handle: OpaquePointer?
         let rc = sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &handle, nil)
         guard rc == SQLITE_OK, let handle else {
-            throw Connection.error(rc, String(cString: sqlite3_errmsg(db)), context: sql)
+            throw error(rc, context: sql)
         }
         let s = Statement(handle: handle, connection: self)
         cache[sql] = s
@@ -80,20 +82,25 @@ final class Connection: @unchecked Sendable {
     var lastInsertRowid: Int64 { sqlite3_last_insert_rowid(db) }
 
     func error(_ rc: Int32, context: String) -> EngramError {
-        Connection.error(rc, String(cString: sqlite3_errmsg(db)), context: context)
+        Connection.error(rc, String(cString: sqlite3_errmsg(db)), context: context, systemErrno: sqlite3_system_errno(db))
     }
 
-    static func error(_ rc: Int32, _ message: String, context: String) -> EngramError {
+    /// The contract's error for an SQLite result code. A full device is `storage_full` whichever
+    /// file SQLite was writing (the database, the WAL, the `-shm` file at open, a temporary
+    /// file): the OS error beneath its I/O error says so (ENOSPC, EDQUOT).
+    static func error(_ rc: Int32, _ message: String, context: String, systemErrno: Int32 = 0) -> EngramError {
         let name = String(cString: sqlite3_errstr(rc))
         let code: EngramError.Code
+        let full = rc & 0xFF == SQLITE_IOERR && (systemErrno == ENOSPC || systemErrno == EDQUOT)
         switch rc & 0xFF {
-        case SQLITE_FULL: code = .storageFull
+        case _ where full, SQLITE_FULL: code = .storageFull
         case SQLITE_BUSY, SQLITE_LOCKED, SQLITE_CANTOPEN, SQLITE_READONLY, SQLITE_IOERR: code = .unavailable
         case SQLITE_CORRUPT, SQLITE_NOTADB: code = .corrupt
         case SQLITE_CONSTRAINT: code = .conflict
         default: code = .internal
         }
-        return EngramError(code, "SQLite failed (\(name)) while \(context.prefix(200))", nativeCode: "\(rc)", nativeMessage: message)
+        let device = full ? ": the device is full (\(String(cString: strerror(systemErrno))))" : ""
+        return EngramError(code, "SQLite failed (\(name)) while \(context.prefix(200))\(device)", nativeCode: systemErrno == 0 ? "\(rc)" : "\(rc) errno \(systemErrno)", nativeMessage: message)
     }
 }
 

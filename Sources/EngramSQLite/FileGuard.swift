@@ -17,7 +17,8 @@ enum FileGuard {
         var inode: UInt64
     }
     private struct Open {
-        var files: [FileID: (fds: [Int32], stores: Int)] = [:]
+        /// Per file: its descriptors, the stores that hold it, and the name they opened it by.
+        var files: [FileID: (fds: [Int32], stores: Int, path: String)] = [:]
     }
     private static let open = Mutex(Open())
 
@@ -28,7 +29,8 @@ enum FileGuard {
                 let id = FileID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
                 if let held = o.files[id] {
                     guard st.st_nlink <= 1 else { throw linked(given, st.st_nlink) }
-                    o.files[id] = (held.fds, held.stores + 1)
+                    guard held.path == path else { throw renamed(given, held.path) }
+                    o.files[id] = (held.fds, held.stores + 1, held.path)
                     return id
                 }
             }
@@ -46,11 +48,11 @@ enum FileGuard {
             // would drop the locks of the stores that hold the file.
             let opened = FileID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
             if let held = o.files[opened] {
-                guard st.st_nlink <= 1 else {
-                    o.files[opened] = (held.fds + [fd], held.stores)
-                    throw linked(given, st.st_nlink)
+                guard st.st_nlink <= 1, held.path == path else {
+                    o.files[opened] = (held.fds + [fd], held.stores, held.path)
+                    throw st.st_nlink > 1 ? linked(given, st.st_nlink) : renamed(given, held.path)
                 }
-                o.files[opened] = (held.fds + [fd], held.stores + 1)
+                o.files[opened] = (held.fds + [fd], held.stores + 1, held.path)
                 return opened
             }
             // No store of this process has the file, so closing `fd` on failure drops no lock.
@@ -69,7 +71,7 @@ enum FileGuard {
                 usleep(10_000)
                 waited += 0.01
             }
-            o.files[opened] = ([fd], 1)
+            o.files[opened] = ([fd], 1, path)
             return opened
         }
     }
@@ -80,12 +82,46 @@ enum FileGuard {
         open.withLock { o in
             guard let held = o.files[id] else { return }
             if held.stores > 1 {
-                o.files[id] = (held.fds, held.stores - 1)
+                o.files[id] = (held.fds, held.stores - 1, held.path)
             } else {
                 for fd in held.fds { Glibc.close(fd) }
                 o.files[id] = nil
             }
         }
+    }
+
+    /// Whether `path` still names the file `id` (false: it was moved, replaced or deleted).
+    static func names(_ path: String, _ id: FileID) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && FileID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)) == id
+    }
+
+    /// Whether another process holds an SQLite lock on the file (in WAL mode every open
+    /// connection holds a shared one): then nothing of this process may write into it but
+    /// through the file's own write-ahead log.
+    static func othersHoldLocks(_ id: FileID) -> Bool {
+        open.withLock { o in
+            guard let fd = o.files[id]?.fds.first else { return true }
+            var lock = flock()
+            lock.l_type = Int16(F_WRLCK)
+            lock.l_whence = Int16(SEEK_SET)
+            lock.l_start = 0x4000_0000  // SQLite's lock bytes: pending, reserved, shared range
+            lock.l_len = 2 + 510
+            return fcntl(fd, F_GETLK, &lock) != 0 || lock.l_type != Int16(F_UNLCK)
+        }
+    }
+
+    /// The error of a store whose file was moved, replaced or deleted while it was open;
+    /// `rescued` says whether the writes it had acknowledged were copied into the file itself.
+    static func moved(_ given: String, rescued: Bool) -> EngramError {
+        EngramError(.unavailable, "\(given) was moved, replaced or deleted while this store had it open: nothing more is written through this store; "
+            + (rescued ? "every write it acknowledged was copied into the file itself (wherever it is now); "
+                : "writes it acknowledged that SQLite had not yet copied into the file stay in the write-ahead log beside the old name (another process had the file open); ")
+            + "close the store and open the file where it is now")
+    }
+
+    private static func renamed(_ given: String, _ held: String) -> EngramError {
+        EngramError(.unavailable, "\(given) is the file another store of this process opened as \(held) (it was moved or renamed since): SQLite keeps its write-ahead log beside the name, so two names of one file would keep two logs; close that store first")
     }
 
     private static func linked(_ given: String, _ links: nlink_t) -> EngramError {

@@ -83,12 +83,17 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
     // Lock order: `writer`, or a reader connection, first; then `vectors`; `registered` last
     // and alone. A reader connection's holder may take `writer` only without waiting
     // (`recordProgress`); `writer`'s holder never waits for a reader connection. SQLite's own
-    // locks are taken under these, with a 5 s busy timeout; `FileGuard`'s flock is taken at
-    // open, before any of them, and released after the last connection closes.
+    // locks are taken under these, with a 5 s busy timeout. `FileGuard`'s process-wide mutex
+    // is taken last (at open, on a write's file check, at close under `writer` and `vectors`)
+    // and takes nothing else; its flock is taken at open and released after the last
+    // connection closes.
     let writer: Mutex<WriterState>
     let vectors: ReadersWriterLock<VectorState>
     /// Read-only connections; nil for an in-memory database, which no second connection sees.
     let readers: ReaderPool?
+    /// The database file's real path, and its identity while the store is open (nil: in memory).
+    let path: String
+    let file: FileGuard.FileID?
     /// This store's name in `engram_clients`, and the version last recorded there by a read.
     let client = UUID().uuidString
     let registered = Mutex<Int64>(0)
@@ -123,9 +128,11 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
             throw error
         }
         let applied = state.applied
+        self.path = path
+        file = s.file
         writer = Mutex(s)
         vectors = ReadersWriterLock(state)
-        readers = Self.isPrivate(configuration.path) ? nil : ReaderPool(path: path)
+        readers = Self.isPrivate(configuration.path) ? nil : ReaderPool(path: path, file: s.file, given: configuration.path)
         registered.withLock { $0 = applied }
     }
 
@@ -138,6 +145,8 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
 
     public func close() throws {
         writer.withLock { w in
+            // SQLite does not copy the write-ahead log into a file that was moved when it closes.
+            if let c = w.connection, let file, !FileGuard.names(path, file) { _ = rescue(c, file) }
             if let c = w.connection { try? c.transaction { try Journal.unregister(c, client: client) } }
             let file = w.file
             w.file = nil
@@ -152,6 +161,17 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
                 if let readers { readers.close { FileGuard.release(file) } } else { FileGuard.release(file) }
             }
         }
+    }
+
+    /// After the file was moved, replaced or deleted under the store: copies the write-ahead
+    /// log's acknowledged writes into the file itself (the WAL sits beside the old name, where
+    /// a store opening the file's new name would not look), unless another process holds the
+    /// file (it may be writing through a log of its own). True when the log was copied whole.
+    private func rescue(_ c: Connection, _ file: FileGuard.FileID) -> Bool {
+        guard !FileGuard.othersHoldLocks(file), let s = try? c.statement("PRAGMA wal_checkpoint(TRUNCATE)") else { return false }
+        defer { s.reset() }
+        guard (try? s.step()) == true else { return false }
+        return s.int(0) == 0 && s.int(1) == s.int(2)
     }
 
     // MARK: Reading and writing
@@ -175,6 +195,9 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
     func writing<T>(_ body: (Connection) throws -> (value: T, update: VectorUpdate?)) throws -> T {
         try writer.withLock { w in
             guard let c = w.connection else { throw EngramError(.unavailable, "the store is closed") }
+            // A write is acknowledged only into the file the path names, where the next reader
+            // connection, and the next store, will read it.
+            if let file, !FileGuard.names(path, file) { throw FileGuard.moved(configuration.path, rescued: rescue(c, file)) }
             try c.execute("BEGIN IMMEDIATE")
             let result: (value: T, update: VectorUpdate?)
             let before: Int64, after: Int64

@@ -16,7 +16,7 @@ struct AB: ParsableCommand {
     @Option(help: "Backend to measure.") var backend = "sqlite"
     @Option(help: "Runs per build before the first decision.") var rounds = 5
     @Option(name: .customLong("max-rounds"), help: "Runs per build at most, adding pairs while a path is ambiguous.") var maxRounds = 9
-    @Option(name: .customLong("busy-max-rounds"), help: "Runs per build at most when other processes took a quarter of the CPU or more during the comparison.")
+    @Option(name: .customLong("busy-max-rounds"), help: "Runs per build at most when other processes took a quarter of the CPU or more during the comparison (never fewer than --max-rounds).")
     var busyMaxRounds = 18
     @Option(name: .customLong("min-effect"), help: "The smallest slowdown worth flagging (0.10: 10%).") var minEffect = 0.10
     @Option(name: .customLong("hotpath-size"), help: "Records in the hot-path store.") var hotPathSize = 10_000
@@ -32,8 +32,8 @@ struct AB: ParsableCommand {
     @Option(help: "Self-test: the slowdown injected into one path per trial.") var slowdown = 0.2
 
     func validate() throws {
-        guard rounds >= 3, maxRounds >= rounds, maxRounds <= 50, busyMaxRounds <= 50 else {
-            throw ValidationError("--rounds must be at least 3, --max-rounds between it and 50, --busy-max-rounds at most 50")
+        guard rounds >= 3, maxRounds >= rounds, maxRounds <= 50, busyMaxRounds >= rounds, busyMaxRounds <= 50 else {
+            throw ValidationError("--rounds must be at least 3, --max-rounds and --busy-max-rounds between it and 50")
         }
         guard minEffect > 0, minEffect < 1 else { throw ValidationError("--min-effect must be in (0, 1)") }
         guard hotPathSize >= BenchOptions.minimumHotPathSize else { throw ValidationError("--hotpath-size must be at least \(BenchOptions.minimumHotPathSize)") }

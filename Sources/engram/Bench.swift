@@ -74,27 +74,25 @@ struct Bench: ParsableCommand {
         }
         o.queryFile = queriesFile
         o.neighborFile = neighborsFile
-        func set<T>(_ path: WritableKeyPath<BenchOptions, T>, _ value: T?) { if let value { o[keyPath: path] = value } }
-        func set(_ path: WritableKeyPath<BenchOptions, [Int]>, _ value: [Int]) { if !value.isEmpty { o[keyPath: path] = value } }
-        func set(_ path: WritableKeyPath<BenchOptions, [Int]?>, _ value: [Int]) { if !value.isEmpty { o[keyPath: path] = value } }
-        set(\.deleteSizes, deleteSizes)
-        set(\.pruneSizes, pruneSizes)
-        set(\.batchSizes, batchSizes)
-        set(\.searchSizes, searchSizes)
-        set(\.tenantCounts, tenantCounts)
-        set(\.concurrencyClients, clients)
-        set(\.dimension, dimension)
-        set(\.filterSize, filterSize)
-        set(\.recallSize, recallSize)
-        set(\.tenantSize, tenantSize)
-        set(\.concurrencySize, concurrencySize)
-        set(\.hotPathSize, hotPathSize)
-        set(\.runbookScale, runbookScale)
-        set(\.repetitions, repetitions)
-        set(\.seed, seed)
-        set(\.deleteOps, deleteOps)
-        set(\.searchQueries, queries)
+        // Only what was given replaces the preset's value (an absent option is nil or empty).
+        if !deleteSizes.isEmpty { o.deleteSizes = deleteSizes }
+        if !pruneSizes.isEmpty { o.pruneSizes = pruneSizes }
+        if !batchSizes.isEmpty { o.batchSizes = batchSizes }
+        if !searchSizes.isEmpty { o.searchSizes = searchSizes }
+        if !tenantCounts.isEmpty { o.tenantCounts = tenantCounts }
+        if !clients.isEmpty { o.concurrencyClients = clients }
         if !runbooks.isEmpty { o.runbooks = runbooks }
+        if let dimension { o.dimension = dimension }
+        if let filterSize { o.filterSize = filterSize }
+        if let recallSize { o.recallSize = recallSize }
+        if let tenantSize { o.tenantSize = tenantSize }
+        if let concurrencySize { o.concurrencySize = concurrencySize }
+        if let hotPathSize { o.hotPathSize = hotPathSize }
+        if let runbookScale { o.runbookScale = runbookScale }
+        if let repetitions { o.repetitions = repetitions }
+        if let seed { o.seed = seed }
+        if let deleteOps { o.deleteOps = deleteOps }
+        if let queries { o.searchQueries = queries }
         if !injectSlowdown.isEmpty {
             o.injectSlowdown = try Dictionary(injectSlowdown.map { item in
                 let parts = item.split(separator: "=", maxSplits: 1).map(String.init)

@@ -105,11 +105,13 @@ import Testing
         let path = temporaryDatabasePath()
         let a = try SQLiteStore(path: path, embeddingDimension: 4)
         let b = try SQLiteStore(path: path, embeddingDimension: 4)
-        defer {
+        do { try body(path, a, b) } catch {
             try? a.close()
             try? b.close()
+            throw error
         }
-        try body(path, a, b)
+        try a.close()
+        try b.close()
     }
 
     /// A store whose entries were all trimmed (the journal is empty) reloads rather than
@@ -267,5 +269,85 @@ import Testing
         guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else {
             throw EngramError(.internal, String(cString: sqlite3_errmsg(db)))
         }
+    }
+}
+
+/// A database file moved, replaced or deleted under an open store: the store acknowledges no
+/// write it could not read back (`unavailable`, naming the path), opens no reader on another
+/// file, and a second store at the old or new name sees exactly what was acknowledged.
+@Suite struct MovedDatabaseFile {
+    func outcome(_ id: String) -> Outcome {
+        Outcome(id: id, agent: "a", projectId: "p", taskType: "t", taskDescription: "d", success: true, strategyUsed: "s",
+                timestamp: Timestamp(microsecondsSinceEpoch: 1), embedding: [1, 0, 0, 0])
+    }
+
+    func key(_ id: String) -> RecordKey { RecordKey(.outcome, scope: "p", id: id) }
+
+    func refusedNaming(_ path: String, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
+        do {
+            try body()
+            Issue.record("the write was acknowledged", sourceLocation: sourceLocation)
+        } catch let e as EngramError {
+            #expect(e.code == .unavailable && e.message.contains(path), "\(e)", sourceLocation: sourceLocation)
+        } catch {
+            Issue.record(error, sourceLocation: sourceLocation)
+        }
+    }
+
+    func remove(_ path: String) {
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    }
+
+    @Test func renamed() throws {
+        let path = temporaryDatabasePath(), moved = path + ".moved"
+        let a = try SQLiteStore(path: path, embeddingDimension: 4)
+        try a.save(outcome("before"))
+        #expect(rename(path, moved) == 0)
+        refusedNaming(path) { try a.save(outcome("after")) }
+        // The same file under its new name, while this process still holds it under the old one.
+        #expect { try SQLiteStore(path: moved, embeddingDimension: 4) } throws: { ($0 as? EngramError)?.code == .unavailable }
+        try a.close()
+        let b = try SQLiteStore(path: moved, embeddingDimension: 4)
+        #expect(try b.get(key("before")) != nil, "an acknowledged write is in the moved file")
+        #expect(try b.get(key("after")) == nil)
+        try b.close()
+    }
+
+    @Test func replaced() throws {
+        let path = temporaryDatabasePath(), other = path + ".other"
+        let a = try SQLiteStore(path: path, embeddingDimension: 4)
+        try a.save(outcome("before"))
+        let c = try SQLiteStore(path: other, embeddingDimension: 4)
+        try c.save(outcome("theirs"))
+        try c.close()
+        remove(path)
+        #expect(rename(other, path) == 0)
+        refusedNaming(path) { try a.save(outcome("after")) }
+        let b = try SQLiteStore(path: path, embeddingDimension: 4)
+        #expect(try b.get(key("theirs")) != nil && b.get(key("after")) == nil)
+        try b.save(outcome("new"))
+        refusedNaming(path) { try a.save(outcome("after")) }
+        try b.close()
+        try a.close()
+    }
+
+    @Test func deletedAndCreatedAgain() throws {
+        let path = temporaryDatabasePath()
+        let a = try SQLiteStore(path: path, embeddingDimension: 4)
+        try a.save(outcome("before"))
+        remove(path)
+        let b = try SQLiteStore(path: path, embeddingDimension: 4)
+        refusedNaming(path) { try a.save(outcome("a1")) }
+        #expect(try b.get(key("a1")) == nil)
+        try b.save(outcome("b1"))
+        #expect(try b.get(key("b1")) != nil)
+        try b.close()
+        try a.close()
+        // Deleted with no second store: the write is refused too, and nothing is created.
+        let c = try SQLiteStore(path: path, embeddingDimension: 4)
+        remove(path)
+        refusedNaming(path) { try c.save(outcome("c1")) }
+        #expect(!FileManager.default.fileExists(atPath: path))
+        try c.close()
     }
 }

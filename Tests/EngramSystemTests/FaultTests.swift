@@ -80,6 +80,32 @@ import Testing
         }
     }
 
+    /// A store reopened on a full device: SQLite cannot create its shared-memory file, and the
+    /// open fails `storage_full` naming the file (not a bare I/O error); with space again it
+    /// opens with everything it held.
+    @Test(.enabled(if: getuid() == 0, "mounting a small tmpfs needs root; CI runs as root"))
+    func openingOnAFullDeviceIsStorageFull() throws {
+        try withSmallDevice(megabytes: 2) { dir in
+            let open = Self.stores[0].open
+            let store = try open(dir)
+            for i in 0..<20 { try store.save(outcome(i)) }
+            try store.close()
+            let ballast = URL(fileURLWithPath: dir + "/ballast")
+            try #require(FileManager.default.createFile(atPath: ballast.path, contents: nil))
+            let h = try FileHandle(forWritingTo: ballast)
+            while (try? h.write(contentsOf: Data(count: 4096))) != nil {}
+            try? h.close()
+            #expect { try open(dir) } throws: { error in
+                let e = error as? EngramError
+                return e?.code == .storageFull && "\(error)".contains(dir)
+            }
+            try FileManager.default.removeItem(at: ballast)
+            let reopened = try open(dir)
+            #expect(try reopened.stats(projectId: "p", agent: nil).records[.outcome] == 20)
+            try reopened.close()
+        }
+    }
+
     /// A store on a device remounted read-only: opening fails naming the file, and nothing changes.
     @Test(.enabled(if: getuid() == 0, "remounting a tmpfs read-only needs root; CI runs as root"), arguments: [0, 1])
     func aReadOnlyDeviceIsAClearError(store index: Int) throws {

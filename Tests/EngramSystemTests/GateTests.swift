@@ -1,3 +1,4 @@
+import Conformance
 @testable import EngramBench
 import EngramCore
 import Foundation
@@ -102,6 +103,36 @@ import Testing
                 try JSONDecoder().decode(Gate.Thresholds.self, from: Data(text.utf8))
             } throws: { "\($0)".contains(bad) }
         }
+    }
+
+    /// A manifest with a summary key that does not parse is refused whole, naming the key.
+    @Test func aManifestWithAnUnreadableKeyIsRefusedNamingIt() throws {
+        var json = try #require(try JSONSerialization.jsonObject(with: try JSONEncoder.pretty.encode(baseline)) as? [String: Any])
+        var summary = try #require(json["summary"] as? [String: Double])
+        summary["renamed_scenario.x@100"] = 1
+        json["summary"] = summary
+        let data = try JSONSerialization.data(withJSONObject: json)
+        #expect { try JSONDecoder().decode(Manifest.self, from: data) } throws: { "\($0)".contains("renamed_scenario.x@100") }
+    }
+
+    /// `engram bench --quick` runs the preset's sizes: options the user did not give keep it.
+    @Test func theQuickPresetSurvivesTheCommandLine() throws {
+        let engram = ChildProcess.builtProduct("engram")
+        try #require(FileManager.default.isExecutableFile(atPath: engram.path), "build the engram product first")
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("engram-quick-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let p = Process()
+        p.executableURL = engram
+        p.arguments = ["bench", "--quick", "--backend", "memory", "--scenario", "get", "--output", out.path]
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        try #require(p.terminationStatus == 0)
+        let run = try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: out.appendingPathComponent("bench-memory-manifest.json")))
+        let preset = BenchOptions.quickPreset
+        #expect(run.options.filterSize == preset.filterSize && run.options.recallSize == preset.recallSize && run.options.tenantSize == preset.tenantSize)
+        #expect(run.options.concurrencySize == preset.concurrencySize && run.options.runbookScale == preset.runbookScale && run.options.hotPathSize == preset.hotPathSize)
+        #expect(run.options.filterSize != nil && run.options.runbookScale != nil)
     }
 
     @Test func markdownAndJUnitCarryEveryCheck() throws {

@@ -7,8 +7,11 @@ extension BenchmarkScenario {
         steps: { r in [Step(label: "scale fits", weight: 0) { fit(r) }] },
         summarize: { rows, _ in
             // `scale.b.<scenario>.<variant>.<metric>@<min n>-<max n>`.
-            Dictionary(rows.filter { $0.metric == Metric.exponent.name }.compactMap { row in
-                (try? SummaryKey(parsing: "\(BenchScenario.scale.rawValue).b.\(row.variant)")).map { ($0, row.value) }
+            // The row's variant is the key's name after `b.`, with its sizes (see `fit`).
+            Dictionary(rows.filter { $0.metric == Metric.exponent.name }.map { row in
+                let at = row.variant.lastIndex(of: "@") ?? row.variant.endIndex
+                let sizes = at < row.variant.endIndex ? String(row.variant[row.variant.index(after: at)...]) : nil
+                return (SummaryKey(.scale, ["b", String(row.variant[..<at])], sizes: sizes), row.value)
             }) { a, _ in a }
         })
 
