@@ -7,7 +7,15 @@
 
 /// Opens `path` read-only (or creates it, truncating, when `create` is non-zero), with
 /// HDF5's error printing off: the caller reports failures itself.
+///
+/// The library's shutdown at process exit is turned off (`H5dont_atexit`, before its first
+/// use): after libhdf5 1.10 has refused a malformed file, its ID registry can keep entries
+/// its shutdown never converges on, and it prints "HDF5: infinite loop closing library" at
+/// exit (HDFGroup/hdf5#3790, #6677). Every file Engram opens is closed explicitly, so the
+/// shutdown has nothing to flush; the process's memory goes with it.
 static inline hid_t engram_h5_open(const char *path, int create) {
+    static int atexitOff = 0;
+    if (!atexitOff) { H5dont_atexit(); atexitOff = 1; }
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     return create ? H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT) : H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
 }
