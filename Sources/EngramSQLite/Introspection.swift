@@ -38,6 +38,13 @@ extension SQLiteStore {
         try searching { v in v.indexes.values.reduce(0) { $0 + $1.memoryBytes } }
     }
 
+    /// Times this store read its vector indexes again from the rows because the change journal
+    /// could not bring them up to date: it was taken for dead and its entries were trimmed, or
+    /// another program wrote a journal entry it could not read.
+    public func vectorResynchronisations() throws -> Int {
+        try searching { $0.resynchronisations }
+    }
+
     /// Bytes the vector indexes hold ahead of need (their arrays grow by doubling).
     public func vectorIndexSlackBytes() throws -> Int {
         try searching { v in v.indexes.values.reduce(0) { $0 + $1.slackBytes } }

@@ -18,6 +18,9 @@ struct VectorState {
     /// The last journal version the indexes reflect.
     var applied: Int64 = 0
     var closed = false
+    /// Times the indexes were read again from the rows because the journal could not bring
+    /// them up to date (entries trimmed past this store, a malformed entry).
+    var resynchronisations = 0
     let dimension: Int
     let maintenance: SQLiteStore.VectorMaintenance
 

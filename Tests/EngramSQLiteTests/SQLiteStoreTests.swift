@@ -351,3 +351,65 @@ import Testing
         try c.close()
     }
 }
+
+/// Another program writing the database through SQLite (here: a connection of its own, as the
+/// `sqlite3` shell would): the tables' triggers journal its changes, so an open store's next
+/// search sees an inserted vector, an updated one at its new score and no deleted one; a
+/// journal row no store could have written costs one resynchronisation, not every search.
+@Suite struct ForeignWriters {
+    func outcome(_ id: String, _ v: [Float]) -> Outcome {
+        Outcome(id: id, agent: "a", projectId: "p", taskType: "t", taskDescription: "d", success: true, strategyUsed: "s",
+                timestamp: Timestamp(microsecondsSinceEpoch: 1), embedding: v)
+    }
+
+    /// Runs SQL through a connection of its own; `blob` binds to the single `?`.
+    func foreign(_ path: String, _ text: String, blob: [Float]? = nil) throws {
+        var db: OpaquePointer?
+        defer { sqlite3_close(db) }
+        guard sqlite3_open(path, &db) == SQLITE_OK else { throw EngramError(.internal, "open") }
+        var stmt: OpaquePointer?
+        guard sqlite3_prepare_v2(db, text, -1, &stmt, nil) == SQLITE_OK else { throw EngramError(.internal, String(cString: sqlite3_errmsg(db))) }
+        defer { sqlite3_finalize(stmt) }
+        if let blob { _ = blob.withUnsafeBytes { sqlite3_bind_blob(stmt, 1, $0.baseAddress, Int32($0.count), nil) } }
+        guard sqlite3_step(stmt) == SQLITE_DONE else { throw EngramError(.internal, String(cString: sqlite3_errmsg(db))) }
+    }
+
+    func top(_ store: SQLiteStore, _ v: [Float]) throws -> (id: String, score: Double)? {
+        try store.query(MemoryQuery(kind: .outcome, projectId: "p", topK: 1, vector: v)).first.map { ($0.record.id, $0.score ?? 0) }
+    }
+
+    @Test func insertsUpdatesAndDeletesOfAnotherProgramAreSeenInTheNextSearch() throws {
+        let path = temporaryDatabasePath()
+        let store = try SQLiteStore(path: path, embeddingDimension: 4)
+        defer { try? store.close() }
+        for i in 0..<50 { try store.save(outcome("o\(i)", [1, Float(i % 5), 0.5, 0])) }
+        let q: [Float] = [0, 0, 0, 1]
+        #expect(try top(store, q)?.score ?? 1 < 0.5)
+        // An UPDATE of a stored vector: that record now scores 1.0 and comes first.
+        try foreign(path, "UPDATE outcomes SET embedding = ? WHERE id = 'o7'", blob: q)
+        let updated = try #require(try top(store, q))
+        #expect(updated.id == "o7" && abs(updated.score - 1) < 1e-5, "\(updated)")
+        // An INSERT with a vector: found.
+        try foreign(path, "INSERT INTO outcomes (id, agent, project_id, task_type, task_description, success, strategy_used, timestamp, embedding, metadata) "
+                    + "SELECT 'x', agent, project_id, task_type, task_description, success, strategy_used, timestamp, ?, metadata FROM outcomes WHERE id = 'o1'", blob: [0, 0, 0.1, 1])
+        #expect(try store.query(MemoryQuery(kind: .outcome, projectId: "p", topK: 2, vector: q)).map(\.record.id) == ["o7", "x"])
+        // A DELETE: as many vectors as rows, and the deleted record is not returned.
+        try foreign(path, "DELETE FROM outcomes WHERE id IN ('o7', 'o8')")
+        #expect(try store.vectorsHeld()[.outcome] == 49)
+        #expect(try top(store, q)?.id == "x")
+        #expect(try store.vectorResynchronisations() == 0)
+    }
+
+    @Test func aMalformedJournalRowCostsOneResynchronisation() throws {
+        let path = temporaryDatabasePath()
+        let store = try SQLiteStore(path: path, embeddingDimension: 4)
+        defer { try? store.close() }
+        for i in 0..<10 { try store.save(outcome("o\(i)", [1, Float(i), 0, 0])) }
+        try foreign(path, "INSERT INTO engram_changes (kind, project, seq) VALUES ('no-such-kind', 'p', 3)")
+        try foreign(path, "UPDATE outcomes SET embedding = ? WHERE id = 'o2'", blob: [0, 0, 1, 0])
+        for _ in 0..<3 { #expect(try top(store, [0, 0, 1, 0])?.id == "o2") }
+        #expect(try store.vectorResynchronisations() == 1)
+        try store.save(outcome("o10", [0, 0, 1, 0.1]))
+        #expect(try store.vectorsHeld()[.outcome] == 11)
+    }
+}
