@@ -185,7 +185,7 @@ public func expectedVectorOrder(_ records: [MemoryRecord], query: [Float], topK:
         .sorted(by: MemoryKind.scoreOrder).prefix(topK).map(\.record.id)
 }
 
-public func vectorQuery(_ kind: MemoryKind, _ project: String, _ vector: [Float], topK: Int = 10, agents: Set<String>? = nil) -> MemoryQuery {
+public func vectorQuery(_ kind: MemoryKind, _ project: String, _ vector: [Float], topK: Int = 10, agents: [String]? = nil) -> MemoryQuery {
     MemoryQuery(kind: kind, projectId: project, agents: agents, topK: topK, vector: vector)
 }
 

@@ -230,8 +230,9 @@ public enum FuzzOp: Sendable, CustomStringConvertible {
         func pick<T>(_ xs: [T]) -> T { xs[Int(rng.next() % UInt64(xs.count))] }
         func chance(_ percent: UInt64) -> Bool { rng.next() % 100 < percent }
         let project = pick(["p1", "p1", "p2"])
-        let id = pick(["a", "b", "c", "d", "e", "f"])
-        let agent = pick(["a1", "a2"])
+        // Two canonically equivalent spellings of é among the ids and agents: two keys, two agents.
+        let id = pick(["a", "b", "c", "d", "e", "f", "\u{E9}", "e\u{301}"])
+        let agent = pick(["a1", "a2", "a1", "a2", "\u{E9}", "e\u{301}"])
         let pool: [UInt64] = [1, 2, 3, 4, 5, 6, 7]  // a few vectors, so that searches meet equal and near scores
         func vector() -> [Float]? { chance(20) ? nil : make.vector(pick(pool)) }
         func bad() -> Bool { chance(6) }
@@ -261,7 +262,7 @@ public enum FuzzOp: Sendable, CustomStringConvertible {
         case 35..<43: return .get(RecordKey(pick(MemoryKind.allCases), scope: kind == .heuristic ? "u1" : project, id: id))
         case 43..<58:
             var q = MemoryQuery(kind: kind, projectId: project, topK: bad() ? 0 : 1 + Int(rng.next() % 6))
-            if chance(30) { q.agents = chance(10) ? [] : Set([agent] + (chance(50) ? ["a2"] : [])) }
+            if chance(30) { q.agents = chance(10) ? [] : [agent] + (chance(50) ? ["a2"] : []) }
             if kind == .outcome, chance(30) { q.taskType = "api" }
             if kind == .outcome, chance(20) { q.successOnly = true }
             if kind == .domainKnowledge, chance(30) { q.domain = "auth" }
@@ -374,14 +375,15 @@ enum FuzzOutcome {
                 hb.lastValidated = ha.lastValidated
                 b2 = .heuristic(hb)
             }
-            return a == b2 && bitsEqual(a.embedding, b2.embedding)
+            // `==` on records compares strings up to canonical equivalence: the keys and agents exactly too.
+            return a == b2 && a.key == b2.key && a.agent.isExactly(b2.agent) && bitsEqual(a.embedding, b2.embedding)
         }
         switch (actual, expected) {
         case (.error(let c1, let f1), .error(let c2, let f2)):
             return c1 == c2 && f1 == f2 ? nil : "error \(c1) [\(f1 ?? "-")], the reference says \(c2) [\(f2 ?? "-")]"
         case (.error(let c, let f), _): return "error \(c) [\(f ?? "-")], the reference succeeded with \(expected.summary)"
         case (_, .error(let c, let f)): return "succeeded with \(actual.summary), the reference rejects it: \(c) [\(f ?? "-")]"
-        case (.ids(let a), .ids(let b)): return a == b ? nil : "ids \(a), the reference \(b)"
+        case (.ids(let a), .ids(let b)): return a.count == b.count && zip(a, b).allSatisfy({ $0.isExactly($1) }) ? nil : "ids \(a), the reference \(b)"
         case (.record(let a), .record(let b)):
             if same(a, b) { return nil }
             guard let a, let b else { return "record \(a.map { "\($0.key)" } ?? "nil"), the reference \(b.map { "\($0.key)" } ?? "nil")" }

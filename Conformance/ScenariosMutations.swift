@@ -220,6 +220,34 @@ let isolationScenarios: [Scenario] = [
         try checkEqual(try c.store.queryPreferences(userId: "bob").map(\.id), ["p"], "bob's preference survives")
         try checkEqual(try c.store.delete(RecordKey(.userPreference, scope: "carol", id: "p")), false, "delete through another user")
     },
+    Scenario("isolation.exact-strings", "canonically equivalent spellings (é as U+00E9 and as e + U+0301) are two ids, projects, users, agents, task types and categories") { c in
+        let composed = "\u{E9}", decomposed = "e\u{301}"
+        // Two ids in one project, two projects, two agents, two task types, two users, two categories.
+        _ = try c.store.save([
+            .outcome(c.make.outcome(composed, agent: composed, taskType: composed, at: 1)), .outcome(c.make.outcome(decomposed, agent: decomposed, taskType: decomposed, at: 2)),
+            .heuristic(c.make.heuristic("h", project: composed)), .heuristic(c.make.heuristic("h", project: decomposed, confidence: 0.2)),
+            .userPreference(c.make.preference("p", user: composed, category: composed)), .userPreference(c.make.preference("p", user: decomposed, category: decomposed)),
+        ])
+        func ids(_ q: (inout MemoryQuery) -> Void) throws -> [String] {
+            var query = MemoryQuery(kind: .outcome, projectId: "p1", topK: 10)
+            q(&query)
+            return try c.store.query(query).map(\.record.id).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        }
+        try check(try c.store.get(RecordKey(.outcome, scope: "p1", id: composed))?.outcome?.agent.isExactly(composed) == true, "get of the composed id")
+        try check(try c.store.get(RecordKey(.outcome, scope: "p1", id: decomposed))?.outcome?.agent.isExactly(decomposed) == true, "get of the decomposed id")
+        try checkEqual(try ids { $0.agents = [composed] }.map { Array($0.unicodeScalars) }, [Array(composed.unicodeScalars)], "agent filter, composed")
+        try checkEqual(try ids { $0.agents = [decomposed, composed] }.count, 2, "agent filter naming both spellings")
+        try checkEqual(try ids { $0.taskType = decomposed }.map { Array($0.unicodeScalars) }, [Array(decomposed.unicodeScalars)], "task type filter, decomposed")
+        let h = try c.store.query(MemoryQuery(kind: .heuristic, projectId: composed, topK: 10))
+        try check(h.count == 1 && h[0].record.heuristic?.confidence == 0.5, "project \(composed.debugDescription) sees only its own heuristic: \(h.map(\.record.key))")
+        try checkEqual(try c.store.stats(projectId: decomposed, agent: nil).records[.heuristic], 1, "stats of the decomposed project")
+        let prefs = try c.store.queryPreferences(userId: composed, category: composed)
+        try check(prefs.count == 1 && prefs[0].category.isExactly(composed), "preferences of the composed user and category: \(prefs.map(\.category.debugDescription))")
+        try check(try c.store.delete(RecordKey(.outcome, scope: "p1", id: decomposed)), "delete the decomposed id")
+        try check(try c.store.get(RecordKey(.outcome, scope: "p1", id: composed)) != nil, "the composed id survives the other's delete")
+        try checkEqual(try c.store.deleteHeuristics(projectId: composed, confidenceBelow: 1, agent: nil), 1, "prune the composed project")
+        try checkEqual(try c.store.stats(projectId: decomposed, agent: nil).records[.heuristic], 1, "the decomposed project survives the other's prune")
+    },
 ]
 
 let concurrencyScenarios: [Scenario] = [
@@ -282,7 +310,7 @@ let concurrencyScenarios: [Scenario] = [
                         let w = Int.random(in: 0..<4, using: &g)
                         let target = "w\(w)-\(max(0, progress.withLock { $0[w] } - Int.random(in: 0...2, using: &g)))"
                         let before = deleted.withLock { $0 }
-                        let agents: Set<String>? = j % 2 == 0 ? nil : ["a\(w)"]
+                        let agents: [String]? = j % 2 == 0 ? nil : ["a\(w)"]
                         let hits = try store.query(vectorQuery(.outcome, "p1", make.vector(target + "p1"), topK: 5, agents: agents))
                         if let torn = hits.first(where: { before.contains($0.record.id) }) {
                             throw ConformanceFailure("search \(j) of thread \(t) returned \(torn.record.id), deleted before it started")

@@ -164,7 +164,7 @@ let moreValidationScenarios: [Scenario] = [
     },
     Scenario("validation.agent-filters", "an agent filter naming more than 10,000 agents, and agents with NUL in filters and prunes, are rejected") { c in
         try seeded(c)
-        let many = Set((0...Validation.maxAgentsPerFilter).map { "agent-\($0)" })
+        let many = (0...Validation.maxAgentsPerFilter).map { "agent-\($0)" }
         try checkRejects(field: "agents", "10,001 agents") { _ = try c.store.query(MemoryQuery(kind: .outcome, projectId: "p1", agents: many, topK: 5)) }
         try checkRejects(field: "agents", "10,001 agents with a vector") {
             _ = try c.store.query(MemoryQuery(kind: .outcome, projectId: "p1", agents: many, topK: 5, vector: c.make.vector(3)))
@@ -175,7 +175,7 @@ let moreValidationScenarios: [Scenario] = [
             }
             try checkRejects(field: "agent", "heuristic prune for an agent with NUL") { _ = try c.store.deleteHeuristics(projectId: "p1", confidenceBelow: 1, agent: "a\u{0}") }
         }
-        let most = Set((1..<Validation.maxAgentsPerFilter).map { "agent-\($0)" } + ["a1"])
+        let most = (1..<Validation.maxAgentsPerFilter).map { "agent-\($0)" } + ["a1"]
         try checkEqual(try c.store.query(MemoryQuery(kind: .outcome, projectId: "p1", agents: most, topK: 5, vector: c.make.vector(3))).count,
                        try c.store.query(MemoryQuery(kind: .outcome, projectId: "p1", agents: ["a1"], topK: 5)).count, "a filter of exactly 10,000 agents")
     },

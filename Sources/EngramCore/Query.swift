@@ -6,8 +6,9 @@
 public struct MemoryQuery: Sendable, Equatable {
     public var kind: MemoryKind
     public var projectId: String
-    /// nil = every agent; a set = only those agents (an empty set matches nothing).
-    public var agents: Set<String>?
+    /// nil = every agent; a list = only those agents, compared exactly (an empty list matches
+    /// nothing; order and repeats do not matter; canonically equivalent spellings are two agents).
+    public var agents: [String]?
     /// Outcomes only: exact task type.
     public var taskType: String?
     /// Domain knowledge only: exact domain.
@@ -22,7 +23,7 @@ public struct MemoryQuery: Sendable, Equatable {
     public var vector: [Float]?
 
     public init(
-        kind: MemoryKind, projectId: String, agents: Set<String>? = nil, taskType: String? = nil,
+        kind: MemoryKind, projectId: String, agents: [String]? = nil, taskType: String? = nil,
         domain: String? = nil, minConfidence: Double? = nil, successOnly: Bool = false, topK: Int = 5,
         vector: [Float]? = nil
     ) {
@@ -36,16 +37,16 @@ public struct MemoryQuery: Sendable, Equatable {
 
     /// Whether `record` passes every filter of this query (vector presence aside).
     public func matches(_ record: MemoryRecord) -> Bool {
-        guard record.kind == kind, record.scope == projectId else { return false }
-        if let agents, !agents.contains(record.agent ?? "") { return false }
+        guard record.kind == kind, record.scope.isExactly(projectId) else { return false }
+        if let agents, !agents.contains(where: { $0.isExactly(record.agent ?? "") }) { return false }
         switch record {
         case .heuristic(let h):
             if let minConfidence, !(h.confidence >= minConfidence) { return false }
         case .outcome(let o):
-            if let taskType, o.taskType != taskType { return false }
+            if let taskType, !o.taskType.isExactly(taskType) { return false }
             if successOnly, !o.success { return false }
         case .domainKnowledge(let d):
-            if let domain, d.domain != domain { return false }
+            if let domain, !d.domain.isExactly(domain) { return false }
             if let minConfidence, !(d.confidence >= minConfidence) { return false }
         case .antiPattern, .userPreference:
             break
@@ -69,10 +70,17 @@ public enum Condition: Sendable, Equatable {
 }
 
 extension MemoryQuery {
+    /// `texts` sorted by their bytes without exact repeats: canonically equivalent spellings
+    /// stay apart (a `Set<String>` would merge them).
+    static func distinct(_ texts: [String]) -> [String] {
+        var seen = Set<ExactText>()
+        return texts.filter { seen.insert(ExactText($0)).inserted }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
     /// Every filter of this query as conditions, the scope first: exactly what `matches` checks.
     public var conditions: [Condition] {
         var out: [Condition] = [.equals(kind.schema.scope.name, projectId)]
-        if let agents { out.append(.oneOf("agent", agents.sorted())) }
+        if let agents { out.append(.oneOf("agent", Self.distinct(agents))) }
         if let taskType { out.append(.equals("task_type", taskType)) }
         if let domain { out.append(.equals("domain", domain)) }
         if let minConfidence { out.append(.atLeast("confidence", minConfidence)) }
@@ -180,7 +188,7 @@ extension StoreStats {
             stats.records[kind] = 0
             stats.vectors[kind] = 0
         }
-        for r in records where !r.kind.isUserScoped && r.scope == projectId && (agent == nil || r.agent == agent) {
+        for r in records where !r.kind.isUserScoped && r.scope.isExactly(projectId) && (agent == nil || r.agent.isExactly(agent)) {
             stats.records[r.kind, default: 0] += 1
             if r.embedding != nil { stats.vectors[r.kind, default: 0] += 1 }
         }
@@ -193,14 +201,14 @@ extension MemoryRecord {
     /// the project (and agent) strictly older than the cut-off.
     public func isPrunedOutcome(projectId: String, olderThan: Timestamp, agent: String?) -> Bool {
         guard let o = outcome else { return false }
-        return o.projectId == projectId && (agent == nil || o.agent == agent) && o.timestamp < olderThan
+        return o.projectId.isExactly(projectId) && (agent == nil || o.agent.isExactly(agent!)) && o.timestamp < olderThan
     }
 
     /// Whether `deleteHeuristics(projectId:confidenceBelow:agent:)` removes this record: a
     /// heuristic of the project (and agent) with confidence strictly below the bound.
     public func isPrunedHeuristic(projectId: String, confidenceBelow: Double, agent: String?) -> Bool {
         guard let h = heuristic else { return false }
-        return h.projectId == projectId && (agent == nil || h.agent == agent) && h.confidence < confidenceBelow
+        return h.projectId.isExactly(projectId) && (agent == nil || h.agent.isExactly(agent!)) && h.confidence < confidenceBelow
     }
 }
 

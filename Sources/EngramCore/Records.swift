@@ -29,6 +29,14 @@ public struct RecordKey: Hashable, Sendable, CustomStringConvertible {
         self.id = id
     }
     public var description: String { "\(kind.rawValue)/\(scope)/\(id)" }
+
+    /// Equal when kind, scope and id are, scalar for scalar (`String.isExactly`).
+    public static func == (a: RecordKey, b: RecordKey) -> Bool { a.kind == b.kind && a.scope.isExactly(b.scope) && a.id.isExactly(b.id) }
+    public func hash(into h: inout Hasher) {
+        h.combine(kind)
+        h.combine(ExactText(scope))
+        h.combine(ExactText(id))
+    }
 }
 
 /// A learned rule: "when `condition`, `strategy` works".

@@ -151,8 +151,8 @@ extension InMemoryRecordEngine {
     @_spi(Engine) public func validatedQueryPreferences(userId: String, category: String?) throws -> [UserPreference] {
         let prefs = try scan { records in
             records.values.filter { r in
-                guard let p = r.userPreference, p.userId == userId else { return false }
-                return category == nil || p.category == category
+                guard let p = r.userPreference, p.userId.isExactly(userId) else { return false }
+                return category == nil || p.category.isExactly(category!)
             }
         }
         return prefs.sorted(by: MemoryKind.defaultOrder).compactMap(\.userPreference)

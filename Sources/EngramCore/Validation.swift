@@ -185,7 +185,7 @@ public enum Validation {
     }
 
     /// An agent filter: at most `maxAgentsPerFilter` names, none with NUL.
-    static func agents(_ agents: Set<String>) throws {
+    static func agents(_ agents: [String]) throws {
         guard agents.count <= maxAgentsPerFilter else {
             throw EngramError.invalid("agents", "agents names \(agents.count) agents; at most \(maxAgentsPerFilter) allowed")
         }

@@ -110,23 +110,24 @@ struct VectorState {
 /// query, so a filtered search costs in proportion to its matches.
 struct AgentPostings {
     private var agentOf: [Int64: String] = [:]
-    private var members: [String: Set<Int64>] = [:]
+    /// Keyed by the exact spelling (`ExactText`): canonically equivalent agents are two.
+    private var members: [ExactText: Set<Int64>] = [:]
 
     /// Records `seq`'s agent; nil when it no longer has a vector.
     mutating func set(_ seq: Int64, agent: String?) {
-        if let old = agentOf[seq], old != agent {
-            members[old]?.remove(seq)
-            if members[old]?.isEmpty == true { members[old] = nil }
+        if let old = agentOf[seq], !agent.isExactly(old) {
+            members[ExactText(old)]?.remove(seq)
+            if members[ExactText(old)]?.isEmpty == true { members[ExactText(old)] = nil }
         }
         agentOf[seq] = agent
-        if let agent { members[agent, default: []].insert(seq) }
+        if let agent { members[ExactText(agent), default: []].insert(seq) }
     }
 
     /// The vectors of any of `agents`.
     func allowed(_ agents: [String]) -> [Int64] {
         var out: [Int64] = []
-        out.reserveCapacity(agents.reduce(0) { $0 + (members[$1]?.count ?? 0) })
-        for a in agents { if let m = members[a] { out.append(contentsOf: m) } }
+        out.reserveCapacity(agents.reduce(0) { $0 + (members[ExactText($1)]?.count ?? 0) })
+        for a in agents { if let m = members[ExactText(a)] { out.append(contentsOf: m) } }
         return out
     }
 }

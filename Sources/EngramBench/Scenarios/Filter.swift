@@ -82,7 +82,7 @@ extension BenchmarkScenario {
             let vectors = (0..<n).map(w.vector)
             for point in points {
                 func query(_ j: Int) -> MemoryQuery {
-                    MemoryQuery(kind: .outcome, projectId: w.project, agents: point.agents, taskType: point.taskType, topK: 10, vector: w.query(j))
+                    MemoryQuery(kind: .outcome, projectId: w.project, agents: point.agents.map(Array.init), taskType: point.taskType, topK: 10, vector: w.query(j))
                 }
                 let results = try r.measureQueries(.filter, point.0.name, n: n, on: store, keep: 20, query)
                 let eligible = (0..<n).filter(point.eligible)

@@ -41,13 +41,13 @@ extension BenchmarkScenario {
         try r.withStore(variant) { store in
             try w.load(store, n: n, embedding: true)
             try variant.settle(store)
-            for (filterName, agents) in [(VariantName.unfiltered, nil), (VariantName.filtered, Set(["a0"]))] as [(String, Set<String>?)] {
+            for (filterName, agents) in [(VariantName.unfiltered, nil), (VariantName.filtered, ["a0"])] as [(String, [String]?)] {
                 func query(_ j: Int) -> MemoryQuery {
                     MemoryQuery(kind: .outcome, projectId: w.project, agents: agents, topK: 10, vector: w.query(j))
                 }
                 let v = "\(variant.name)/\(filterName)"
                 let results = try r.measureQueries(.search, v, n: n, on: store, keep: 30, query)
-                let (recall, nearest) = recallAt10(w, results, n: n, agents: agents)
+                let (recall, nearest) = recallAt10(w, results, n: n, agents: agents.map(Set.init))
                 r.emit(.search, v, n: n, rep: 1, .recallAt10, recall)
                 if agents == nil {
                     // The data's neighbour structure: how similar each query's nearest record is.
