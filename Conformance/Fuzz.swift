@@ -229,13 +229,33 @@ public enum FuzzOp: Sendable, CustomStringConvertible {
     static func random(_ rng: inout SeededGenerator, _ make: Make) -> FuzzOp {
         func pick<T>(_ xs: [T]) -> T { xs[Int(rng.next() % UInt64(xs.count))] }
         func chance(_ percent: UInt64) -> Bool { rng.next() % 100 < percent }
-        let project = pick(["p1", "p1", "p2"])
-        // Two canonically equivalent spellings of é among the ids and agents: two keys, two agents.
-        let id = pick(["a", "b", "c", "d", "e", "f", "\u{E9}", "e\u{301}"])
-        let agent = pick(["a1", "a2", "a1", "a2", "\u{E9}", "e\u{301}"])
+        // Up to five projects and agents; two canonically equivalent spellings of é among the
+        // ids and agents (two keys, two agents); ids at the 256-byte limit.
+        let project = pick(["p1", "p1", "p2", "p3", "p4", "p5"])
+        let id = pick(["a", "b", "c", "d", "e", "f", "\u{E9}", "e\u{301}", String(repeating: "x", count: 255) + "y", String(repeating: "\u{E9}", count: 128)])
+        let agent = pick(["a1", "a2", "a1", "a2", "a3", "a4", "a5", "\u{E9}", "e\u{301}"])
         let pool: [UInt64] = [1, 2, 3, 4, 5, 6, 7]  // a few vectors, so that searches meet equal and near scores
         func vector() -> [Float]? { chance(20) ? nil : make.vector(pick(pool)) }
         func bad() -> Bool { chance(6) }
+        /// Random metadata: nested, with edge numbers and Unicode keys and strings.
+        func metadata(_ depth: Int = 0) -> JSONValue {
+            let keys = ["k", "source", "日本", "a b", "\u{1F600}", "é"]
+            func object() -> JSONValue {
+                var o: [String: JSONValue] = [:]
+                for _ in 0..<Int(rng.next() % 4) { o[pick(keys)] = metadata(depth + 1) }
+                return .object(o)
+            }
+            if depth == 0 { return object() }
+            switch rng.next() % (depth > 2 ? 5 : 7) {
+            case 0: return .null
+            case 1: return .bool(chance(50))
+            case 2: return .int(pick([0, -1, 42, Int64.max, Int64.min]))
+            case 3: return .double(pick([0.5, 0.1, 1e300, Double.leastNonzeroMagnitude, -2.5e-8]))
+            case 4: return .string(pick(["", "x", "é", "e\u{301}", "日本", "\u{1F600}", "tab\tquote\"back\\"]))
+            case 5: return .array((0..<Int(rng.next() % 3)).map { _ in metadata(depth + 1) })
+            default: return object()
+            }
+        }
         func record() -> MemoryRecord {
             let at = Int64(rng.next() % 50)
             var r: MemoryRecord
@@ -246,6 +266,7 @@ public enum FuzzOp: Sendable, CustomStringConvertible {
             case 3: r = .antiPattern(make.antiPattern(id, project: project, agent: agent, occurrences: Int(rng.next() % 3), embedding: vector()))
             default: r = .userPreference(make.preference(id, user: pick(["u1", "u2"]), category: pick(["style", "tools"]), at: at))
             }
+            if chance(40) { r = r.withMetadata(metadata()) }
             if bad() {
                 switch (r, rng.next() % 3) {
                 case (.heuristic(var h), 0): h.confidence = 1.5; r = .heuristic(h)
@@ -272,7 +293,7 @@ public enum FuzzOp: Sendable, CustomStringConvertible {
         case 58..<62: return .preferences(pick(["u1", "u2"]), chance(50) ? nil : (bad() ? "st\u{0}yle" : "style"))
         case 62..<67:
             let patch = HeuristicPatch(condition: chance(50) ? "patched" : nil, confidence: chance(50) ? (bad() ? -1 : 0.25) : nil,
-                                       successCount: chance(20) ? 9 : nil, embedding: chance(40) ? .some(vector()) : nil)
+                                       successCount: chance(20) ? 9 : nil, metadata: chance(30) ? metadata() : nil, embedding: chance(40) ? .some(vector()) : nil)
             return .patch(project, id, patch)
         case 67..<71: return .increment(project, id, chance(50))
         case 71..<73: return .concurrentIncrements(project, id, threads: 4, each: 5)
@@ -451,6 +472,16 @@ enum FuzzOutcome {
 
 extension MemoryRecord {
     /// The same record under another id.
+    func withMetadata(_ m: JSONValue) -> MemoryRecord {
+        switch self {
+        case .heuristic(var r): r.metadata = m; return .heuristic(r)
+        case .outcome(var r): r.metadata = m; return .outcome(r)
+        case .domainKnowledge(var r): r.metadata = m; return .domainKnowledge(r)
+        case .antiPattern(var r): r.metadata = m; return .antiPattern(r)
+        case .userPreference(var r): r.metadata = m; return .userPreference(r)
+        }
+    }
+
     func withId(_ id: String) -> MemoryRecord {
         switch self {
         case .heuristic(var x): x.id = id; return .heuristic(x)
