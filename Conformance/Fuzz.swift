@@ -230,8 +230,8 @@ public enum FuzzOp: Sendable, CustomStringConvertible {
         func pick<T>(_ xs: [T]) -> T { xs[Int(rng.next() % UInt64(xs.count))] }
         func chance(_ percent: UInt64) -> Bool { rng.next() % 100 < percent }
         // Up to five projects and agents; two canonically equivalent spellings of é among the
-        // ids and agents (two keys, two agents); ids at the 256-byte limit.
-        let project = pick(["p1", "p1", "p2", "p3", "p4", "p5"])
+        // projects, ids and agents (two of each); ids at the 256-byte limit.
+        let project = pick(["p1", "p1", "p2", "p3", "\u{E9}", "e\u{301}"])
         let id = pick(["a", "b", "c", "d", "e", "f", "\u{E9}", "e\u{301}", String(repeating: "x", count: 255) + "y", String(repeating: "\u{E9}", count: 128)])
         let agent = pick(["a1", "a2", "a1", "a2", "a3", "a4", "a5", "\u{E9}", "e\u{301}"])
         let pool: [UInt64] = [1, 2, 3, 4, 5, 6, 7]  // a few vectors, so that searches meet equal and near scores

@@ -7,7 +7,8 @@ public struct MemoryQuery: Sendable, Equatable {
     public var kind: MemoryKind
     public var projectId: String
     /// nil = every agent; a list = only those agents, compared exactly (an empty list matches
-    /// nothing; order and repeats do not matter; canonically equivalent spellings are two agents).
+    /// nothing; order and repeats do not change the result, though repeats count toward the
+    /// 10,000 names a filter may hold; canonically equivalent spellings are two agents).
     public var agents: [String]?
     /// Outcomes only: exact task type.
     public var taskType: String?

@@ -278,17 +278,20 @@ public final class CosmosStore: ConfiguredStore, WholeRecordEngine, CrossPartiti
         }
         // One transactional batch per partition (kind, scope), 100 operations a request; the
         // last duplicate of a key wins. Cosmos has no transaction across partitions.
-        var order: [RecordKey] = []
-        var groups: [String: (kind: MemoryKind, scope: String, docs: [String: JSONValue], order: [String])] = [:]
+        // Partitions and ids keyed exactly (`ExactText`): canonically equivalent spellings are
+        // two partitions, two documents.
+        struct Partition: Hashable { let kind: MemoryKind; let scope: ExactText }
+        var order: [Partition] = []
+        var groups: [Partition: (kind: MemoryKind, scope: String, docs: [ExactText: JSONValue], order: [ExactText])] = [:]
         for r in records {
-            let g = "\(r.kind.rawValue)\u{1}\(r.scope)"
-            if groups[g] == nil { groups[g] = (r.kind, r.scope, [:], []); order.append(r.key) }
+            let g = Partition(kind: r.kind, scope: ExactText(r.scope)), id = ExactText(r.id)
+            if groups[g] == nil { groups[g] = (r.kind, r.scope, [:], []); order.append(g) }
             let doc = try document(r)
-            if groups[g]!.docs[r.id] == nil { groups[g]!.order.append(r.id) }
-            groups[g]!.docs[r.id] = doc
+            if groups[g]!.docs[id] == nil { groups[g]!.order.append(id) }
+            groups[g]!.docs[id] = doc
         }
-        for first in order {
-            let g = groups["\(first.kind.rawValue)\u{1}\(first.scope)"]!
+        for p in order {
+            let g = groups[p]!
             let ops = g.order.map { JSONValue.object(["operationType": .string("Upsert"), "resourceBody": g.docs[$0]!]).jsonText }
             for chunk in Self.batches(ops) { try sendBatch(chunk, kind: g.kind, scope: g.scope) }
         }

@@ -91,7 +91,7 @@ final class Connection: @unchecked Sendable {
     static func error(_ rc: Int32, _ message: String, context: String, systemErrno: Int32 = 0) -> EngramError {
         let name = String(cString: sqlite3_errstr(rc))
         let code: EngramError.Code
-        let full = rc & 0xFF == SQLITE_IOERR && (systemErrno == ENOSPC || systemErrno == EDQUOT)
+        let full = (rc & 0xFF == SQLITE_IOERR || rc & 0xFF == SQLITE_CANTOPEN) && (systemErrno == ENOSPC || systemErrno == EDQUOT)
         switch rc & 0xFF {
         case _ where full, SQLITE_FULL: code = .storageFull
         case SQLITE_BUSY, SQLITE_LOCKED, SQLITE_CANTOPEN, SQLITE_READONLY, SQLITE_IOERR: code = .unavailable

@@ -29,7 +29,7 @@ enum FileGuard {
                 let id = FileID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
                 if let held = o.files[id] {
                     guard st.st_nlink <= 1 else { throw linked(given, st.st_nlink) }
-                    guard held.path == path else { throw renamed(given, held.path) }
+                    guard held.path.isExactly(path) else { throw renamed(given, held.path) }
                     o.files[id] = (held.fds, held.stores + 1, held.path)
                     return id
                 }
@@ -48,7 +48,7 @@ enum FileGuard {
             // would drop the locks of the stores that hold the file.
             let opened = FileID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
             if let held = o.files[opened] {
-                guard st.st_nlink <= 1, held.path == path else {
+                guard st.st_nlink <= 1, held.path.isExactly(path) else {
                     o.files[opened] = (held.fds + [fd], held.stores, held.path)
                     throw st.st_nlink > 1 ? linked(given, st.st_nlink) : renamed(given, held.path)
                 }
@@ -96,18 +96,21 @@ enum FileGuard {
         return stat(path, &st) == 0 && FileID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)) == id
     }
 
-    /// Whether another process holds an SQLite lock on the file (in WAL mode every open
-    /// connection holds a shared one): then nothing of this process may write into it but
-    /// through the file's own write-ahead log.
-    static func othersHoldLocks(_ id: FileID) -> Bool {
-        open.withLock { o in
-            guard let fd = o.files[id]?.fds.first else { return true }
+    /// Runs `body` when no other process has the file open — none holds its flock (every
+    /// Engram store does, from its open) nor an SQLite lock on it (every connection in WAL
+    /// mode holds one once it has read) — with the flock held exclusively meanwhile, so no
+    /// store of another process opens it until `body` returns; nil when another has it.
+    static func alone<T>(_ id: FileID, _ body: () -> T) -> T? {
+        open.withLock { o -> T? in
+            guard let fd = o.files[id]?.fds.first, flock(fd, LOCK_EX | LOCK_NB) == 0 else { return nil }
+            defer { _ = flock(fd, LOCK_SH) }
             var lock = flock()
             lock.l_type = Int16(F_WRLCK)
             lock.l_whence = Int16(SEEK_SET)
             lock.l_start = 0x4000_0000  // SQLite's lock bytes: pending, reserved, shared range
             lock.l_len = 2 + 510
-            return fcntl(fd, F_GETLK, &lock) != 0 || lock.l_type != Int16(F_UNLCK)
+            guard fcntl(fd, F_GETLK, &lock) == 0, lock.l_type == Int16(F_UNLCK) else { return nil }
+            return body()
         }
     }
 
@@ -116,7 +119,7 @@ enum FileGuard {
     static func moved(_ given: String, rescued: Bool) -> EngramError {
         EngramError(.unavailable, "\(given) was moved, replaced or deleted while this store had it open: nothing more is written through this store; "
             + (rescued ? "every write it acknowledged was copied into the file itself (wherever it is now); "
-                : "writes it acknowledged that SQLite had not yet copied into the file stay in the write-ahead log beside the old name (another process had the file open); ")
+                : "writes it acknowledged that SQLite had not yet copied into the file stay in the write-ahead log beside the old name (another file has the name now, or another process had the file open); ")
             + "close the store and open the file where it is now")
     }
 

@@ -109,6 +109,10 @@ enum Journal {
             let read = try c.statement("SELECT project_id, agent, embedding FROM \(Table.of(kind).name) WHERE seq = ?")
             for seq in seqs.sorted() {
                 guard let (project, agent, vector) = try read.bind([.int(seq)]).first({ ($0.text(0), $0.optionalText(1) ?? "", $0.floats(2)) }), let vector else { continue }
+                // A row another program wrote with a vector of another length: corrupt, named.
+                guard vector.count == v.dimension else {
+                    throw EngramError(.corrupt, "\(Table.of(kind).name) row \(seq) has an embedding of \(vector.count) components, expected \(v.dimension)")
+                }
                 try v.apply(IndexKey(kind: kind, project: project), [seq: (vector, agent)])
             }
         }

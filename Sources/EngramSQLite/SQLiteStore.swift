@@ -145,9 +145,9 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
 
     public func close() throws {
         writer.withLock { w in
+            if let c = w.connection { try? c.transaction { try Journal.unregister(c, client: client) } }
             // SQLite does not copy the write-ahead log into a file that was moved when it closes.
             if let c = w.connection, let file, !FileGuard.names(path, file) { _ = rescue(c, file) }
-            if let c = w.connection { try? c.transaction { try Journal.unregister(c, client: client) } }
             let file = w.file
             w.file = nil
             vectors.write { v in
@@ -167,11 +167,16 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
     /// log's acknowledged writes into the file itself (the WAL sits beside the old name, where
     /// a store opening the file's new name would not look), unless another process holds the
     /// file (it may be writing through a log of its own). True when the log was copied whole.
+    /// Only when the path names no file any more: a file now at the path may be another
+    /// store's, using the log and shared memory by that name.
     private func rescue(_ c: Connection, _ file: FileGuard.FileID) -> Bool {
-        guard !FileGuard.othersHoldLocks(file), let s = try? c.statement("PRAGMA wal_checkpoint(TRUNCATE)") else { return false }
-        defer { s.reset() }
-        guard (try? s.step()) == true else { return false }
-        return s.int(0) == 0 && s.int(1) == s.int(2)
+        guard access(path, F_OK) != 0 else { return false }
+        return FileGuard.alone(file) { () -> Bool in
+            guard let s = try? c.statement("PRAGMA wal_checkpoint(TRUNCATE)") else { return false }
+            defer { s.reset() }
+            guard (try? s.step()) == true else { return false }
+            return s.int(0) == 0 && s.int(1) == s.int(2)
+        } ?? false
     }
 
     // MARK: Reading and writing

@@ -5,6 +5,14 @@ import EngramVectorIndex
 struct IndexKey: Hashable {
     var kind: MemoryKind
     var project: String
+
+    /// The project compared exactly (`String.isExactly`): canonically equivalent spellings are
+    /// two projects, two indexes.
+    static func == (a: IndexKey, b: IndexKey) -> Bool { a.kind == b.kind && a.project.isExactly(b.project) }
+    func hash(into h: inout Hasher) {
+        h.combine(kind)
+        h.combine(ExactText(project))
+    }
 }
 
 /// The vector indexes of one store and what they reflect: only reachable through the store's

@@ -400,6 +400,19 @@ import Testing
         #expect(try store.vectorResynchronisations() == 0)
     }
 
+    /// A vector of another length written by another program is `corrupt`, naming its row.
+    @Test func aForeignVectorOfAnotherLengthIsCorruptNamingItsRow() throws {
+        let path = temporaryDatabasePath()
+        let store = try SQLiteStore(path: path, embeddingDimension: 4)
+        defer { try? store.close() }
+        for i in 0..<5 { try store.save(outcome("o\(i)", [1, Float(i), 0, 0])) }
+        try foreign(path, "UPDATE outcomes SET embedding = ? WHERE id = 'o3'", blob: [1, 2, 3])
+        #expect { try top(store, [1, 0, 0, 0]) } throws: { error in
+            guard let e = error as? EngramError else { return false }
+            return e.code == .corrupt && e.message.contains("outcomes row") && e.message.contains("3 components")
+        }
+    }
+
     @Test func aMalformedJournalRowCostsOneResynchronisation() throws {
         let path = temporaryDatabasePath()
         let store = try SQLiteStore(path: path, embeddingDimension: 4)
