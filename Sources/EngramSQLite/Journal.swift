@@ -6,8 +6,7 @@ import Glibc
 
 /// The change journal that lets several stores — in other processes, or in this one — share one
 /// database file. Every write that changes vectors appends one row per changed record
-/// (kind, project, seq) to `engram_changes` in the same transaction as the rows (the tables'
-/// triggers do it, `Table.journalTriggersSQL`, so another program's writes are journaled too); its
+/// (kind, project, seq) to `engram_changes` in the same transaction as the rows; its
 /// AUTOINCREMENT `version` orders the commits. Each store remembers the last version its
 /// indexes reflect; before a search it applies the newer entries, each as its row's state now
 /// (so applying one twice, or out of order, comes to the same index). `engram_clients` lists
@@ -28,6 +27,18 @@ enum Journal {
 
     /// Trim the journal (and forget far-behind clients) each time the version passes a multiple of this.
     static let trimEvery: Int64 = 512
+
+    /// Appends one entry per changed record; returns the versions written (nil when none).
+    static func append(_ c: Connection, _ key: IndexKey, _ seqs: [Int64]) throws -> ClosedRange<Int64>? {
+        guard !seqs.isEmpty else { return nil }
+        let insert = try c.statement("INSERT INTO engram_changes (kind, project, seq) VALUES (?, ?, ?)")
+        var first: Int64?
+        for seq in seqs {
+            try insert.bind([.text(key.kind.rawValue), .text(key.project), .int(seq)]).run()
+            if first == nil { first = c.lastInsertRowid }
+        }
+        return first!...c.lastInsertRowid
+    }
 
     /// The highest version ever written (kept by SQLite even when the journal is trimmed empty).
     static func latest(_ c: Connection) throws -> Int64 {
@@ -81,7 +92,7 @@ enum Journal {
                 v.resynchronisations += 1
             } else {
                 do { try apply(c, &v) } catch let e as EngramError where e.code == .corrupt {
-                    // A journal row no store could have written (another program's): read the
+                    // A journal row no store writes (another program's): read the
                     // indexes from the rows once, past it, rather than fail every search.
                     try v.reloadAll(from: c)
                     v.resynchronisations += 1

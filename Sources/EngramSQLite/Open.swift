@@ -75,7 +75,6 @@ extension SQLiteStore {
             }
             for table in Table.tables { try c.execute(table.createSQL) }
             for sql in Journal.createSQL { try c.execute(sql) }
-            for table in Table.tables { for sql in table.journalTriggersSQL { try c.execute(sql) } }
             for sql in Table.indexSQL(outcomeTimestampIndex: config.outcomeTimestampIndex) { try c.execute(sql) }
         }
     }

@@ -19,6 +19,7 @@ extension SQLiteStore {
                     changes[IndexKey(kind: r.kind, project: r.scope), default: [:]][seq] = (r.embedding, r.agent ?? "")
                 }
             }
+            for (key, change) in changes { _ = try Journal.append(c, key, change.keys.sorted()) }
             return (records.map(\.id), { _, v in for (key, change) in changes { try v.apply(key, change) } })
         }
     }
@@ -155,6 +156,7 @@ extension SQLiteStore {
             try Validation.patched(next)
             try c.statement(t.upsertSQL).bind(record: .heuristic(next)).run()
             guard let e = patch.embedding else { return (true, nil) }
+            _ = try Journal.append(c, IndexKey(kind: .heuristic, project: projectId), [seq])
             return (true, { _, v in try v.apply(IndexKey(kind: .heuristic, project: projectId), [seq: (e, next.agent)]) })
         }
     }
@@ -192,6 +194,7 @@ extension SQLiteStore {
     private func deleteRows(_ key: IndexKey, _ sql: String, _ values: [SQLValue]) throws -> Int {
         try writing { c in
             let seqs = try c.statement(sql).bind(values).rows { $0.int(0) }
+            if key.kind != .userPreference { _ = try Journal.append(c, key, seqs) }
             return (seqs.count, { c, v in try v.remove(key, seqs, reloadingFrom: c) })
         }
     }

@@ -54,26 +54,6 @@ struct Table: SchemaTable {
 
     static let outcomeTimestampIndexName = RecordSchema.outcomeTimestampIndexes[0].name
 
-    /// Triggers that journal every change to a row's vector, project, agent or seq in
-    /// `engram_changes` (`Journal`), whoever writes: Engram's own statements and any other
-    /// program writing the file through SQLite, so every open store applies them before its
-    /// next search. An UPDATE journals the row's old place and, when it moved, its new one;
-    /// one that changes none of them (a re-save of the same vector, a patch of the text)
-    /// journals nothing. (A row deleted by REPLACE conflict resolution fires no delete trigger
-    /// while `recursive_triggers` is off, SQLite's default: outside the contract.)
-    var journalTriggersSQL: [String] {
-        guard hasEmbedding else { return [] }
-        let t = name, kind = kind.rawValue, project = sqlIdentifier(scope)
-        func entry(_ row: String) -> String { "INSERT INTO engram_changes (kind, project, seq) VALUES ('\(kind)', \(row).\(project), \(row).seq);" }
-        return [
-            "CREATE TRIGGER IF NOT EXISTS engram_journal_\(t)_insert AFTER INSERT ON \(t) BEGIN \(entry("NEW")) END",
-            "CREATE TRIGGER IF NOT EXISTS engram_journal_\(t)_update AFTER UPDATE OF seq, \(project), agent, embedding ON \(t) "
-                + "WHEN OLD.embedding IS NOT NEW.embedding OR OLD.agent IS NOT NEW.agent OR OLD.\(project) IS NOT NEW.\(project) OR OLD.seq IS NOT NEW.seq BEGIN \(entry("OLD")) "
-                + "INSERT INTO engram_changes (kind, project, seq) SELECT '\(kind)', NEW.\(project), NEW.seq WHERE NEW.\(project) IS NOT OLD.\(project) OR NEW.seq IS NOT OLD.seq; END",
-            "CREATE TRIGGER IF NOT EXISTS engram_journal_\(t)_delete AFTER DELETE ON \(t) BEGIN \(entry("OLD")) END",
-        ]
-    }
-
     // MARK: Row mapping
 
     /// Decodes a row selected with `selectList` (field i in column i + 1), by each field's type.
