@@ -266,7 +266,7 @@ public enum FuzzOp: Sendable, CustomStringConvertible {
             case 3: r = .antiPattern(make.antiPattern(id, project: project, agent: agent, occurrences: Int(rng.next() % 3), embedding: vector()))
             default: r = .userPreference(make.preference(id, user: pick(["u1", "u2"]), category: pick(["style", "tools"]), at: at))
             }
-            if chance(40) { r = r.withMetadata(metadata()) }
+            if chance(40) { r = r.with(metadata: metadata()) }
             if bad() {
                 switch (r, rng.next() % 3) {
                 case (.heuristic(var h), 0): h.confidence = 1.5; r = .heuristic(h)
@@ -471,24 +471,16 @@ enum FuzzOutcome {
 }
 
 extension MemoryRecord {
-    /// The same record under another id.
-    func withMetadata(_ m: JSONValue) -> MemoryRecord {
+    /// The same record under another id, or with other metadata.
+    func with(id: String? = nil, metadata: JSONValue? = nil) -> MemoryRecord {
         switch self {
-        case .heuristic(var r): r.metadata = m; return .heuristic(r)
-        case .outcome(var r): r.metadata = m; return .outcome(r)
-        case .domainKnowledge(var r): r.metadata = m; return .domainKnowledge(r)
-        case .antiPattern(var r): r.metadata = m; return .antiPattern(r)
-        case .userPreference(var r): r.metadata = m; return .userPreference(r)
+        case .heuristic(var x): x.id = id ?? x.id; x.metadata = metadata ?? x.metadata; return .heuristic(x)
+        case .outcome(var x): x.id = id ?? x.id; x.metadata = metadata ?? x.metadata; return .outcome(x)
+        case .domainKnowledge(var x): x.id = id ?? x.id; x.metadata = metadata ?? x.metadata; return .domainKnowledge(x)
+        case .antiPattern(var x): x.id = id ?? x.id; x.metadata = metadata ?? x.metadata; return .antiPattern(x)
+        case .userPreference(var x): x.id = id ?? x.id; x.metadata = metadata ?? x.metadata; return .userPreference(x)
         }
     }
 
-    func withId(_ id: String) -> MemoryRecord {
-        switch self {
-        case .heuristic(var x): x.id = id; return .heuristic(x)
-        case .outcome(var x): x.id = id; return .outcome(x)
-        case .domainKnowledge(var x): x.id = id; return .domainKnowledge(x)
-        case .antiPattern(var x): x.id = id; return .antiPattern(x)
-        case .userPreference(var x): x.id = id; return .userPreference(x)
-        }
-    }
+    func withId(_ id: String) -> MemoryRecord { with(id: id) }
 }
