@@ -25,7 +25,7 @@ extension SQLiteStore {
         try writer.withLock { w in
             guard let c = w.connection else { throw EngramError(.unavailable, "the store is closed") }
             // Never into a file the path no longer names (another store's log may have the name).
-            if let file, !FileGuard.names(path, file) { throw FileGuard.moved(configuration.path, rescued: false) }
+            if fileMoved { throw FileGuard.moved(configuration.path, rescued: false) }
             try c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         }
     }

@@ -94,6 +94,9 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
     /// The database file's real path, and its identity while the store is open (nil: in memory).
     let path: String
     let file: FileGuard.FileID?
+
+    /// The path no longer names the file this store opened (moved, replaced or deleted).
+    var fileMoved: Bool { file.map { !FileGuard.names(path, $0) } ?? false }
     /// This store's name in `engram_clients`, and the version last recorded there by a read.
     let client = UUID().uuidString
     let registered = Mutex<Int64>(0)
@@ -147,7 +150,7 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
         writer.withLock { w in
             if let c = w.connection { try? c.transaction { try Journal.unregister(c, client: client) } }
             // SQLite does not copy the write-ahead log into a file that was moved when it closes.
-            if let c = w.connection, let file, !FileGuard.names(path, file) { _ = rescue(c, file) }
+            if let c = w.connection, let file, fileMoved { _ = rescue(c, file) }
             let file = w.file
             w.file = nil
             vectors.write { v in
@@ -202,7 +205,7 @@ public final class SQLiteStore: ConfiguredStore, StorageEngine {
             guard let c = w.connection else { throw EngramError(.unavailable, "the store is closed") }
             // A write is acknowledged only into the file the path names, where the next reader
             // connection, and the next store, will read it.
-            if let file, !FileGuard.names(path, file) { throw FileGuard.moved(configuration.path, rescued: rescue(c, file)) }
+            if let file, fileMoved { throw FileGuard.moved(configuration.path, rescued: rescue(c, file)) }
             try c.execute("BEGIN IMMEDIATE")
             let result: (value: T, update: VectorUpdate?)
             let before: Int64, after: Int64
