@@ -2,15 +2,18 @@ import Foundation
 
 /// Runs an A/B comparison of two engram executables on this machine: each runs
 /// `bench --scenario hotpaths` in turn (ABBA…), and each hot path is judged by `ABCompare`.
-/// While an interval straddles a flagging line another pair is added, up to `maxRounds` runs
+/// While an interval straddles a flagging line `step` more pairs are added, up to `maxRounds` runs
 /// per build, or `busyMaxRounds` when other processes took a quarter of the CPU or more
 /// (`MachineLoad.busy`): a busy machine widens the intervals, and more runs narrow them again.
 public struct ABRun: Sendable {
     public var backend = "sqlite"
     public var hotPathSize = 10_000
-    public var rounds = 5
-    public var maxRounds = 9
-    public var busyMaxRounds = 18
+    public var rounds = 10
+    public var maxRounds = 40
+    public var busyMaxRounds = 60
+    /// Pairs added at a time while a path is ambiguous: fewer looks at the data, fewer chances
+    /// for noise to cross a line by the luck of when the procedure looked.
+    public var step = 5
     public var policy = ABCompare.Policy()
 
     public init() {}
@@ -18,6 +21,15 @@ public struct ABRun: Sendable {
     /// A build that could not run or measure: no verdict on its paths.
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
+    }
+
+    /// The builds measure the hot paths differently (`HotPath.method`): their figures are not
+    /// comparable, so there is no verdict (`scripts/ab.sh` skips with a notice).
+    public struct Incomparable: Error, CustomStringConvertible {
+        public let baselineMethod: String, candidateMethod: String
+        public var description: String {
+            "the builds measure the hot paths differently (method \(baselineMethod) against \(candidateMethod)); their figures are not comparable"
+        }
     }
 
     /// What a comparison found, with how busy the machine was while it ran.
@@ -30,33 +42,50 @@ public struct ABRun: Sendable {
     /// Runs both builds alternately until no path is ambiguous or the round limit is reached.
     public func compare(baseline: String, candidate: String, candidateArgs: [String] = [], out: URL, log: (String) -> Void = { _ in }) throws -> Comparison {
         let sampler = MachineLoad.Sampler()
+        var load = sampler.finish()
+        var methods: [Bool: String] = [:]
+        let (results, rounds) = try sequence(limit: {
+            load = sampler.finish()
+            return load.busy ? max(maxRounds, busyMaxRounds) : maxRounds
+        }, measure: { isCandidate, round in
+            let run = try benchRun(isCandidate ? candidate : baseline, extra: isCandidate ? candidateArgs : [],
+                                   dir: out.appendingPathComponent("round-\(round)-\(isCandidate ? "b" : "a")"))
+            methods[isCandidate] = run.method
+            if let a = methods[false], let b = methods[true], a != b { throw Incomparable(baselineMethod: a, candidateMethod: b) }
+            return run.figures
+        }, log: log)
+        return Comparison(results: results, load: load, rounds: rounds)
+    }
+
+    /// The sequential procedure: `rounds` pairs of runs (`measure(isCandidate, round)`, ABBA:
+    /// the order flips every round, so neither build always runs first), then `step` pairs more
+    /// while a path is ambiguous, until `limit()` runs per build (asked before every decision).
+    public func sequence(limit: () -> Int, measure: (Bool, Int) throws -> [HotPath: Double], log: (String) -> Void = { _ in }) throws
+        -> (results: [ABCompare.Result], rounds: Int) {
         var a: [HotPath: [Double]] = [:], b: [HotPath: [Double]] = [:]
         var round = 0
         func pair() throws {
-            // ABBA: the order flips every round, so neither build always runs first.
-            let sides = round % 2 == 0 ? [("a", baseline, [String]()), ("b", candidate, candidateArgs)] : [("b", candidate, candidateArgs), ("a", baseline, [String]())]
-            for (side, exe, extra) in sides {
-                let figures = try benchRun(exe, extra: extra, dir: out.appendingPathComponent("round-\(round)-\(side)"))
-                for (path, v) in figures {
-                    if side == "a" { a[path, default: []].append(v) } else { b[path, default: []].append(v) }
+            for isCandidate in round % 2 == 0 ? [false, true] : [true, false] {
+                for (path, v) in try measure(isCandidate, round) {
+                    if isCandidate { b[path, default: []].append(v) } else { a[path, default: []].append(v) }
                 }
             }
             round += 1
         }
         while round < rounds { try pair() }
         while true {
-            let load = sampler.finish()
-            let limit = load.busy ? max(maxRounds, busyMaxRounds) : maxRounds
-            let results = HotPath.allCases.map { ABCompare.compare($0, baseline: a[$0] ?? [], candidate: b[$0] ?? [], policy: policy, final: round >= limit) }
+            let cap = limit()
+            let results = HotPath.allCases.map { ABCompare.compare($0, baseline: a[$0] ?? [], candidate: b[$0] ?? [], policy: policy, final: round >= cap) }
             let ambiguous = results.filter { $0.verdict == .ambiguous }
-            if ambiguous.isEmpty { return Comparison(results: results, load: load, rounds: round) }
-            log("ab: ambiguous after \(round) rounds: \(ambiguous.map(\.path.rawValue).joined(separator: ", ")); another pair" + (load.busy && round >= maxRounds ? " (busy machine: up to \(limit))" : ""))
-            try pair()
+            if ambiguous.isEmpty { return (results, round) }
+            log("ab: ambiguous after \(round) rounds: \(ambiguous.map(\.path.rawValue).joined(separator: ", ")); \(step) pairs more" + (cap > maxRounds ? " (busy machine: up to \(cap))" : ""))
+            for _ in 0..<min(step, cap - round) { try pair() }
         }
     }
 
-    /// One `bench --scenario hotpaths` run of `exe`; its hot-path figures from the manifest.
-    func benchRun(_ exe: String, extra: [String], dir: URL) throws -> [HotPath: Double] {
+    /// One `bench --scenario hotpaths` run of `exe`: its hot-path figures from the manifest, and
+    /// how it measured them (`HotPath.method`; "1" when the manifest does not say).
+    func benchRun(_ exe: String, extra: [String], dir: URL) throws -> (figures: [HotPath: Double], method: String) {
         try? FileManager.default.removeItem(at: dir)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let logURL = dir.appendingPathComponent("bench.log")
@@ -84,7 +113,7 @@ public struct ABRun: Sendable {
             }
             figures[path] = v
         }
-        return figures
+        return (figures, manifest.versions[HotPath.methodKey] ?? "1")
     }
 
     /// The markdown summary of a comparison of `baseline` and `candidate`.

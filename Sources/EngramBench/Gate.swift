@@ -261,11 +261,7 @@ public enum Gate {
     /// figures or fewer it is their range (no narrower interval has 95% coverage there).
     static func medianInterval(_ figures: [Double], policy: Remeasure) -> (Double, Double, Double) {
         var g = SeededGenerator(seed: policy.seed)
-        var draws: [Double] = []
-        draws.reserveCapacity(policy.resamples)
-        for _ in 0..<policy.resamples {
-            draws.append(Stats.median((0..<figures.count).map { _ in figures[Int.random(in: 0..<figures.count, using: &g)] }))
-        }
+        let draws = Stats.bootstrapMedians(figures, resamples: policy.resamples, using: &g)
         let tail = (1 - policy.confidence) / 2
         return (Stats.median(figures), Stats.quantile(draws, tail), Stats.quantile(draws, 1 - tail))
     }

@@ -62,7 +62,9 @@ public final class BenchRunner {
         let manifest = Manifest(
             runId: Self.runId(started, seed: options.seed), startedAt: Timestamp(started).rfc3339,
             gitCommit: Machine.gitCommit(), host: Machine.hostname(), backend: backend.name, options: options,
-            versions: backend.versions.merging(Machine.toolVersions()) { a, _ in a }, machine: Machine.describe(),
+            versions: backend.versions.merging(Machine.toolVersions()) { a, _ in a }
+                .merging(plannedScenarios.contains(.hotpaths) ? [HotPath.methodKey: HotPath.method] : [:]) { a, _ in a },
+            machine: Machine.describe(),
             plans: plans, summary: [:], durationSeconds: Double(now() - startNs) / 1e9, measurementCount: rows.count,
             vectors: workload.fingerprint, load: sampler.finish())
         var run = BenchRun(manifest: manifest, measurements: rows)

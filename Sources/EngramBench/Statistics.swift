@@ -1,4 +1,5 @@
 import Dispatch
+import EngramCore
 
 /// Monotonic nanoseconds.
 @inline(__always) func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
@@ -21,6 +22,32 @@ enum Stats {
     }
 
     static func median(_ values: [Double]) -> Double { quantile(values, 0.5) }
+
+    /// The medians of `resamples` bootstrap resamples of `values` (drawn with replacement, same
+    /// size). Each resample is counted over the sorted values rather than sorted itself: O(n)
+    /// per resample and no allocation, since the A/B procedure bootstraps after every pair.
+    static func bootstrapMedians(_ values: [Double], resamples: Int, using g: inout SeededGenerator) -> [Double] {
+        let sorted = values.sorted(), n = sorted.count
+        guard n > 0 else { return [] }
+        // The median's ranks, as `quantile(_, 0.5)` interpolates them.
+        let low = (n - 1) / 2, high = n / 2
+        var counts = [Int](repeating: 0, count: n)
+        var draws: [Double] = []
+        draws.reserveCapacity(resamples)
+        for _ in 0..<resamples {
+            for i in 0..<n { counts[i] = 0 }
+            for _ in 0..<n { counts[Int(g.next() % UInt64(n))] += 1 }
+            var seen = 0, lowValue = 0.0, i = 0
+            while true {
+                seen += counts[i]
+                if seen > low { lowValue = sorted[i]; break }
+                i += 1
+            }
+            while seen <= high { i += 1; seen += counts[i] }
+            draws.append((lowValue + sorted[i]) / 2)
+        }
+        return draws
+    }
 
     static func mean(_ values: [Double]) -> Double { values.isEmpty ? .nan : values.reduce(0, +) / Double(values.count) }
 

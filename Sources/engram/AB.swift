@@ -7,19 +7,22 @@ import Foundation
 /// interleaved runs of the `hotpaths` scenario, a bootstrap interval per hot path, more runs
 /// while an interval straddles the line). Exit codes are the gate's.
 struct AB: ParsableCommand {
+    /// The exit code when the builds measure the hot paths differently (`scripts/ab.sh` skips).
+    static let incomparable: Int32 = 6
+
     static let configuration = CommandConfiguration(
         abstract: "A/B-compare two engram builds on Engram's hot paths (interleaved runs, bootstrap intervals).",
-        discussion: "Exit codes: 0 no path regressed, 1 a path regressed, 2 a build could not measure (e.g. a baseline older than the hotpaths scenario), 3 a path improved (only with --fail-on-improvement), 4 a report could not be written, 64 usage. --self-test measures the comparison itself: how often an unchanged build is flagged, and how often a 20% slowdown of one path is caught.")
+        discussion: "Exit codes: 0 no path regressed, 1 a path regressed, 2 a build could not measure (e.g. a baseline older than the hotpaths scenario), 3 a path improved (only with --fail-on-improvement), 4 a report could not be written, 6 the builds measure the hot paths differently (no verdict), 64 usage. --self-test measures the comparison itself: how often an unchanged build is flagged, and how often a 20% slowdown of one path is caught.")
 
     @Option(help: "The baseline build's engram executable.") var baseline: String?
     @Option(help: "The candidate build's engram executable.") var candidate: String?
     @Option(help: "Backend to measure.") var backend = "sqlite"
-    @Option(help: "Runs per build before the first decision.") var rounds = 5
-    @Option(name: .customLong("max-rounds"), help: "Runs per build at most, adding pairs while a path is ambiguous.") var maxRounds = 9
+    @Option(help: "Runs per build before the first decision.") var rounds = ABRun().rounds
+    @Option(name: .customLong("max-rounds"), help: "Runs per build at most, adding pairs while a path is ambiguous.") var maxRounds = ABRun().maxRounds
     @Option(name: .customLong("busy-max-rounds"), help: "Runs per build at most when other processes took a quarter of the CPU or more during the comparison (never fewer than --max-rounds).")
-    var busyMaxRounds = 18
-    @Option(name: .customLong("min-effect"), help: "The smallest slowdown worth flagging (0.10: 10%).") var minEffect = 0.10
-    @Option(name: .customLong("hotpath-size"), help: "Records in the hot-path store.") var hotPathSize = 10_000
+    var busyMaxRounds = ABRun().busyMaxRounds
+    @Option(name: .customLong("min-effect"), help: "The smallest slowdown worth flagging (0.10: 10%).") var minEffect = ABCompare.Policy().minEffect
+    @Option(name: .customLong("hotpath-size"), help: "Records in the hot-path store.") var hotPathSize = ABRun().hotPathSize
     @Option(name: .customLong("candidate-arg"), help: ArgumentHelp("Extra argument for the candidate's bench runs (repeatable; the self-test's slowdown).", visibility: .hidden))
     var candidateArgs: [String] = []
     @Option(help: "Directory for the runs and ab.json.") var output = "results/ab"
@@ -32,8 +35,8 @@ struct AB: ParsableCommand {
     @Option(help: "Self-test: the slowdown injected into one path per trial.") var slowdown = 0.2
 
     func validate() throws {
-        guard rounds >= 3, maxRounds >= rounds, maxRounds <= 50, busyMaxRounds >= rounds, busyMaxRounds <= 50 else {
-            throw ValidationError("--rounds must be at least 3, --max-rounds and --busy-max-rounds between it and 50")
+        guard rounds >= 3, maxRounds >= rounds, maxRounds <= 200, busyMaxRounds >= rounds, busyMaxRounds <= 200 else {
+            throw ValidationError("--rounds must be at least 3, --max-rounds and --busy-max-rounds between it and 200")
         }
         guard minEffect > 0, minEffect < 1 else { throw ValidationError("--min-effect must be in (0, 1)") }
         guard hotPathSize >= BenchOptions.minimumHotPathSize else { throw ValidationError("--hotpath-size must be at least \(BenchOptions.minimumHotPathSize)") }
@@ -73,6 +76,9 @@ struct AB: ParsableCommand {
                 print($0)
                 fflush(nil)
             }
+        } catch let error as ABRun.Incomparable {
+            print("ab: no verdict: \(error)")
+            throw ExitCode(Self.incomparable)
         } catch {
             // A build that could not run or measure: no verdict on the paths.
             print("ab: \(error)")

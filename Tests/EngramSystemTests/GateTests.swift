@@ -186,6 +186,58 @@ import Testing
         #expect(ABCompare.compare(.prune, baseline: base, candidate: cand, policy: policy, final: true).verdict != .ambiguous)
     }
 
+    /// The counted bootstrap medians are medians of resamples: for two values each resample is
+    /// both low (¼), both high (¼) or one of each (½, their mean); for odd counts a sample value.
+    @Test func bootstrapMediansAreMediansOfResamples() {
+        var g = EngramCore.SeededGenerator(seed: 3)
+        let draws = Stats.bootstrapMedians([2, 0], resamples: 4_000, using: &g)
+        let share = { (v: Double) in Double(draws.filter { $0 == v }.count) / 4_000 }
+        #expect(abs(share(0) - 0.25) < 0.03 && abs(share(1) - 0.5) < 0.03 && abs(share(2) - 0.25) < 0.03, "\(share(0)) \(share(1)) \(share(2))")
+        let odd = Stats.bootstrapMedians([5, 1, 9, 3, 7], resamples: 1_000, using: &g)
+        #expect(odd.allSatisfy { [1, 3, 5, 7, 9].contains($0) } && Set(odd).count == 5)
+        #expect(Stats.bootstrapMedians([4], resamples: 10, using: &g) == Array(repeating: 4, count: 10))
+    }
+
+    /// The sequential procedure on simulated runs with this machine's quiet process-to-process
+    /// spread (log-normal, 10%: 5–11% per path in ten runs of the hotpaths scenario): a build
+    /// compared with itself flags no path in at least 95% of comparisons, and a 20% slowdown of
+    /// one path is caught in at least 95%. The procedure before 2026-12-07 (95% per path, an
+    /// interval above 1, 5–9 runs) misses or flags more in the same simulation.
+    @Test func theSequentialProcedureHoldsItsRatesOnSimulatedNoise() throws {
+        func simulate(_ runner: ABRun, slowed: HotPath?, seed: UInt64) throws -> [ABCompare.Result] {
+            var g = EngramCore.SeededGenerator(seed: seed)
+            func noise() -> Double {
+                // Box–Muller: a standard normal from two uniforms.
+                let u = Double.random(in: Double.ulpOfOne..<1, using: &g), v = Double.random(in: 0..<1, using: &g)
+                return exp(0.10 * (-2 * Foundation.log(u)).squareRoot() * cos(2 * .pi * v))
+            }
+            return try runner.sequence(limit: { runner.maxRounds }, measure: { isCandidate, _ in
+                Dictionary(uniqueKeysWithValues: HotPath.allCases.map { p in
+                    let slow = isCandidate && p == slowed ? 1.2 : 1
+                    return (p, (p.higherIsBetter ? 100 / slow : 100 * slow) * noise())
+                })
+            }).results
+        }
+        func rates(_ runner: ABRun, trials: Int) throws -> (falseAlarms: Int, detected: Int) {
+            var falseAlarms = 0, detected = 0
+            for t in 0..<trials {
+                let same = try simulate(runner, slowed: nil, seed: UInt64(2 * t + 1))
+                if same.contains(where: { $0.verdict != .same }) { falseAlarms += 1 }
+                let slowed = HotPath.allCases[t % HotPath.allCases.count]
+                let caught = try simulate(runner, slowed: slowed, seed: UInt64(2 * t + 2))
+                if caught.allSatisfy({ $0.verdict == ($0.path == slowed ? .regression : .same) }) { detected += 1 }
+            }
+            return (falseAlarms, detected)
+        }
+        let runner = ABRun()
+        let now = try rates(runner, trials: 40)
+        #expect(now.falseAlarms <= 2 && now.detected >= 38, "\(now) of 40")
+        var before = runner
+        before.rounds = 5; before.maxRounds = 9; before.step = 1; before.policy.familyConfidence = 1 - 5 * 0.05
+        let then = try rates(before, trials: 40)
+        #expect(then.falseAlarms + (40 - then.detected) > now.falseAlarms + (40 - now.detected), "before \(then), now \(now)")
+    }
+
     @Test func rowsCarryTheIntervalAndFailWhereTheGateDoes() {
         let results = [ABCompare.compare(.delete, baseline: figures(100, spread: 0.02), candidate: figures(130, spread: 0.02, seed: 9), policy: policy, final: true)]
         let rows = ABCompare.rows(results, policy: policy)
