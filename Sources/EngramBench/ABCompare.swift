@@ -6,9 +6,14 @@ import Foundation
 /// by a bootstrap confidence interval of the ratio of their medians.
 public enum ABCompare {
     /// The policy: flag a path when its slowdown is at least `minEffect` (0.10: 10%) and the
-    /// interval excludes no change; re-run while an interval straddles the flagging line.
+    /// interval lies beyond `surelyShare` of it (0.5: 5%); re-run while an interval straddles
+    /// the flagging line.
     public struct Policy: Sendable, Codable {
         public var minEffect = 0.10
+        /// The share of `minEffect` the interval must exclude (0: merely a change, the rule before
+        /// 2026-12-07). The line the interval must clear, as a slowdown factor.
+        public var surelyShare = 0.5
+        public var surely: Double { 1 + minEffect * surelyShare }
         /// The chance, at most, that a comparison of a build with itself flags any path.
         public var familyConfidence = 0.95
         /// Each path's interval coverage: the family's error split over the paths (Bonferroni;
@@ -50,7 +55,7 @@ public enum ABCompare {
     }
 
     /// Compares one path. Regression: the ratio is at least 1 + minEffect and the interval lies
-    /// above 1 + minEffect/2 (a minimum-effect test: the slowdown is surely more than half the
+    /// above `policy.surely` (1 + minEffect/2; a minimum-effect test: the slowdown is surely more than half the
     /// smallest one worth flagging, not merely more than none); improvement symmetrically.
     /// Ambiguous (when `final` is false): the interval straddles a flagging line, so more runs
     /// could change the verdict. On this machine's noise, an interval merely above 1 flagged 2 of
@@ -58,7 +63,7 @@ public enum ABCompare {
     public static func compare(_ path: HotPath, baseline: [Double], candidate: [Double], policy: Policy, final: Bool) -> Result {
         let (r, lo, hi) = interval(baseline: baseline, candidate: candidate, higherIsBetter: path.higherIsBetter, policy: policy)
         let up = 1 + policy.minEffect, down = 1 / (1 + policy.minEffect)
-        let surelyUp = 1 + policy.minEffect / 2, surelyDown = 1 / (1 + policy.minEffect / 2)
+        let surelyUp = policy.surely, surelyDown = 1 / policy.surely
         var verdict = Result.Verdict.same
         if r >= up, lo > surelyUp {
             verdict = .regression

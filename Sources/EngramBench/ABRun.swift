@@ -62,6 +62,7 @@ public struct ABRun: Sendable {
     /// while a path is ambiguous, until `limit()` runs per build (asked before every decision).
     public func sequence(limit: () -> Int, measure: (Bool, Int) throws -> [HotPath: Double], log: (String) -> Void = { _ in }) throws
         -> (results: [ABCompare.Result], rounds: Int) {
+        precondition(step > 0 && rounds > 0, "ABRun needs at least one round and one pair per step")
         var a: [HotPath: [Double]] = [:], b: [HotPath: [Double]] = [:]
         var round = 0
         func pair() throws {
@@ -78,8 +79,9 @@ public struct ABRun: Sendable {
             let results = HotPath.allCases.map { ABCompare.compare($0, baseline: a[$0] ?? [], candidate: b[$0] ?? [], policy: policy, final: round >= cap) }
             let ambiguous = results.filter { $0.verdict == .ambiguous }
             if ambiguous.isEmpty { return (results, round) }
-            log("ab: ambiguous after \(round) rounds: \(ambiguous.map(\.path.rawValue).joined(separator: ", ")); \(step) pairs more" + (cap > maxRounds ? " (busy machine: up to \(cap))" : ""))
-            for _ in 0..<min(step, cap - round) { try pair() }
+            let more = min(step, cap - round)
+            log("ab: ambiguous after \(round) rounds: \(ambiguous.map(\.path.rawValue).joined(separator: ", ")); \(more) pairs more" + (cap > maxRounds ? " (busy machine: up to \(cap))" : ""))
+            for _ in 0..<more { try pair() }
         }
     }
 
@@ -120,7 +122,7 @@ public struct ABRun: Sendable {
     public func markdown(_ c: Comparison, rows: [Gate.Row], outcome: Gate.Outcome, baseline: String, candidate: String) -> String {
         var md = "### Engram A/B comparison: \(outcome == .pass ? "passed" : "\(outcome)")\n\n"
         md += "Baseline `\(baseline)`, candidate `\(candidate)`, backend \(backend), \(hotPathSize) records; runs interleaved ABBA on \(Machine.hostname()); machine: \(c.load). "
-        md += "Slowdown = candidate time / baseline time (throughput inverted); flagged at ≥ \(Int(policy.minEffect * 100))% when its \(Int(policy.confidence * 100))% bootstrap interval excludes 1.\n\n"
+        md += "Slowdown = candidate time / baseline time (throughput inverted); flagged at ≥ \(Int(policy.minEffect * 100))% when its \(Int(policy.confidence * 100))% bootstrap interval lies above \(String(format: "%.2f", policy.surely)).\n\n"
         md += "| path | metric | baseline | candidate | change | slowdown [interval] | runs | verdict |\n|---|---|---|---|---|---|---|---|\n"
         for (r, row) in zip(c.results, rows) {
             md += String(format: "| %@ | %@ | %.4g | %.4g | %+.1f%% | %.3f [%.3f, %.3f] | %d+%d | %@ |\n", r.path.rawValue, r.path.metric.name, r.baselineMedian, r.candidateMedian,
@@ -174,7 +176,7 @@ public struct ABRun: Sendable {
         let perTrial = done.isEmpty ? 0 : done.map(\.seconds).reduce(0, +) / Double(done.count)
         func pct(_ k: Int, _ n: Int) -> String { n == 0 ? "-" : String(format: "%.0f%%", Double(k) / Double(n) * 100) }
         var md = "### `engram ab` self-test\n\n"
-        md += "Backend \(backend), \(hotPathSize) records, \(rounds)–\(maxRounds) runs per build (\(busyMaxRounds) on a busy machine), flag at \(Int(policy.minEffect * 100))% with a \(Int(policy.confidence * 100))% bootstrap interval; "
+        md += "Backend \(backend), \(hotPathSize) records, \(rounds)–\(maxRounds) runs per build (\(busyMaxRounds) on a busy machine), flag at \(Int(policy.minEffect * 100))% with a \(Int(policy.confidence * 100))% bootstrap interval above \(String(format: "%.2f", policy.surely)), \(step) pairs added at a time; "
         md += "host \(Machine.hostname()), \(Machine.describe()["cores"] ?? "?") cores.\n\n"
         if let busiest = done.compactMap(\.load).max(by: { $0.otherCPUShare < $1.otherCPUShare }) {
             md += "Busy comparisons: \(done.filter { $0.load?.busy == true }.count) of \(done.count); the busiest: \(busiest).\n\n"

@@ -109,8 +109,7 @@ extension BenchmarkScenario {
             r.emitLatencies(.hotpaths, HotPath.get.rawValue, n: n, rep: 1, .get, getNs)
             r.emitLatencies(.hotpaths, HotPath.search.rawValue, n: n, rep: 1, .query, searchNs)
             r.emit(.hotpaths, HotPath.prune.rawValue, n: n, rep: 1, .pruneMs, Stats.median(pruneNs) / 1e6)
-            let deletes = deleteNs
-            r.emitLatencies(.hotpaths, HotPath.delete.rawValue, n: n, rep: 1, .delete, deletes)
+            r.emitLatencies(.hotpaths, HotPath.delete.rawValue, n: n, rep: 1, .delete, deleteNs)
         }
     }
 }
