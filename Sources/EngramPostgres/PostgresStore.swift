@@ -41,6 +41,11 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
         public var efSearch: Int?
         /// pgvector's `hnsw.max_scan_tuples` (how far an iterative scan may go); nil = the server's (20,000).
         public var maxScanTuples: Int?
+        /// Dead rows, as a share of a table's rows, after which the store vacuums the table in
+        /// the background (`Maintenance`); 0 leaves it all to autovacuum.
+        public var vacuumShare = 0.1
+        /// Dead rows below this never start the store's own vacuum.
+        public var vacuumMinimumRows = 1_000
 
         /// pgvector's HNSW index holds vectors of at most this many dimensions.
         public static let hnswMaxDimension = 2_000
@@ -56,6 +61,7 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
     public let configuration: Configuration
     public var capabilities: Set<Capability> { [.durability, .vectorIntrospection, .queryPlanIntrospection, .sharedAccess] }
     let pool: ConnectionPool
+    let maintenance: Maintenance
 
     /// Connects, and creates the extension, schema, tables and indexes when missing.
     /// A wrong URL, an unreachable server, a missing pgvector or a dimension that differs
@@ -73,10 +79,13 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
             throw EngramError.invalid("embedding_dimension", "pgvector's HNSW index holds at most \(Configuration.hnswMaxDimension) dimensions, not \(configuration.embeddingDimension): set hnsw to nil for exact search")
         }
         guard configuration.poolSize >= 1 else { throw EngramError.invalid("pool_size", "pool_size must be at least 1") }
+        guard configuration.vacuumShare >= 0, configuration.vacuumShare.isFinite else { throw EngramError.invalid("vacuum_share", "vacuum_share must be a finite share, 0 or more") }
+        guard configuration.vacuumMinimumRows >= 1 else { throw EngramError.invalid("vacuum_minimum_rows", "vacuum_minimum_rows must be at least 1") }
         self.configuration = configuration
         pool = try ConnectionPool(url: configuration.url, size: configuration.poolSize, connectTimeout: configuration.connectTimeout,
                                   applicationName: configuration.applicationName, lockTimeoutMs: Int(configuration.lockTimeout * 1000),
                                   statementTimeoutMs: Int(configuration.statementTimeout * 1000), acquireTimeout: configuration.poolWait)
+        maintenance = Maintenance(pool: pool, share: configuration.vacuumShare, minimum: configuration.vacuumMinimumRows)
         try pool.transaction { c in try Self.createExtension(c) }
         try pool.transaction { c in try migrate(c) }
     }
@@ -155,13 +164,21 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
     /// store's statement timeout (an HNSW build over many rows takes minutes).
     public func createMissingIndexes() throws {
         try pool.with { c in
-            try c.simple("SET statement_timeout = 0")
-            defer { _ = try? c.simple("SET statement_timeout = \(Int(configuration.statementTimeout * 1000))") }
-            for index in try missingIndexes(c) {
-                try c.simple("DROP INDEX CONCURRENTLY IF EXISTS \(sqlIdentifier(schema)).\(sqlIdentifier(index.name))")
-                try ddl(c, index.sql.replacingOccurrences(of: "CREATE INDEX IF NOT EXISTS", with: "CREATE INDEX CONCURRENTLY IF NOT EXISTS"))
+            try Self.withoutStatementTimeout(c, restoring: pool.statementTimeoutMs) {
+                for index in try missingIndexes(c) {
+                    try c.simple("DROP INDEX CONCURRENTLY IF EXISTS \(sqlIdentifier(schema)).\(sqlIdentifier(index.name))")
+                    try ddl(c, index.sql.replacingOccurrences(of: "CREATE INDEX IF NOT EXISTS", with: "CREATE INDEX CONCURRENTLY IF NOT EXISTS"))
+                }
             }
         }
+    }
+
+    /// Runs `body` on `c` with no statement timeout (an index build or a vacuum of a large
+    /// table takes minutes), then sets the store's timeout back.
+    static func withoutStatementTimeout(_ c: PGConnection, restoring ms: Int, _ body: () throws -> Void) throws {
+        try c.simple("SET statement_timeout = 0")
+        defer { _ = try? c.simple("SET statement_timeout = \(ms)") }
+        try body()
     }
 
     /// Runs DDL; only "already exists" is benign (review NEW-003), every other failure is
@@ -238,7 +255,7 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
 
     @_spi(Engine) public func validatedUpdateHeuristic(projectId: String, id: String, patch: HeuristicPatch) throws -> Bool {
         let t = PGTable.of(.heuristic)
-        return try pool.transaction { c in
+        let updated = try pool.transaction { c in
             let res = try c.run("SELECT \(t.columnList) FROM \(t.qualified(schema)) WHERE project_id = $1 AND id = $2 FOR UPDATE", [.text(projectId), .text(id)])
             guard res.rows == 1, let current = try t.decode(res, 0).heuristic else { return false }
             let next = patch.applied(to: current)
@@ -246,13 +263,20 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
             try c.run(upsertSQL(t, from: nil), t.values(.heuristic(next)))
             return true
         }
+        return leftDead(updated ? 1 : 0, .heuristic) > 0
+    }
+
+    /// Notes `rows` rows a committed write left dead in `kind`'s table (`Maintenance`); returns them.
+    private func leftDead(_ rows: Int, _ kind: MemoryKind) -> Int {
+        maintenance.note(rows, in: table(kind))
+        return rows
     }
 
     @_spi(Engine) public func validatedIncrementHeuristicOccurrence(projectId: String, id: String, success: Bool) throws -> Bool {
-        return try pool.transaction { c in
+        leftDead(try pool.transaction { c in
             try c.run("UPDATE \(table(.heuristic)) SET occurrence_count = occurrence_count + 1, success_count = success_count + $1, last_validated = $2 WHERE project_id = $3 AND id = $4",
-                      [.int8(success ? 1 : 0), .timestamp(.now()), .text(projectId), .text(id)]).affected > 0
-        }
+                      [.int8(success ? 1 : 0), .timestamp(.now()), .text(projectId), .text(id)]).affected
+        }, .heuristic) > 0
     }
 
     @_spi(Engine) public func validatedUpdateHeuristicConfidence(projectId: String, id: String, confidence: Double) throws -> Bool {
@@ -264,17 +288,17 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
     }
 
     private func setConfidence(_ kind: MemoryKind, _ projectId: String, _ id: String, _ confidence: Double) throws -> Bool {
-        return try pool.transaction { c in
+        leftDead(try pool.transaction { c in
             try c.run("UPDATE \(table(kind)) SET confidence = $1 WHERE project_id = $2 AND id = $3",
-                      [.float8(confidence), .text(projectId), .text(id)]).affected > 0
-        }
+                      [.float8(confidence), .text(projectId), .text(id)]).affected
+        }, kind) > 0
     }
 
     @_spi(Engine) public func validatedDelete(_ key: RecordKey) throws -> Bool {
         let t = PGTable.of(key.kind)
-        return try pool.transaction { c in
-            try c.run("DELETE FROM \(t.qualified(schema)) WHERE \(t.scope) = $1 AND id = $2", [.text(key.scope), .text(key.id)]).affected > 0
-        }
+        return leftDead(try pool.transaction { c in
+            try c.run("DELETE FROM \(t.qualified(schema)) WHERE \(t.scope) = $1 AND id = $2", [.text(key.scope), .text(key.id)]).affected
+        }, key.kind) > 0
     }
 
     private func pruneSQL(agent: String?) -> String {
@@ -282,16 +306,16 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
     }
 
     @_spi(Engine) public func validatedDeleteOutcomes(projectId: String, olderThan: Timestamp, agent: String?) throws -> Int {
-        return try pool.transaction { c in
+        leftDead(try pool.transaction { c in
             try c.run(pruneSQL(agent: agent), [.text(projectId), .timestamp(olderThan)] + (agent.map { [.text($0)] } ?? [])).affected
-        }
+        }, .outcome)
     }
 
     @_spi(Engine) public func validatedDeleteHeuristics(projectId: String, confidenceBelow: Double, agent: String?) throws -> Int {
         let sql = "DELETE FROM \(table(.heuristic)) WHERE project_id = $1 AND confidence < $2" + (agent == nil ? "" : " AND agent = $3")
-        return try pool.transaction { c in
+        return leftDead(try pool.transaction { c in
             try c.run(sql, [.text(projectId), .float8(confidenceBelow)] + (agent.map { [.text($0)] } ?? [])).affected
-        }
+        }, .heuristic)
     }
 
     // MARK: reads
@@ -428,7 +452,17 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
         }
     }
 
-    public func close() throws { pool.close() }
+    /// Waits for a background vacuum under way (`Maintenance`), then closes the connections.
+    public func close() throws {
+        maintenance.drain()
+        pool.close()
+    }
+
+    /// Background vacuums run so far, and those that failed (`Maintenance`).
+    public func vacuums() -> (run: Int, failed: Int) {
+        maintenance.drain()
+        return maintenance.counts
+    }
 
     /// Drops the store's schema and everything in it (test and benchmark cleanup); see
     /// `dropSchema(url:schema:)` for what it refuses.

@@ -172,6 +172,35 @@ func adminSQL(_ sql: String) throws -> [String] {
     @Test func configurationLimitsAreCheckedUpFront() {
         #expect { try PostgresStore(url: serverURL, schema: "s" + String(repeating: "x", count: 63)) } throws: { ($0 as? EngramError)?.field == "schema" }
         #expect { try PostgresStore(url: serverURL, schema: freshSchema(), embeddingDimension: 2_001) } throws: { ($0 as? EngramError)?.field == "embedding_dimension" }
+        var config = PostgresStore.Configuration(url: serverURL, schema: freshSchema())
+        config.vacuumShare = -0.1
+        #expect { try PostgresStore(config) } throws: { ($0 as? EngramError)?.field == "vacuum_share" }
+        config.vacuumShare = 0.1
+        config.vacuumMinimumRows = 0
+        #expect { try PostgresStore(config) } throws: { ($0 as? EngramError)?.field == "vacuum_minimum_rows" }
+    }
+
+    /// Dead rows are the store's to clear (issue 27): a prune that leaves a tenth of the table
+    /// dead is vacuumed in the background, once; a small prune is not; with `vacuumShare` 0 it
+    /// is left to autovacuum. The server's own count (`pg_stat_user_tables`) says the same.
+    @Test func aLargePruneIsVacuumedInTheBackground() throws {
+        for share in [0.1, 0] {
+            var config = PostgresStore.Configuration(url: serverURL, schema: freshSchema(), embeddingDimension: 4)
+            config.vacuumShare = share
+            let store = try PostgresStore(config)
+            defer { try? store.dropSchema(); try? store.close() }
+            _ = try store.save((0..<3_000).map { i in
+                .outcome(Outcome(id: "o\(i)", agent: "a", projectId: "p", taskType: "t", taskDescription: "d", success: true, strategyUsed: "s",
+                                 timestamp: Timestamp(microsecondsSinceEpoch: Int64(i)), embedding: nil))
+            })
+            #expect(try store.deleteOutcomes(projectId: "p", olderThan: Timestamp(microsecondsSinceEpoch: 10), agent: nil) == 10)
+            #expect(store.vacuums() == (0, 0))
+            #expect(try store.deleteOutcomes(projectId: "p", olderThan: Timestamp(microsecondsSinceEpoch: 2_000), agent: nil) == 1_990)
+            let (run, failed) = store.vacuums()
+            #expect(run == (share > 0 ? 1 : 0) && failed == 0, "share \(share): \(run) vacuums, \(failed) failed")
+            let counted = try adminSQL("SELECT vacuum_count FROM pg_stat_user_tables WHERE schemaname = '\(config.schema)' AND relname = 'outcomes'")
+            #expect(counted == [share > 0 ? "1" : "0"], "share \(share): the server counted \(counted)")
+        }
     }
 
     /// Opening never drops an index another store relies on, and does not build one on a
