@@ -6,11 +6,14 @@ import Synchronization
 /// runbook search p50 grew from 1.1 to 53 ms while the live count stayed flat, because
 /// autovacuum waits for 20% of a table (plus 50 rows) and looks once a minute.
 ///
-/// The store counts the rows its own deletes, prunes and updates leave dead, per table. When
+/// The store counts the rows its own deletes, prunes and updates leave dead, per table (rows a
+/// replacing save leaves are not counted: autovacuum, set to 5% at creation, covers them). When
 /// they reach `share` of the table's rows (and at least `minimum`), a background queue runs
-/// `VACUUM (ANALYZE)` on that table: one at a time, never on the caller's path, on a pooled
-/// connection. `close()` waits for a vacuum under way. Failures are counted, not thrown: the
-/// write that left the rows has committed.
+/// `VACUUM (SKIP_LOCKED, ANALYZE)` on that table: one at a time, never on the caller's path, on
+/// a connection of its own (not one of the pool's), bounded by the store's statement timeout.
+/// A table another session holds (an index build, a drop, another vacuum) is skipped until the
+/// next share. Closing skips vacuums not yet started and waits for the one under way.
+/// Failures are counted, not thrown: the write that left the rows has committed.
 final class Maintenance: Sendable {
     /// Dead rows, as a share of the table's rows, that start a vacuum.
     let share: Double
@@ -28,6 +31,7 @@ final class Maintenance: Sendable {
     private let pool: ConnectionPool
     /// Vacuums run, and vacuums that failed (a closed store, a lock timeout).
     let vacuums = Atomic<Int>(0), failures = Atomic<Int>(0)
+    private let closing = Atomic<Bool>(false)
 
     init(pool: ConnectionPool, share: Double, minimum: Int) {
         self.pool = pool
@@ -51,27 +55,33 @@ final class Maintenance: Sendable {
 
     /// Looks at the table's size; vacuums it when the dead rows are still due.
     private func run(_ table: String) {
+        defer { tables.withLock { $0[table]?.queued = false } }
+        guard !closing.load(ordering: .acquiring) else { return }
         do {
-            try pool.with { c in
-                let live = try c.run("SELECT reltuples::float8 FROM pg_class WHERE oid = to_regclass($1)", [.text(table)]).value(0, 0)?.float8 ?? 0
-                let dead = tables.withLock { t -> Int? in
-                    let d = t[table]?.dead ?? 0
-                    t[table]?.live = live
-                    return Double(d) >= max(Double(minimum), share * live) ? d : nil
-                }
-                guard let dead else { return }
-                try PostgresStore.withoutStatementTimeout(c, restoring: pool.statementTimeoutMs) { _ = try c.simple("VACUUM (ANALYZE) \(table)") }
-                tables.withLock { $0[table]?.dead -= dead }
-                vacuums.add(1, ordering: .relaxed)
+            let c = try pool.connect()
+            let live = try c.run("SELECT reltuples::float8 FROM pg_class WHERE oid = to_regclass($1)", [.text(table)]).value(0, 0)?.float8 ?? 0
+            let dead = tables.withLock { t -> Int? in
+                let d = t[table]?.dead ?? 0
+                t[table]?.live = live
+                return Double(d) >= max(Double(minimum), share * live) ? d : nil
             }
+            guard let dead else { return }
+            try c.simple("VACUUM (SKIP_LOCKED, ANALYZE) \(table)")
+            tables.withLock { $0[table]?.dead -= dead }
+            vacuums.add(1, ordering: .relaxed)
         } catch {
             failures.add(1, ordering: .relaxed)
         }
-        tables.withLock { $0[table]?.queued = false }
     }
 
     var counts: (run: Int, failed: Int) { (vacuums.load(ordering: .relaxed), failures.load(ordering: .relaxed)) }
 
-    /// Waits for the vacuums queued so far.
+    /// Waits for the vacuums queued so far (before a drop or an index build, and in tests).
     func drain() { queue.sync {} }
+
+    /// Skips the vacuums not yet started and waits for the one under way.
+    func close() {
+        closing.store(true, ordering: .releasing)
+        drain()
+    }
 }

@@ -77,7 +77,8 @@ final class ConnectionPool: Sendable {
         }
     }
 
-    private func connect() throws -> PGConnection {
+    /// A new connection with the pool's settings, outside the pool (also `Maintenance`'s own).
+    func connect() throws -> PGConnection {
         try PGConnection(url: url, connectTimeout: connectTimeout, applicationName: applicationName,
                          lockTimeoutMs: lockTimeoutMs, statementTimeoutMs: statementTimeoutMs)
     }

@@ -163,6 +163,7 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
     /// An invalid leftover of an earlier attempt is dropped first; the build runs without the
     /// store's statement timeout (an HNSW build over many rows takes minutes).
     public func createMissingIndexes() throws {
+        maintenance.drain()  // CREATE INDEX CONCURRENTLY waits for a vacuum of its table
         try pool.with { c in
             try Self.withoutStatementTimeout(c, restoring: pool.statementTimeoutMs) {
                 for index in try missingIndexes(c) {
@@ -454,11 +455,12 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
 
     /// Waits for a background vacuum under way (`Maintenance`), then closes the connections.
     public func close() throws {
-        maintenance.drain()
+        maintenance.close()
         pool.close()
     }
 
-    /// Background vacuums run so far, and those that failed (`Maintenance`).
+    /// Background vacuums run so far, and those that failed (`Maintenance`), once the ones
+    /// queued have run.
     public func vacuums() -> (run: Int, failed: Int) {
         maintenance.drain()
         return maintenance.counts
@@ -467,6 +469,7 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
     /// Drops the store's schema and everything in it (test and benchmark cleanup); see
     /// `dropSchema(url:schema:)` for what it refuses.
     public func dropSchema() throws {
+        maintenance.drain()  // a vacuum under way would hold the drop at its lock timeout
         try pool.with { c in try Self.drop(c, schema) }
     }
 

@@ -203,6 +203,23 @@ func adminSQL(_ sql: String) throws -> [String] {
         }
     }
 
+    /// The share is of the table's rows: with no minimum, 100 dead rows of 3,000 (3%) start no
+    /// vacuum, 400 (13%) start one.
+    @Test func theVacuumWaitsForItsShareOfTheTable() throws {
+        var config = PostgresStore.Configuration(url: serverURL, schema: freshSchema(), embeddingDimension: 4)
+        config.vacuumMinimumRows = 1
+        let store = try PostgresStore(config)
+        defer { try? store.dropSchema(); try? store.close() }
+        _ = try store.save((0..<3_000).map { i in
+            .outcome(Outcome(id: "o\(i)", agent: "a", projectId: "p", taskType: "t", taskDescription: "d", success: true, strategyUsed: "s",
+                             timestamp: Timestamp(microsecondsSinceEpoch: Int64(i)), embedding: nil))
+        })
+        #expect(try store.deleteOutcomes(projectId: "p", olderThan: Timestamp(microsecondsSinceEpoch: 100), agent: nil) == 100)
+        #expect(store.vacuums() == (0, 0))
+        #expect(try store.deleteOutcomes(projectId: "p", olderThan: Timestamp(microsecondsSinceEpoch: 400), agent: nil) == 300)
+        #expect(store.vacuums() == (1, 0))
+    }
+
     /// Opening never drops an index another store relies on, and does not build one on a
     /// table that holds rows (that is the explicit `createMissingIndexes()`).
     @Test func openingNeverDropsOrBuildsBehindOthersBacks() throws {
