@@ -174,8 +174,8 @@ public final class PostgresStore: ConfiguredStore, StorageEngine {
         }
     }
 
-    /// Runs `body` on `c` with no statement timeout (an index build or a vacuum of a large
-    /// table takes minutes), then sets the store's timeout back.
+    /// Runs `body` on `c` with no statement timeout (an HNSW index build over many rows
+    /// takes minutes), then sets the store's timeout back.
     static func withoutStatementTimeout(_ c: PGConnection, restoring ms: Int, _ body: () throws -> Void) throws {
         try c.simple("SET statement_timeout = 0")
         defer { _ = try? c.simple("SET statement_timeout = \(ms)") }
