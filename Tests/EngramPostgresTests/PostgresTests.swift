@@ -32,9 +32,10 @@ func adminSQL(_ sql: String) throws -> [String] {
 }
 
 @Suite struct PostgresFaults {
-    func outcome(_ id: String) -> Outcome {
+    /// An outcome of agent "a" in project "p", `at` microseconds after the epoch.
+    func outcome(_ id: String, at us: Int64 = 0) -> Outcome {
         Outcome(id: id, agent: "a", projectId: "p", taskType: "t", taskDescription: "d", success: true, strategyUsed: "s",
-                timestamp: Timestamp(microsecondsSinceEpoch: 0), embedding: nil)
+                timestamp: Timestamp(microsecondsSinceEpoch: us), embedding: nil)
     }
 
     @Test func aMalformedURLIsAClearError() {
@@ -189,10 +190,7 @@ func adminSQL(_ sql: String) throws -> [String] {
             config.vacuumShare = share
             let store = try PostgresStore(config)
             defer { try? store.dropSchema(); try? store.close() }
-            _ = try store.save((0..<3_000).map { i in
-                .outcome(Outcome(id: "o\(i)", agent: "a", projectId: "p", taskType: "t", taskDescription: "d", success: true, strategyUsed: "s",
-                                 timestamp: Timestamp(microsecondsSinceEpoch: Int64(i)), embedding: nil))
-            })
+            _ = try store.save((0..<3_000).map { .outcome(outcome("o\($0)", at: Int64($0))) })
             #expect(try store.deleteOutcomes(projectId: "p", olderThan: Timestamp(microsecondsSinceEpoch: 10), agent: nil) == 10)
             #expect(store.vacuums() == (0, 0))
             #expect(try store.deleteOutcomes(projectId: "p", olderThan: Timestamp(microsecondsSinceEpoch: 2_000), agent: nil) == 1_990)
@@ -210,10 +208,7 @@ func adminSQL(_ sql: String) throws -> [String] {
         config.vacuumMinimumRows = 1
         let store = try PostgresStore(config)
         defer { try? store.dropSchema(); try? store.close() }
-        _ = try store.save((0..<3_000).map { i in
-            .outcome(Outcome(id: "o\(i)", agent: "a", projectId: "p", taskType: "t", taskDescription: "d", success: true, strategyUsed: "s",
-                             timestamp: Timestamp(microsecondsSinceEpoch: Int64(i)), embedding: nil))
-        })
+        _ = try store.save((0..<3_000).map { .outcome(outcome("o\($0)", at: Int64($0))) })
         #expect(try store.deleteOutcomes(projectId: "p", olderThan: Timestamp(microsecondsSinceEpoch: 100), agent: nil) == 100)
         #expect(store.vacuums() == (0, 0))
         #expect(try store.deleteOutcomes(projectId: "p", olderThan: Timestamp(microsecondsSinceEpoch: 400), agent: nil) == 300)

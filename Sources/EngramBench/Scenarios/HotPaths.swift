@@ -76,31 +76,31 @@ extension BenchmarkScenario {
             }
             let deleting = Array(survivors.suffix(min(r.options.deleteOps, survivors.count / 2)))
             // Gets read outcomes no prune or delete takes.
-            let gets = survivors.prefix(min(2_000, survivors.count - deleting.count))
+            let gets = Array(survivors.prefix(min(2_000, survivors.count - deleting.count)))
             // The paths take turns in `passes` slices rather than one burst each: a burst of a few
             // milliseconds (500 gets take 6) sees one moment of a shared machine, and its median
             // moved between runs by more than the 10% a comparison must see.
             let passes = 8, queries = 5 * r.options.searchQueries
             var getNs: [Double] = [], searchNs: [Double] = [], pruneNs: [Double] = [], deleteNs: [Double] = []
             for pass in 0..<passes {
-                func slice<C: Collection>(_ c: C) -> C.SubSequence where C.Index == Int {
-                    c.dropFirst(c.count * pass / passes).prefix(c.count * (pass + 1) / passes - c.count * pass / passes)
-                }
-                for i in slice(Array(gets)) {
+                /// This pass's share of `count` items, by position.
+                func part(_ count: Int) -> Range<Int> { count * pass / passes..<count * (pass + 1) / passes }
+                for i in gets[part(gets.count)] {
                     var found = false
                     getNs.append(try timed(.get) { found = try store.get(RecordKey(.outcome, scope: w.project, id: "o\(i)")) != nil })
                     guard found else { throw EngramError(.internal, "hot path get of o\(i) found nothing") }
                 }
-                for j in slice(Array(0..<queries)) {
+                for j in part(queries) {
                     let q = MemoryQuery(kind: .outcome, projectId: w.project, topK: 10, vector: w.query(j))
                     searchNs.append(try timed(.search) { _ = try store.query(q) })
                 }
-                for k in slice(Array(1...prunesRun)) {
+                for k in part(prunesRun) {
                     var deleted = 0
-                    pruneNs.append(try timed(.prune) { deleted = try store.deleteOutcomes(projectId: w.project, olderThan: w.t0.adding(microseconds: Int64(k * step)), agent: nil) })
+                    // Prune k + 1 takes the timestamps below t0 + (k + 1)·step.
+                    pruneNs.append(try timed(.prune) { deleted = try store.deleteOutcomes(projectId: w.project, olderThan: w.t0.adding(microseconds: Int64((k + 1) * step)), agent: nil) })
                     guard deleted == step else { throw EngramError(.internal, "hot path prune deleted \(deleted) outcomes, expected \(step)") }
                 }
-                for i in slice(deleting) {
+                for i in deleting[part(deleting.count)] {
                     var ok = false
                     deleteNs.append(try timed(.delete) { ok = try store.delete(RecordKey(.outcome, scope: w.project, id: "o\(i)")) })
                     guard ok else { throw EngramError(.internal, "hot path delete of o\(i) found nothing") }
