@@ -157,26 +157,55 @@ int engram_faiss_add(engram_faiss_index *index, int64_t n, const float *vectors,
             if (m.rev_map.count(ids[i]) || !seen.insert(ids[i]).second)
                 return fail(err, errlen, 1, "duplicate id %lld", (long long)ids[i]);
         }
-        std::vector<float> xs(size_t(n) * d);
-        for (int64_t i = 0; i < n; i++)
-            if (const char *why = normalise(vectors + i * d, d, xs.data() + i * d))
-                return fail(err, errlen, 1, "vector %lld (id %lld): %s",
-                            (long long)i, (long long)ids[i], why);
-
-        const idx_t old = m.ntotal;
-        try {
-            m.add_with_ids(n, xs.data(), ids);
-        } catch (...) {
-            // add_with_ids = codes.resize, id_map.push_back, rev_map inserts;
-            // undo whatever part happened (none of this allocates).
-            faiss::IndexFlat &f = *index->flat;
-            f.codes.resize(size_t(old) * f.code_size);
-            f.ntotal = old;
-            m.id_map.resize(size_t(old));
+        // Normalised straight into the flat index's codes (no staging copy: at 100,000 × 384
+        // each copy of the batch is 150 MB of fresh pages), then the id maps; the counts move
+        // last, so any failure undoes to exactly the index before.
+        faiss::IndexFlat &f = *index->flat;
+        const size_t old = size_t(m.ntotal);
+        const auto undo = [&] {
+            f.codes.resize(old * f.code_size); // shrinking: no allocation
+            m.id_map.resize(old);
             for (int64_t i = 0; i < n; i++) m.rev_map.erase(ids[i]);
-            m.ntotal = old;
+        };
+        try {
+            f.codes.resize((old + size_t(n)) * f.code_size);
+            float *out = reinterpret_cast<float *>(f.codes.data() + old * f.code_size);
+            for (int64_t i = 0; i < n; i++)
+                if (const char *why = normalise(vectors + i * d, d, out + i * d)) {
+                    undo();
+                    return fail(err, errlen, 1, "vector %lld (id %lld): %s",
+                                (long long)i, (long long)ids[i], why);
+                }
+            m.id_map.reserve(old + size_t(n));
+            m.rev_map.reserve(old + size_t(n));
+            for (int64_t i = 0; i < n; i++) {
+                m.id_map.push_back(ids[i]);
+                m.rev_map[ids[i]] = idx_t(old) + i;
+            }
+        } catch (...) {
+            undo();
             throw;
         }
+        f.ntotal = idx_t(old) + n;
+        m.ntotal = idx_t(old) + n;
+        return 0;
+    });
+}
+
+int engram_faiss_reserve(engram_faiss_index *index, int64_t n, char *err, size_t errlen) {
+    return guarded(err, errlen, [&] {
+        if (!index) return fail(err, errlen, 1, "index is NULL");
+        if (n < 0) return fail(err, errlen, 1, "negative count");
+        faiss::IndexIDMap2 &m = *index->map;
+        faiss::IndexFlat &f = *index->flat;
+        const size_t total = size_t(m.ntotal) + size_t(n);
+        if (total > size_t(PTRDIFF_MAX) / f.code_size) return fail(err, errlen, 1, "count too large");
+        // Geometric growth, as the arrays' own: reserving exactly on each small add would
+        // copy the whole index every time.
+        if (total * f.code_size > f.codes.capacity())
+            f.codes.reserve(std::max(total * f.code_size, 2 * f.codes.capacity()));
+        if (total > m.id_map.capacity()) m.id_map.reserve(std::max(total, 2 * m.id_map.capacity()));
+        m.rev_map.reserve(total); // a no-op while the buckets suffice
         return 0;
     });
 }

@@ -64,6 +64,22 @@ public struct BenchVariant: Sendable {
     }
 }
 
+/// A program that saves a batch the way one written without Engram would (the naive
+/// baseline: plain inserts and a FAISS add), so `batch` reports Engram's rate over it.
+public struct BatchReference: Sendable {
+    /// Its variant name in reports (`naive_sqlite_faiss`).
+    public var name: String
+    public var summary: String
+    /// Saves `records` into a new store under `directory`.
+    public var run: @Sendable (_ directory: URL, _ records: [MemoryRecord], _ dimension: Int) throws -> Void
+
+    public init(name: String, summary: String, run: @escaping @Sendable (URL, [MemoryRecord], Int) throws -> Void) {
+        self.name = name
+        self.summary = summary
+        self.run = run
+    }
+}
+
 /// What the runner needs to know about a backend: the variants it offers per scenario
 /// and which of them is Engram's own (the denominator of every ratio). A backend that
 /// offers one variant is still measured; it just has nothing to compare against.
@@ -75,6 +91,8 @@ public struct BenchBackend: Sendable {
     public var engramVariant: @Sendable (_ scenario: BenchScenario) -> String
     /// Called once after the run (stops a server the backend started, for example).
     public var finish: @Sendable () -> Void
+    /// A program doing a batch save's job without Engram, timed beside it by `batch`.
+    public var batchReference: BatchReference?
     /// Whether the store lives in this process (its memory is this process's heap), not in a
     /// server, a service or an adapter process.
     public var inProcess: Bool
@@ -84,8 +102,10 @@ public struct BenchBackend: Sendable {
         variants: @escaping @Sendable (BenchScenario, Int) -> [BenchVariant],
         engramVariant: @escaping @Sendable (BenchScenario) -> String,
         finish: @escaping @Sendable () -> Void = {},
-        inProcess: Bool = true
+        inProcess: Bool = true,
+        batchReference: BatchReference? = nil
     ) {
+        self.batchReference = batchReference
         self.inProcess = inProcess
         self.name = name
         self.versions = versions

@@ -120,15 +120,22 @@ public final class BenchRunner {
 
     /// Makes a store, runs `body`, closes it and deletes its files.
     func withStore<T>(_ variant: BenchVariant, _ body: (any MemoryStore) throws -> T) throws -> T {
+        try withDirectory { dir in
+            let store = try variant.make(dir)
+            defer { try? store.close() }
+            return try body(store)
+        }
+    }
+
+    /// Runs `body` with a new scratch directory, deleted afterwards.
+    func withDirectory<T>(_ body: (URL) throws -> T) throws -> T {
         let dir = freshDirectory()
         currentStoreDirectory = dir
         defer {
             currentStoreDirectory = nil
             try? FileManager.default.removeItem(at: dir)
         }
-        let store = try variant.make(dir)
-        defer { try? store.close() }
-        return try body(store)
+        return try body(dir)
     }
 
     /// Runs `warmup` untimed queries, then `searchQueries` timed ones; emits their latencies

@@ -79,7 +79,10 @@ final class Connection: @unchecked Sendable {
     }
 
     var changes: Int { Int(sqlite3_changes(db)) }
-    var lastInsertRowid: Int64 { sqlite3_last_insert_rowid(db) }
+    var lastInsertRowid: Int64 {
+        get { sqlite3_last_insert_rowid(db) }
+        set { sqlite3_set_last_insert_rowid(db, newValue) }
+    }
 
     func error(_ rc: Int32, context: String) -> EngramError {
         Connection.error(rc, String(cString: sqlite3_errmsg(db)), context: context, systemErrno: sqlite3_system_errno(db))

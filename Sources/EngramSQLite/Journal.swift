@@ -28,16 +28,12 @@ enum Journal {
     /// Trim the journal (and forget far-behind clients) each time the version passes a multiple of this.
     static let trimEvery: Int64 = 512
 
-    /// Appends one entry per changed record; returns the versions written (nil when none).
-    static func append(_ c: Connection, _ key: IndexKey, _ seqs: [Int64]) throws -> ClosedRange<Int64>? {
-        guard !seqs.isEmpty else { return nil }
-        let insert = try c.statement("INSERT INTO engram_changes (kind, project, seq) VALUES (?, ?, ?)")
-        var first: Int64?
-        for seq in seqs {
-            try insert.bind([.text(key.kind.rawValue), .text(key.project), .int(seq)]).run()
-            if first == nil { first = c.lastInsertRowid }
-        }
-        return first!...c.lastInsertRowid
+    /// Appends one entry per changed record, in `seqs` order. One statement for the lot: the
+    /// seqs go in as one JSON array (a statement per entry cost 10% of a large batch).
+    static func append(_ c: Connection, _ key: IndexKey, _ seqs: [Int64]) throws {
+        guard !seqs.isEmpty else { return }
+        try c.statement("INSERT INTO engram_changes (kind, project, seq) SELECT ?, ?, value FROM json_each(?) ORDER BY key")
+            .bind([.text(key.kind.rawValue), .text(key.project), .text("[" + seqs.map(String.init).joined(separator: ",") + "]")]).run()
     }
 
     /// The highest version ever written (kept by SQLite even when the journal is trimmed empty).

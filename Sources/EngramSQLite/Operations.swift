@@ -11,15 +11,12 @@ extension SQLiteStore {
             var changes: [IndexKey: [Int64: (vector: [Float]?, agent: String)]] = [:]
             for r in records {
                 let table = Table.of(r.kind)
-                let stmt = try c.statement(table.upsertSQL).bind(record: r)
-                guard try stmt.step() else { throw EngramError(.internal, "upsert into \(table.name) returned no row") }
-                let seq = stmt.int(0)
-                try stmt.run()
+                let seq = try table.upsert(c, r)
                 if table.hasEmbedding {
                     changes[IndexKey(kind: r.kind, project: r.scope), default: [:]][seq] = (r.embedding, r.agent ?? "")
                 }
             }
-            for (key, change) in changes { _ = try Journal.append(c, key, change.keys.sorted()) }
+            for (key, change) in changes { try Journal.append(c, key, change.keys.sorted()) }
             return (records.map(\.id), { _, v in for (key, change) in changes { try v.apply(key, change) } })
         }
     }
@@ -154,9 +151,9 @@ extension SQLiteStore {
             try read.run()
             let next = patch.applied(to: current)
             try Validation.patched(next)
-            try c.statement(t.upsertSQL).bind(record: .heuristic(next)).run()
+            _ = try t.upsert(c, .heuristic(next))
             guard let e = patch.embedding else { return (true, nil) }
-            _ = try Journal.append(c, IndexKey(kind: .heuristic, project: projectId), [seq])
+            try Journal.append(c, IndexKey(kind: .heuristic, project: projectId), [seq])
             return (true, { _, v in try v.apply(IndexKey(kind: .heuristic, project: projectId), [seq: (e, next.agent)]) })
         }
     }
@@ -194,7 +191,7 @@ extension SQLiteStore {
     private func deleteRows(_ key: IndexKey, _ sql: String, _ values: [SQLValue]) throws -> Int {
         try writing { c in
             let seqs = try c.statement(sql).bind(values).rows { $0.int(0) }
-            if key.kind != .userPreference { _ = try Journal.append(c, key, seqs) }
+            if key.kind != .userPreference { try Journal.append(c, key, seqs) }
             return (seqs.count, { c, v in try v.remove(key, seqs, reloadingFrom: c) })
         }
     }

@@ -62,16 +62,34 @@ public final class VectorIndex {
     public func add(_ vectors: [[Float]], ids: [Int64]) throws {
         precondition(vectors.count == ids.count, "one id per vector")
         guard !ids.isEmpty else { return }
-        var flat = [Float]()
-        flat.reserveCapacity(vectors.count * dimension)
-        for v in vectors {
-            guard v.count == dimension else {
-                throw VectorIndexError(kind: .invalidArgument, message: "vector has \(v.count) components, index has \(dimension)")
-            }
-            flat.append(contentsOf: v)
+        if let v = vectors.first(where: { $0.count != dimension }) {
+            throw VectorIndexError(kind: .invalidArgument, message: "vector has \(v.count) components, index has \(dimension)")
         }
-        try call { err, len in engram_faiss_add(handle, Int64(ids.count), flat, ids, err, len) }
+        // Room for all first, then in chunks through one small buffer: a large batch is not
+        // copied whole once more (fresh pages cost more than the copy). A chunk the shim
+        // refuses takes the chunks before it back out, so the call stays all or nothing.
+        if ids.count > Self.addChunk { try call { err, len in engram_faiss_reserve(handle, Int64(ids.count), err, len) } }
+        var flat = [Float]()
+        flat.reserveCapacity(min(ids.count, Self.addChunk) * dimension)
+        var start = 0
+        do {
+            while start < ids.count {
+                let end = min(ids.count, start + Self.addChunk)
+                flat.removeAll(keepingCapacity: true)
+                for v in vectors[start..<end] { flat.append(contentsOf: v) }
+                try ids[start..<end].withUnsafeBufferPointer { chunk in
+                    try call { err, len in engram_faiss_add(handle, Int64(chunk.count), flat, chunk.baseAddress, err, len) }
+                }
+                start = end
+            }
+        } catch {
+            if start > 0 { _ = try? remove(Array(ids[..<start])) }
+            throw error
+        }
     }
+
+    /// Vectors per shim call when adding many.
+    static let addChunk = 4_096
 
     public func add(_ vector: [Float], id: Int64) throws { try add([vector], ids: [id]) }
 

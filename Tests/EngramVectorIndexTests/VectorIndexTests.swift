@@ -73,6 +73,29 @@ import Testing
         #expect(index.count == 1 && !index.contains(2))
     }
 
+    /// A batch larger than one shim call is added in chunks; a chunk refused after others
+    /// went in takes them back out, so the batch is still all or nothing.
+    @Test func aLargeBatchRefusedInALaterChunkLeavesNothing() throws {
+        let index = try VectorIndex(dimension: 4)
+        try index.add([1, 0, 0, 0], id: 1_000_000)
+        let n = 3 * 4_096 + 5
+        let vectors = (0..<n).map { i -> [Float] in [1, Float(i % 7), Float(i % 11), 1] }
+        for bad in [(n - 1, [Float](repeating: 0, count: 4)), (4_096 * 2 + 1, [Float.infinity, 0, 0, 0])] {
+            var v = vectors
+            v[bad.0] = bad.1
+            #expect(throws: VectorIndexError.self) { try index.add(v, ids: (0..<n).map(Int64.init)) }
+            #expect(index.count == 1 && !index.contains(0) && !index.contains(4_096))
+        }
+        // An id of the first chunk repeated in the last: refused once the first is in.
+        var ids = (0..<n).map(Int64.init)
+        ids[n - 1] = 3
+        #expect(throws: VectorIndexError.self) { try index.add(vectors, ids: ids) }
+        #expect(index.count == 1 && !index.contains(3))
+        try index.add(vectors, ids: (0..<n).map(Int64.init))
+        #expect(index.count == n + 1 && index.contains(Int64(n - 1)))
+        #expect(try index.search(vectors[4_097], k: 1).first?.score ?? 0 > 0.999)
+    }
+
     @Test func errorsCrossTheCBoundaryWithMessages() {
         #expect {
             try VectorIndex(dimension: 0)

@@ -40,6 +40,10 @@ int32_t engram_faiss_dimension(const engram_faiss_index *index);
 int engram_faiss_add(engram_faiss_index *index, int64_t n, const float *vectors,
                      const int64_t *ids, char *err, size_t errlen);
 
+/* Makes room for n more vectors, so that adding them in several calls allocates the
+ * arrays once. Changes no vector. */
+int engram_faiss_reserve(engram_faiss_index *index, int64_t n, char *err, size_t errlen);
+
 /* Stock FAISS removal (one O(ntotal) pass; preserves insertion order).
  * Ids not present are ignored; *removed (may be NULL) = number removed. */
 int engram_faiss_remove_ids(engram_faiss_index *index, int64_t n,

@@ -13,9 +13,16 @@ extension BenchmarkScenario {
             }
         },
         summarize: { rows, _ in
-            // `batch.[<variant>.]batch_vs_single@size`: records/s of one batch over single saves.
+            // `batch.[<variant>.]batch_vs_single@size`: records/s of one batch over single saves;
+            // `batch.batch_vs_<reference>@size`: Engram's batch over the reference program's.
             var out: [SummaryKey: Double] = [:]
             for n in Set(rows.map(\.n)) {
+                for reference in Set(rows.filter { $0.variant.hasSuffix(referenceSuffix) }.map(\.variant)) {
+                    let name = String(reference.dropLast(referenceSuffix.count))
+                    if let e = median(rows, VariantName.batch, n, .recordsPerSecond), let b = median(rows, reference, n, .recordsPerSecond), b > 0 {
+                        out[SummaryKey(.batch, "\(VariantName.batch)_vs_\(name)", n: n)] = e / b
+                    }
+                }
                 for v in Set(rows.map(\.variant)) where v == VariantName.batch || v.hasSuffix("." + VariantName.batch) {
                     let prefix = String(v.dropLast(VariantName.batch.count))
                     if let b = median(rows, v, n, .recordsPerSecond), let s = median(rows, prefix + VariantName.single, n, .recordsPerSecond), s > 0 {
@@ -38,7 +45,14 @@ extension BenchmarkScenario {
                 r.emit(.batch, prefix + VariantName.single, n: size, batch: 1, rep: rep, .recordsPerSecond, Double(size) / (single / 1e9))
                 let batch = try r.withStore(variant) { store in try time { _ = try store.save(records) } }
                 r.emit(.batch, prefix + VariantName.batch, n: size, batch: size, rep: rep, .recordsPerSecond, Double(size) / (batch / 1e9))
+                if let reference = r.backend.batchReference, variants.count == 1 {
+                    let ns = try r.withDirectory { dir in try time { try reference.run(dir, records, r.options.dimension) } }
+                    r.emit(.batch, reference.name + referenceSuffix, n: size, batch: size, rep: rep, .recordsPerSecond, Double(size) / (ns / 1e9))
+                }
             }
         }
     }
+
+    /// A reference program's rows: `<name>.batch`.
+    private static let referenceSuffix = "." + VariantName.batch
 }
