@@ -1,0 +1,123 @@
+import Foundation
+import Synchronization
+
+/// Threads of their own for blocking calls, so that async callers never block Swift's
+/// cooperative pool (one thread per core: a search holding one would stall every other task
+/// on it). Calls wait in order for a free thread, as postgres-nio's `NIOThreadPool` does.
+public final class BlockingPool: Sendable {
+    private struct State {
+        var jobs: [@Sendable () -> Void] = []
+        var head = 0
+        var shutDown = false
+    }
+    private let state = Mutex(State())
+    /// One signal per job submitted, and one per thread at shutdown.
+    private let ready = DispatchSemaphore(value: 0)
+    public let threads: Int
+
+    /// Starts `threads` threads (at least 1), which live until `shutdown()`.
+    public init(threads: Int) {
+        self.threads = max(1, threads)
+        for i in 0..<self.threads {
+            let thread = Thread { [self] in work() }
+            thread.name = "engram-blocking-\(i)"
+            thread.start()
+        }
+    }
+
+    /// The pool `AsyncMemoryStore` uses unless given another: twice the cores, at least 4.
+    public static let shared = BlockingPool(threads: max(4, 2 * ProcessInfo.processInfo.activeProcessorCount))
+
+    /// Runs `body` on one of the pool's threads and returns its result. A task cancelled before
+    /// the call starts gets `CancellationError` and nothing runs; once started, a call runs to
+    /// its end (a store call is atomic: stopping it half-way would leave its outcome unknown).
+    public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try Task.checkCancellation()
+        return try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, Error>) in
+            let accepted = state.withLock { s -> Bool in
+                guard !s.shutDown else { return false }
+                s.jobs.append { c.resume(with: Result { try body() }) }
+                return true
+            }
+            if accepted { ready.signal() } else { c.resume(throwing: EngramError(.unavailable, "the blocking pool is shut down")) }
+        }
+    }
+
+    /// Lets the threads finish the calls already submitted, then end; later calls fail with
+    /// `unavailable`.
+    public func shutdown() {
+        let first = state.withLock { s -> Bool in
+            defer { s.shutDown = true }
+            return !s.shutDown
+        }
+        if first { for _ in 0..<threads { ready.signal() } }
+    }
+
+    private func work() {
+        while true {
+            ready.wait()
+            let job = state.withLock { s -> (@Sendable () -> Void)? in
+                guard s.head < s.jobs.count else { return nil }
+                defer {
+                    s.head += 1
+                    if s.head == s.jobs.count { s.jobs.removeAll(keepingCapacity: true); s.head = 0 }
+                }
+                return s.jobs[s.head]
+            }
+            // No job for this signal: it was a shutdown's (jobs submitted before it come first).
+            guard let job else { return }
+            job()
+        }
+    }
+}
+
+/// Every `MemoryStore` operation as an `async` call over any store: the blocking work runs on a
+/// `BlockingPool` thread, never on the cooperative pool, so 64 concurrent searches leave other
+/// tasks running (`AsyncMemoryStoreTests`). The store's own guarantees hold unchanged: each
+/// call is the synchronous call, validated, atomic, thread-safe.
+public struct AsyncMemoryStore: Sendable {
+    /// The store the calls go to (its synchronous API stays usable beside this one).
+    public let store: any MemoryStore
+    public let pool: BlockingPool
+
+    public init(_ store: any MemoryStore, pool: BlockingPool = .shared) {
+        self.store = store
+        self.pool = pool
+    }
+
+    public var embeddingDimension: Int { store.embeddingDimension }
+    public var capabilities: Set<Capability> { store.capabilities }
+
+    @discardableResult
+    public func save(_ records: [MemoryRecord]) async throws -> [String] { try await pool.run { [store] in try store.save(records) } }
+    @discardableResult
+    public func save(_ record: MemoryRecord) async throws -> String { try await save([record])[0] }
+    public func get(_ key: RecordKey) async throws -> MemoryRecord? { try await pool.run { [store] in try store.get(key) } }
+    public func query(_ query: MemoryQuery) async throws -> [ScoredRecord] { try await pool.run { [store] in try store.query(query) } }
+    public func queryPreferences(userId: String, category: String? = nil) async throws -> [UserPreference] {
+        try await pool.run { [store] in try store.queryPreferences(userId: userId, category: category) }
+    }
+    public func updateHeuristic(projectId: String, id: String, patch: HeuristicPatch) async throws -> Bool {
+        try await pool.run { [store] in try store.updateHeuristic(projectId: projectId, id: id, patch: patch) }
+    }
+    public func incrementHeuristicOccurrence(projectId: String, id: String, success: Bool) async throws -> Bool {
+        try await pool.run { [store] in try store.incrementHeuristicOccurrence(projectId: projectId, id: id, success: success) }
+    }
+    public func updateHeuristicConfidence(projectId: String, id: String, confidence: Double) async throws -> Bool {
+        try await pool.run { [store] in try store.updateHeuristicConfidence(projectId: projectId, id: id, confidence: confidence) }
+    }
+    public func updateKnowledgeConfidence(projectId: String, id: String, confidence: Double) async throws -> Bool {
+        try await pool.run { [store] in try store.updateKnowledgeConfidence(projectId: projectId, id: id, confidence: confidence) }
+    }
+    public func delete(_ key: RecordKey) async throws -> Bool { try await pool.run { [store] in try store.delete(key) } }
+    public func deleteOutcomes(projectId: String, olderThan: Timestamp, agent: String? = nil) async throws -> Int {
+        try await pool.run { [store] in try store.deleteOutcomes(projectId: projectId, olderThan: olderThan, agent: agent) }
+    }
+    public func deleteHeuristics(projectId: String, confidenceBelow: Double, agent: String? = nil) async throws -> Int {
+        try await pool.run { [store] in try store.deleteHeuristics(projectId: projectId, confidenceBelow: confidenceBelow, agent: agent) }
+    }
+    public func stats(projectId: String, agent: String? = nil) async throws -> StoreStats {
+        try await pool.run { [store] in try store.stats(projectId: projectId, agent: agent) }
+    }
+    public func close() async throws { try await pool.run { [store] in try store.close() } }
+}
