@@ -1,11 +1,12 @@
 import EngramCore
 /// Writers for conformance results: a CSV table and JUnit XML (which CI systems read).
 public enum ConformanceReport {
-    /// Columns: `scenario, backend, status, duration_ms, reason, description`.
+    /// Columns: `scenario, backend, status, duration_ms, reason, description, check` (`check`,
+    /// the troubleshooting note, only for a failure).
     public static func csv(_ results: [ScenarioResult]) -> String {
-        var out = "scenario,backend,status,duration_ms,reason,description\n"
+        var out = "scenario,backend,status,duration_ms,reason,description,check\n"
         for r in results {
-            out += CSV.row([r.id, r.backend, r.status.rawValue, String(format3(r.durationMs)), r.reason, r.description]) + "\n"
+            out += CSV.row([r.id, r.backend, r.status.rawValue, String(format3(r.durationMs)), r.reason, r.description, r.status == .failed ? r.check : ""]) + "\n"
         }
         return out
     }
@@ -21,7 +22,9 @@ public enum ConformanceReport {
             out += "  <testcase classname=\"conformance.\(xml(backend))\" name=\"\(xml(r.id))\" time=\"\(format3(r.durationMs / 1000))\""
             switch r.status {
             case .passed: out += "/>\n"
-            case .failed: out += ">\n    <failure message=\"\(xml(r.reason))\"/>\n  </testcase>\n"
+            case .failed:
+                let note = r.check.isEmpty ? "" : "What to check: " + xml(r.check)
+                out += ">\n    <failure message=\"\(xml(r.reason))\">\(note)</failure>\n  </testcase>\n"
             case .skipped: out += ">\n    <skipped message=\"\(xml(r.reason))\"/>\n  </testcase>\n"
             }
         }

@@ -33,14 +33,19 @@ public struct Scenario: Sendable {
     public var description: String
     /// The capability a store must declare for this scenario to run; nil = core.
     public var requires: Capability?
+    /// What to check first when it fails (`Troubleshooting`), shown under the failure.
+    public var check: String
     let body: @Sendable (ScenarioContext) throws -> Void
 
     /// A scenario of your own: an id (`group.name`), what it checks, the capability it needs
-    /// (nil = every store), and a body that throws `ConformanceFailure` (the `check…` helpers do).
-    public init(_ id: String, _ description: String, requires: Capability? = nil, _ body: @escaping @Sendable (ScenarioContext) throws -> Void) {
+    /// (nil = every store), what an author should check when it fails (default: the note of
+    /// its group, if any), and a body that throws `ConformanceFailure` (the `check…` helpers do).
+    public init(_ id: String, _ description: String, requires: Capability? = nil, check: String? = nil,
+                _ body: @escaping @Sendable (ScenarioContext) throws -> Void) {
         self.id = id
         self.description = description
         self.requires = requires
+        self.check = check ?? Troubleshooting.note(for: id)
         self.body = body
     }
 }
@@ -88,6 +93,8 @@ public struct ScenarioResult: Sendable {
     public var durationMs: Double
     /// Why it failed or was skipped; empty when it passed.
     public var reason: String
+    /// The scenario's troubleshooting note (`Scenario.check`); reports show it under a failure.
+    public var check: String = ""
 }
 
 /// A failed expectation inside a scenario.
@@ -165,7 +172,7 @@ public struct ConformanceSuite: Sendable {
             let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
             return ScenarioResult(
                 id: scenario.id, description: scenario.description, backend: fixture.name, status: status,
-                durationMs: ms, reason: reason)
+                durationMs: ms, reason: reason, check: scenario.check)
         }
         let store: any MemoryStore
         do { store = try fixture.makeEmpty() } catch {

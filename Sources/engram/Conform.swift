@@ -58,6 +58,7 @@ struct Conform: ParsableCommand {
         let redact = environmentRedactor()
         let results = suite.run { r in
             print(row(r.id, r.status.rawValue.uppercased(), String(format: "%.1f", r.durationMs), redact(r.reason)))
+            if r.status == .failed, !r.check.isEmpty { print(row("", "", "", "what to check: " + r.check)) }
         }.map { r in
             var r = r
             r.reason = redact(r.reason)

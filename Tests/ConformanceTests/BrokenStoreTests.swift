@@ -170,3 +170,31 @@ final class SkipsValidation: BrokenStore, @unchecked Sendable {
         #expect(d.kept.count <= 8, "\(kind): shrunk only to \(d.kept.count) operations: \(d.operations)")
     }
 }
+
+/// Every failure tells the author what to check: each scenario of the contract has a note,
+/// and a broken store's failure carries its note into the CSV and the JUnit XML.
+@Suite struct TroubleshootingNotes {
+    @Test func everyScenarioOfTheContractHasANote() {
+        let missing = ConformanceSuite.scenarios.filter { $0.check.isEmpty }.map(\.id)
+        #expect(missing.isEmpty, "scenarios without a note: \(missing)")
+        // The specific notes win over their group's: the post-filtering store fails with
+        // filter-then-rank's note, not query's.
+        let specific = ConformanceSuite.scenarios.first { $0.id == "query.filter-then-rank.agents" }!.check
+        #expect(specific.contains("Filter first") && specific != ConformanceSuite.scenarios.first { $0.id == "query.top-k" }!.check)
+        #expect(Scenario("mine.x", "an author's own", check: "look here") { _ in }.check == "look here")
+    }
+
+    @Test func aFailureCarriesItsNoteIntoTheReports() {
+        let results = ConformanceSuite(fixture: StoreFixture(name: "broken", makeEmpty: { PostFilters() }), only: ["query.filter-then-rank.agents", "query.top-k"]).run()
+        let failed = results.first { $0.id == "query.filter-then-rank.agents" }!
+        #expect(failed.status == .failed && failed.check.contains("Filter first"))
+        let xml = ConformanceReport.junitXML(results, backend: "broken")
+        #expect(xml.contains("What to check: Filter first"))
+        let csv = ConformanceReport.csv(results)
+        #expect(csv.split(separator: "\n").first == "scenario,backend,status,duration_ms,reason,description,check")
+        // A passing scenario's row has no note.
+        let passed = csv.split(separator: "\n").first { $0.hasPrefix("query.top-k,") }!
+        #expect(passed.hasSuffix(","))
+        #expect(csv.contains("Filter first"))
+    }
+}
