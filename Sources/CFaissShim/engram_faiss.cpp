@@ -176,8 +176,9 @@ int engram_faiss_add(engram_faiss_index *index, int64_t n, const float *vectors,
                     return fail(err, errlen, 1, "vector %lld (id %lld): %s",
                                 (long long)i, (long long)ids[i], why);
                 }
-            m.id_map.reserve(old + size_t(n));
-            m.rev_map.reserve(old + size_t(n));
+            // No reserve here: an exact one on every small add would copy the whole id map
+            // each time (push_back and the map grow geometrically; engram_faiss_reserve
+            // makes room for a large add ahead).
             for (int64_t i = 0; i < n; i++) {
                 m.id_map.push_back(ids[i]);
                 m.rev_map[ids[i]] = idx_t(old) + i;
@@ -205,7 +206,9 @@ int engram_faiss_reserve(engram_faiss_index *index, int64_t n, char *err, size_t
         if (total * f.code_size > f.codes.capacity())
             f.codes.reserve(std::max(total * f.code_size, 2 * f.codes.capacity()));
         if (total > m.id_map.capacity()) m.id_map.reserve(std::max(total, 2 * m.id_map.capacity()));
-        m.rev_map.reserve(total); // a no-op while the buckets suffice
+        // Only upwards: the map's rehash may also shrink its buckets.
+        if (double(total) > double(m.rev_map.bucket_count()) * m.rev_map.max_load_factor())
+            m.rev_map.reserve(std::max(total, 2 * m.rev_map.size()));
         return 0;
     });
 }

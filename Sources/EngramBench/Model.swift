@@ -70,10 +70,11 @@ public struct BatchReference: Sendable {
     /// Its variant name in reports (`naive_sqlite_faiss`).
     public var name: String
     public var summary: String
-    /// Saves `records` into a new store under `directory`.
-    public var run: @Sendable (_ directory: URL, _ records: [MemoryRecord], _ dimension: Int) throws -> Void
+    /// Saves `records` into a new store under `directory`; returns the nanoseconds the save
+    /// itself took (as `save` is timed: opening, creating the table and closing are not).
+    public var run: @Sendable (_ directory: URL, _ records: [MemoryRecord], _ dimension: Int) throws -> Double
 
-    public init(name: String, summary: String, run: @escaping @Sendable (URL, [MemoryRecord], Int) throws -> Void) {
+    public init(name: String, summary: String, run: @escaping @Sendable (URL, [MemoryRecord], Int) throws -> Double) {
         self.name = name
         self.summary = summary
         self.run = run

@@ -19,9 +19,12 @@ public final class BlockingPool: Sendable {
     public init(threads: Int) {
         self.threads = max(1, threads)
         for i in 0..<self.threads {
-            let thread = Thread { [self] in work() }
-            thread.name = "engram-blocking-\(i)"
-            thread.start()
+            // Named from inside (set before the start, the name does not reach the thread on
+            // Linux); Linux keeps 15 bytes of a name.
+            Thread { [self] in
+                Thread.current.name = "engram-pool-\(i)"
+                work()
+            }.start()
         }
     }
 
@@ -29,19 +32,30 @@ public final class BlockingPool: Sendable {
     public static let shared = BlockingPool(threads: max(4, 2 * ProcessInfo.processInfo.activeProcessorCount))
 
     /// Runs `body` on one of the pool's threads and returns its result. A task cancelled before
-    /// the call starts gets `CancellationError` and nothing runs; once started, a call runs to
-    /// its end (a store call is atomic: stopping it half-way would leave its outcome unknown).
+    /// the call starts — on entry, or while it waits for a thread — gets `CancellationError`
+    /// and nothing runs; once started, a call runs to its end (a store call is atomic:
+    /// stopping it half-way would leave its outcome unknown).
     public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try Task.checkCancellation()
-        return try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, Error>) in
-            let accepted = state.withLock { s -> Bool in
-                guard !s.shutDown else { return false }
-                s.jobs.append { c.resume(with: Result { try body() }) }
-                return true
+        let cancelled = Atomic<Bool>(false)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, Error>) in
+                let accepted = state.withLock { s -> Bool in
+                    guard !s.shutDown else { return false }
+                    s.jobs.append {
+                        if cancelled.load(ordering: .acquiring) { c.resume(throwing: CancellationError()) } else { c.resume(with: Result { try body() }) }
+                    }
+                    return true
+                }
+                if accepted { ready.signal() } else { c.resume(throwing: EngramError(.unavailable, "the blocking pool is shut down")) }
             }
-            if accepted { ready.signal() } else { c.resume(throwing: EngramError(.unavailable, "the blocking pool is shut down")) }
+        } onCancel: {
+            cancelled.store(true, ordering: .releasing)
         }
     }
+
+    /// Calls submitted and not yet started (waiting for a thread).
+    public var waiting: Int { state.withLock { $0.jobs.count - $0.head } }
 
     /// Lets the threads finish the calls already submitted, then end; later calls fail with
     /// `unavailable`.
@@ -53,16 +67,26 @@ public final class BlockingPool: Sendable {
         if first { for _ in 0..<threads { ready.signal() } }
     }
 
+    private static let done: @Sendable () -> Void = {}
+
     private func work() {
         while true {
             ready.wait()
             let job = state.withLock { s -> (@Sendable () -> Void)? in
                 guard s.head < s.jobs.count else { return nil }
-                defer {
-                    s.head += 1
-                    if s.head == s.jobs.count { s.jobs.removeAll(keepingCapacity: true); s.head = 0 }
+                let job = s.jobs[s.head]
+                // The slot lets go of the job (and all it captured) at once; the taken slots
+                // are dropped when the queue empties or when they are half of it.
+                s.jobs[s.head] = BlockingPool.done
+                s.head += 1
+                if s.head == s.jobs.count {
+                    s.jobs.removeAll(keepingCapacity: true)
+                    s.head = 0
+                } else if s.head >= 1_024, 2 * s.head >= s.jobs.count {
+                    s.jobs.removeFirst(s.head)
+                    s.head = 0
                 }
-                return s.jobs[s.head]
+                return job
             }
             // No job for this signal: it was a shutdown's (jobs submitted before it come first).
             guard let job else { return }

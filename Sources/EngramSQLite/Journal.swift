@@ -29,7 +29,8 @@ enum Journal {
     static let trimEvery: Int64 = 512
 
     /// Appends one entry per changed record, in `seqs` order. One statement for the lot: the
-    /// seqs go in as one JSON array (a statement per entry cost 10% of a large batch).
+    /// seqs go in as one JSON array (a statement per entry cost 10% of a large batch). Needs
+    /// SQLite's JSON functions, built in since 3.38 (Debian 12 has 3.40).
     static func append(_ c: Connection, _ key: IndexKey, _ seqs: [Int64]) throws {
         guard !seqs.isEmpty else { return }
         try c.statement("INSERT INTO engram_changes (kind, project, seq) SELECT ?, ?, value FROM json_each(?) ORDER BY key")

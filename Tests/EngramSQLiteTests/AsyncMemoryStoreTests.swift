@@ -15,9 +15,10 @@ import Testing
     final class GatedStore: ForwardingStore, @unchecked Sendable {
         let inner: SQLiteStore
         let inside = Mutex(0)
-        let allInside = DispatchSemaphore(value: 0)
         let gate = DispatchSemaphore(value: 0)
         let gaveUp = Mutex(0)
+        /// The names of the threads the searches ran on.
+        let threads = Mutex<Set<String>>([])
         let expected: Int
         init(_ inner: SQLiteStore, expected: Int) {
             self.inner = inner
@@ -26,8 +27,10 @@ import Testing
         var writes: any MemoryStore { inner }
         var reads: any MemoryStore { inner }
         func query(_ query: MemoryQuery) throws -> [ScoredRecord] {
-            if inside.withLock({ n in n += 1; return n }) == expected { allInside.signal() }
-            if gate.wait(timeout: .now() + 60) == .timedOut {
+            let name = Thread.current.name ?? "unnamed"
+            threads.withLock { _ = $0.insert(name) }
+            inside.withLock { $0 += 1 }
+            if gate.wait(timeout: .now() + 180) == .timedOut {
                 gaveUp.withLock { $0 += 1 }
                 open()  // and lets every other search through, so a starved run ends
             }
@@ -54,9 +57,15 @@ import Testing
             for i in 0..<calls {
                 searches.addTask { try await store.query(MemoryQuery(kind: .outcome, projectId: "p", topK: 10, vector: vector(i))).map(\.record.id) }
             }
-            // All 64 inside the store, each blocking a thread: none of them the cooperative pool's.
-            let entered = gated.allInside.wait(timeout: .now() + 120) == .success
-            #expect(entered, "only \(gated.inside.withLock { $0 }) of \(calls) searches got into the store")
+            // All 64 inside the store, each blocking a thread: none of them the cooperative
+            // pool's. Awaited, not blocked on (this test's own task is on that pool); the
+            // bound on the polls is the fail-safe.
+            var polls = 0
+            while gated.inside.withLock({ $0 }) < calls, polls < 12_000 {
+                try await Task.sleep(for: .milliseconds(10))
+                polls += 1
+            }
+            #expect(gated.inside.withLock { $0 } == calls, "only \(gated.inside.withLock { $0 }) of \(calls) searches got into the store")
             // Other work on the cooperative pool runs to its end meanwhile.
             let sum = await withTaskGroup(of: Int.self) { tasks in
                 for j in 0..<1_000 { tasks.addTask { await Task.yield(); return j } }
@@ -73,6 +82,8 @@ import Testing
             #expect(answered == calls)
         }
         #expect(gated.gaveUp.withLock { $0 } == 0)
+        let names = gated.threads.withLock { $0 }
+        #expect(names.allSatisfy { $0.hasPrefix("engram-pool-") }, "searches ran on \(names)")
         // The same answers as the synchronous call.
         let q = MemoryQuery(kind: .outcome, projectId: "p", agents: ["a1"], topK: 5, vector: vector(7))
         #expect(try await AsyncMemoryStore(sqlite).query(q).map(\.record.id) == sqlite.query(q).map(\.record.id))
@@ -97,5 +108,27 @@ import Testing
         #expect(try sqlite.get(RecordKey(.outcome, scope: "p", id: "x")) != nil)
         pool.shutdown()
         await #expect(throws: EngramError.self) { try await store.get(RecordKey(.outcome, scope: "p", id: "x")) }
+    }
+
+    /// A call cancelled while it waits for the pool's one thread never runs.
+    @Test func aCallCancelledWhileQueuedRunsNothing() async throws {
+        let pool = BlockingPool(threads: 1)
+        defer { pool.shutdown() }
+        let busy = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let ran = Mutex(false)
+        let first = Task { try await pool.run { busy.signal(); release.wait() } }
+        busy.wait()  // the pool's thread is taken (a counted hand-shake, not a delay)
+        let queued = Task { try await pool.run { ran.withLock { $0 = true } } }
+        var polls = 0
+        while pool.waiting < 1, polls < 12_000 {  // in the queue, behind the first
+            try await Task.sleep(for: .milliseconds(10))
+            polls += 1
+        }
+        #expect(pool.waiting == 1)
+        queued.cancel()
+        release.signal()
+        try await first.value
+        await #expect(throws: CancellationError.self) { try await queued.value }
+        #expect(!ran.withLock { $0 })
     }
 }

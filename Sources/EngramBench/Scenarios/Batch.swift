@@ -46,7 +46,7 @@ extension BenchmarkScenario {
                 let batch = try r.withStore(variant) { store in try time { _ = try store.save(records) } }
                 r.emit(.batch, prefix + VariantName.batch, n: size, batch: size, rep: rep, .recordsPerSecond, Double(size) / (batch / 1e9))
                 if let reference = r.backend.batchReference, variants.count == 1 {
-                    let ns = try r.withDirectory { dir in try time { try reference.run(dir, records, r.options.dimension) } }
+                    let ns = try r.withDirectory { dir in try reference.run(dir, records, r.options.dimension) }
                     r.emit(.batch, reference.name + referenceSuffix, n: size, batch: size, rep: rep, .recordsPerSecond, Double(size) / (ns / 1e9))
                 }
             }
