@@ -67,16 +67,14 @@ public struct BenchVariant: Sendable {
 /// A program that saves a batch the way one written without Engram would (the naive
 /// baseline: plain inserts and a FAISS add), so `batch` reports Engram's rate over it.
 public struct BatchReference: Sendable {
-    /// Its variant name in reports (`naive_sqlite_faiss`).
+    /// Its name in reports: rows of variant `reference.<name>`, summary `batch_vs_<name>`.
     public var name: String
-    public var summary: String
     /// Saves `records` into a new store under `directory`; returns the nanoseconds the save
     /// itself took (as `save` is timed: opening, creating the table and closing are not).
     public var run: @Sendable (_ directory: URL, _ records: [MemoryRecord], _ dimension: Int) throws -> Double
 
-    public init(name: String, summary: String, run: @escaping @Sendable (URL, [MemoryRecord], Int) throws -> Double) {
+    public init(name: String, run: @escaping @Sendable (URL, [MemoryRecord], Int) throws -> Double) {
         self.name = name
-        self.summary = summary
         self.run = run
     }
 }

@@ -63,11 +63,10 @@ let sqliteBench = BenchBackend(
         case .batch, .get, .hotpaths, .scale: VariantName.engram
         }
     },
-    batchReference: BatchReference(
-        name: "naive_sqlite_faiss",
-        summary: "the same rows by plain INSERTs into a table without indexes, SQLite's default journal, one transaction; then FAISS IndexIDMap2(IndexFlatIP) add") { dir, records, dim in
-            try NaiveBaseline.insert(path: dir.appendingPathComponent("naive.sqlite").path, records: records, dimension: dim)
-        })
+    // NaiveBaseline's doc comment says what it does (and docs/benchmarks.md).
+    batchReference: BatchReference(name: "naive_sqlite_faiss") { dir, records, dim in
+        try NaiveBaseline.insert(path: dir.appendingPathComponent("naive.sqlite").path, records: records, dimension: dim)
+    })
 
 /// PostgreSQL variants: deletes are row deletes (the vector goes with the row), so the
 /// delete scenario has one variant; prune compares the timestamp index; search compares

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Synchronization
 
 /// Threads of their own for blocking calls, so that async callers never block Swift's
@@ -19,22 +20,35 @@ public final class BlockingPool: Sendable {
     public init(threads: Int) {
         self.threads = max(1, threads)
         for i in 0..<self.threads {
-            // Named from inside (set before the start, the name does not reach the thread on
-            // Linux); Linux keeps 15 bytes of a name.
-            Thread { [self] in
-                Thread.current.name = "engram-pool-\(i)"
+            let thread = Thread { [self] in
+                pthread_setspecific(Self.marker, Self.markerValue)
                 work()
-            }.start()
+            }
+            thread.name = "engram-pool-\(i)"
+            thread.start()
         }
     }
 
+    /// Whether the calling thread is one of a pool's (a thread-specific mark each sets when it
+    /// starts; thread names are not reliable for this on Linux).
+    public static var onPoolThread: Bool { pthread_getspecific(marker) != nil }
+
+    private static let marker: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
+        return key
+    }()
+    private nonisolated(unsafe) static let markerValue = UnsafeMutableRawPointer(bitPattern: 1)
+
     /// The pool `AsyncMemoryStore` uses unless given another: twice the cores, at least 4.
+    /// Not to be shut down (every default `AsyncMemoryStore` of the process uses it); a pool
+    /// of your own is, when you are done with it (its threads live until then).
     public static let shared = BlockingPool(threads: max(4, 2 * ProcessInfo.processInfo.activeProcessorCount))
 
-    /// Runs `body` on one of the pool's threads and returns its result. A task cancelled before
-    /// the call starts — on entry, or while it waits for a thread — gets `CancellationError`
-    /// and nothing runs; once started, a call runs to its end (a store call is atomic:
-    /// stopping it half-way would leave its outcome unknown).
+    /// Runs `body` on one of the pool's threads and returns its result. A task cancelled on
+    /// entry gets `CancellationError` at once; one cancelled while it waits for a thread gets
+    /// it when its turn comes, and nothing runs. Once started, a call runs to its end (a store
+    /// call is atomic: stopping it half-way would leave its outcome unknown).
     public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try Task.checkCancellation()
         let cancelled = Atomic<Bool>(false)
@@ -96,8 +110,8 @@ public final class BlockingPool: Sendable {
 }
 
 /// Every `MemoryStore` operation as an `async` call over any store: the blocking work runs on a
-/// `BlockingPool` thread, never on the cooperative pool, so 64 concurrent searches leave other
-/// tasks running (`AsyncMemoryStoreTests`). The store's own guarantees hold unchanged: each
+/// `BlockingPool` thread, never on the cooperative pool: searches in flight leave other tasks
+/// running (`AsyncMemoryStoreTests`: 64 at once on a pool of 64 threads). The store's own guarantees hold unchanged: each
 /// call is the synchronous call, validated, atomic, thread-safe.
 public struct AsyncMemoryStore: Sendable {
     /// The store the calls go to (its synchronous API stays usable beside this one).

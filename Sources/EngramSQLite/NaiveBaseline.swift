@@ -29,7 +29,6 @@ import EngramVectorIndex
         try c.transaction {
             for r in records {
                 try insert.bind(record: r).run()
-                insert.reset()
                 if let e = r.embedding {
                     vectors.append(e)
                     ids.append(c.lastInsertRowid)

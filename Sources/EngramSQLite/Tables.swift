@@ -44,7 +44,7 @@ struct Table: SchemaTable {
 
     /// Inserts or updates `record`'s row; returns its row id. No RETURNING clause: SQLite
     /// gives a statement with one a statement journal, which for a large batch spills to a
-    /// temporary file and costs more than the rows (30,000 → 50,000 records/s at 100k).
+    /// temporary file and costs more than the rows (alone: 27,000 → 33,000 records/s at 100k).
     /// An insert sets the last row id; an update leaves the 0 set before it, so the id is read.
     func upsert(_ c: Connection, _ record: MemoryRecord) throws -> Int64 {
         c.lastInsertRowid = 0

@@ -89,7 +89,7 @@ public final class VectorIndex {
     }
 
     /// Vectors per shim call when adding many.
-    static let addChunk = 4_096
+    public static let addChunk = 4_096
 
     public func add(_ vector: [Float], id: Int64) throws { try add([vector], ids: [id]) }
 

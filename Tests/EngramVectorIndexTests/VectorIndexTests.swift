@@ -78,13 +78,13 @@ import Testing
     @Test func aLargeBatchRefusedInALaterChunkLeavesNothing() throws {
         let index = try VectorIndex(dimension: 4)
         try index.add([1, 0, 0, 0], id: 1_000_000)
-        let n = 3 * 4_096 + 5
+        let n = 3 * VectorIndex.addChunk + 5
         let vectors = (0..<n).map { i -> [Float] in [1, Float(i % 7), Float(i % 11), 1] }
-        for bad in [(n - 1, [Float](repeating: 0, count: 4)), (4_096 * 2 + 1, [Float.infinity, 0, 0, 0])] {
+        for bad in [(n - 1, [Float](repeating: 0, count: 4)), (VectorIndex.addChunk * 2 + 1, [Float.infinity, 0, 0, 0])] {
             var v = vectors
             v[bad.0] = bad.1
             #expect(throws: VectorIndexError.self) { try index.add(v, ids: (0..<n).map(Int64.init)) }
-            #expect(index.count == 1 && !index.contains(0) && !index.contains(4_096))
+            #expect(index.count == 1 && !index.contains(0) && !index.contains(Int64(VectorIndex.addChunk)))
         }
         // An id of the first chunk repeated in the last: refused once the first is in.
         var ids = (0..<n).map(Int64.init)
