@@ -19,10 +19,8 @@ import EngramVectorIndex
         let table = Table.of(kind)
         let c = try Connection(path: path)
         defer { c.close() }
-        let columns = table.schema.fields.map { "\(sqlIdentifier($0.name)) \(Table.type($0))" }.joined(separator: ", ")
-        try c.execute("CREATE TABLE \(table.name) (seq INTEGER PRIMARY KEY, \(columns))")
-        let placeholders = Array(repeating: "?", count: table.schema.fields.count).joined(separator: ", ")
-        let insert = try c.statement("INSERT INTO \(table.name) (\(table.columnList)) VALUES (\(placeholders))")
+        try c.execute("CREATE TABLE \(table.name) (\(table.columnDefinitions))")
+        let insert = try c.statement(table.insertSQL)
         let index = try VectorIndex(dimension: dimension)
         let start = DispatchTime.now().uptimeNanoseconds
         var vectors: [[Float]] = [], ids: [Int64] = []

@@ -13,6 +13,10 @@ struct Table: SchemaTable {
     let selectList: String
     let orderBy: String
     let createSQL: String
+    /// `seq INTEGER PRIMARY KEY` and each field's column, as in `createSQL` (no key constraint).
+    let columnDefinitions: String
+    /// A plain INSERT of every field; `upsertSQL` is it with the conflict clause.
+    let insertSQL: String
     let upsertSQL: String
     /// The row id of a (scope, id) key, for an upsert that updated instead of inserting.
     let seqSQL: String
@@ -23,11 +27,12 @@ struct Table: SchemaTable {
         columnList = names.joined(separator: ", ")
         selectList = "seq, " + columnList
         orderBy = "\(sqlIdentifier(schema.orderField)) DESC, id ASC"
-        let definitions = schema.fields.map { "\(sqlIdentifier($0.name)) \(Self.type($0))" }.joined(separator: ",\n  ")
-        createSQL = "CREATE TABLE IF NOT EXISTS \(schema.table) (\n  seq INTEGER PRIMARY KEY,\n  \(definitions),\n  UNIQUE (\(schema.scope.name), id)\n)"
+        columnDefinitions = (["seq INTEGER PRIMARY KEY"] + schema.fields.map { "\(sqlIdentifier($0.name)) \(Self.type($0))" }).joined(separator: ",\n  ")
+        createSQL = "CREATE TABLE IF NOT EXISTS \(schema.table) (\n  \(columnDefinitions),\n  UNIQUE (\(schema.scope.name), id)\n)"
         let placeholders = Array(repeating: "?", count: names.count).joined(separator: ", ")
+        insertSQL = "INSERT INTO \(schema.table) (\(columnList)) VALUES (\(placeholders))"
         let updates = names.dropFirst(2).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
-        upsertSQL = "INSERT INTO \(schema.table) (\(columnList)) VALUES (\(placeholders)) ON CONFLICT (\(schema.scope.name), id) DO UPDATE SET \(updates)"
+        upsertSQL = insertSQL + " ON CONFLICT (\(schema.scope.name), id) DO UPDATE SET \(updates)"
         seqSQL = "SELECT seq FROM \(schema.table) WHERE \(schema.scope.name) = ? AND id = ?"
     }
 

@@ -186,33 +186,38 @@ func adminSQL(_ sql: String) throws -> [String] {
     /// is left to autovacuum. The server's own count (`pg_stat_user_tables`) says the same.
     @Test func aLargePruneIsVacuumedInTheBackground() throws {
         for share in [0.1, 0] {
-            var config = PostgresStore.Configuration(url: serverURL, schema: freshSchema(), embeddingDimension: 4)
-            config.vacuumShare = share
-            let store = try PostgresStore(config)
-            defer { try? store.dropSchema(); try? store.close() }
-            _ = try store.save((0..<3_000).map { .outcome(outcome("o\($0)", at: Int64($0))) })
-            #expect(try store.deleteOutcomes(projectId: "p", olderThan: Timestamp(microsecondsSinceEpoch: 10), agent: nil) == 10)
-            #expect(store.vacuums() == (0, 0))
-            #expect(try store.deleteOutcomes(projectId: "p", olderThan: Timestamp(microsecondsSinceEpoch: 2_000), agent: nil) == 1_990)
-            let (run, failed) = store.vacuums()
-            #expect(run == (share > 0 ? 1 : 0) && failed == 0, "share \(share): \(run) vacuums, \(failed) failed")
-            let counted = try adminSQL("SELECT vacuum_count FROM pg_stat_user_tables WHERE schemaname = '\(config.schema)' AND relname = 'outcomes'")
-            #expect(counted == [share > 0 ? "1" : "0"], "share \(share): the server counted \(counted)")
+            try withThreeThousandOutcomes({ $0.vacuumShare = share }) { store, config in
+                #expect(try store.deleteOutcomes(projectId: "p", olderThan: Timestamp(microsecondsSinceEpoch: 10), agent: nil) == 10)
+                #expect(store.vacuums() == (0, 0))
+                #expect(try store.deleteOutcomes(projectId: "p", olderThan: Timestamp(microsecondsSinceEpoch: 2_000), agent: nil) == 1_990)
+                let (run, failed) = store.vacuums()
+                #expect(run == (share > 0 ? 1 : 0) && failed == 0, "share \(share): \(run) vacuums, \(failed) failed")
+                let counted = try adminSQL("SELECT vacuum_count FROM pg_stat_user_tables WHERE schemaname = '\(config.schema)' AND relname = 'outcomes'")
+                #expect(counted == [share > 0 ? "1" : "0"], "share \(share): the server counted \(counted)")
+            }
         }
     }
 
     /// The share is of the table's rows: with no minimum, 100 dead rows of 3,000 (3%) start no
     /// vacuum, 400 (13%) start one.
     @Test func theVacuumWaitsForItsShareOfTheTable() throws {
+        try withThreeThousandOutcomes({ $0.vacuumMinimumRows = 1 }) { store, _ throws in
+            #expect(try store.deleteOutcomes(projectId: "p", olderThan: Timestamp(microsecondsSinceEpoch: 100), agent: nil) == 100)
+            #expect(store.vacuums() == (0, 0))
+            #expect(try store.deleteOutcomes(projectId: "p", olderThan: Timestamp(microsecondsSinceEpoch: 400), agent: nil) == 300)
+            #expect(store.vacuums() == (1, 0))
+        }
+    }
+
+    /// A store in a fresh schema, configured by `change`, holding outcomes o0…o2999 at
+    /// t = 0…2999 µs; its schema is dropped afterwards.
+    func withThreeThousandOutcomes(_ change: (inout PostgresStore.Configuration) -> Void, _ body: (PostgresStore, PostgresStore.Configuration) throws -> Void) throws {
         var config = PostgresStore.Configuration(url: serverURL, schema: freshSchema(), embeddingDimension: 4)
-        config.vacuumMinimumRows = 1
+        change(&config)
         let store = try PostgresStore(config)
         defer { try? store.dropSchema(); try? store.close() }
         _ = try store.save((0..<3_000).map { .outcome(outcome("o\($0)", at: Int64($0))) })
-        #expect(try store.deleteOutcomes(projectId: "p", olderThan: Timestamp(microsecondsSinceEpoch: 100), agent: nil) == 100)
-        #expect(store.vacuums() == (0, 0))
-        #expect(try store.deleteOutcomes(projectId: "p", olderThan: Timestamp(microsecondsSinceEpoch: 400), agent: nil) == 300)
-        #expect(store.vacuums() == (1, 0))
+        try body(store, config)
     }
 
     /// Opening never drops an index another store relies on, and does not build one on a
